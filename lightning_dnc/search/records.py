@@ -1,0 +1,99 @@
+"""Immutable records that cross the boundary between training and search.
+
+The Lightning evaluator produces an :class:`Evaluation` for one trained candidate; the search
+engine is told it and never sees torch or lightning. Every field is plain data so a record
+round-trips through JSON (the journal) unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+STATUS_OK = "ok"
+STATUS_FAILED = "failed"
+FAILURE_REASONS = ("exception", "nan", "oom", "timeout", "interrupted")
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What training one candidate measured.
+
+    Attributes
+    ----------
+    config : dict
+        The complete configuration that was trained (``space.complete_config`` output).
+    status : {"ok", "failed"}
+        ``"failed"`` when training raised, diverged (NaN/inf) or ran out of memory.
+    task : {"classification", "regression"}
+    best_val_acc : float or None
+        Maximum validation accuracy over epochs, a fraction in [0, 1] (classification).
+    best_val_loss : float or None
+        Minimum validation loss over epochs (MSE for regression, cross entropy otherwise).
+    val_acc_curve, val_loss_curve, train_loss_curve : tuple of float
+        One value per epoch run.
+    t_tr : float or None
+        Mean seconds of one training epoch over epochs 2..N (epoch 1 when N == 1), SPEC §1.
+    n_params : int or None
+        Trainable parameter count.
+    epochs_run : int
+    wall_time : float
+        Seconds for the whole evaluation (set-up, training, validation, teardown).
+    device : str
+        Where it trained, e.g. ``"cpu"`` or ``"cuda:0 (NVIDIA H100)"``.
+    failure_reason : str or None
+        One of ``FAILURE_REASONS`` when ``status == "failed"``.
+    error : str or None
+        The error text of a failed evaluation.
+    extra : dict
+        Free-form plain data (e.g. worker id, timings breakdown).
+    """
+
+    config: dict[str, Any]
+    status: str = STATUS_OK
+    task: str = "classification"
+    best_val_acc: float | None = None
+    best_val_loss: float | None = None
+    val_acc_curve: tuple[float, ...] = ()
+    val_loss_curve: tuple[float, ...] = ()
+    train_loss_curve: tuple[float, ...] = ()
+    t_tr: float | None = None
+    n_params: int | None = None
+    epochs_run: int = 0
+    wall_time: float = 0.0
+    device: str = "cpu"
+    failure_reason: str | None = None
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when the candidate trained and produced finite metrics."""
+        return self.status == STATUS_OK
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-serialisable dict (NaN/inf floats become None)."""
+        data = asdict(self)
+        for key in ("val_acc_curve", "val_loss_curve", "train_loss_curve"):
+            data[key] = [_finite_or_none(v) for v in data[key]]
+        for key in ("best_val_acc", "best_val_loss", "t_tr", "wall_time"):
+            data[key] = _finite_or_none(data[key])
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Evaluation:
+        """Inverse of :meth:`to_dict`."""
+        values = dict(data)
+        for key in ("val_acc_curve", "val_loss_curve", "train_loss_curve"):
+            values[key] = tuple(float("nan") if v is None else float(v) for v in values.get(key, ()))
+        if values.get("wall_time") is None:
+            values["wall_time"] = 0.0
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def _finite_or_none(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
