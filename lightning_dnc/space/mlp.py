@@ -1,0 +1,113 @@
+"""MLP stage-1 space: number and widths of hidden layers (SPEC §4)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from lightning_dnc.gp.arrays import EncodedConfigs
+from lightning_dnc.space._checks import DEFAULT_OMEGA, int_pair
+from lightning_dnc.space._sampling import int_from_unit
+from lightning_dnc.space.base import SearchSpace
+from lightning_dnc.space.config import MLP_KEYS, complete_config
+
+
+class MLPSpace(SearchSpace):
+    """Stage-1 MLPs: ``hidden_mlp``, the widths of the hidden layers.
+
+    Parameters
+    ----------
+    num_hidden_layers : (int, int), default (0, 2)
+        Range of the number of hidden layers; ``0 <= lo <= hi``.
+    hidden_nodes : (int, int), default (20, 400)
+        Range of each layer's width, drawn independently; ``1 <= lo <= hi``.
+    omega : float or {"hidden_mlp": float}, default 3.0
+    weights : {"hidden_mlp": float}, optional
+        Kernel hyperparameters (SPEC §7); a single variable.
+
+    Notes
+    -----
+    Kernel (SPEC §7): mean of two kernels, total hidden nodes over ``[0, hi_layers * hi_nodes]``
+    with root 2, and the number of hidden layers over ``num_hidden_layers`` with root 1.
+    """
+
+    family = "mlp"
+    keys = ("hidden_mlp",)
+    variables = ("hidden_mlp",)
+
+    def __init__(
+        self,
+        num_hidden_layers: Sequence[int] = (0, 2),
+        hidden_nodes: Sequence[int] = (20, 400),
+        omega: float | Mapping[str, float] = DEFAULT_OMEGA,
+        weights: Mapping[str, float] | None = None,
+    ) -> None:
+        self.num_hidden_layers = int_pair("num_hidden_layers", num_hidden_layers, minimum=0)
+        self.hidden_nodes = int_pair("hidden_nodes", hidden_nodes, minimum=1)
+        super().__init__(omega, weights)
+        total_span = float(self.num_hidden_layers[1] * self.hidden_nodes[1])
+        layer_span = float(self.num_hidden_layers[1] - self.num_hidden_layers[0])
+        self._inv_span = np.array([1.0 / s if s > 0 else 0.0 for s in (total_span, layer_span)])
+        self._root = np.array([2.0, 1.0])
+
+    def _unit_dimension(self) -> int:
+        return 1 + max(self.num_hidden_layers[1], 1)
+
+    def _config_from_unit(self, u: Sequence[float]) -> dict[str, Any]:
+        depth = int_from_unit(u[0], *self.num_hidden_layers)
+        return {"hidden_mlp": [int_from_unit(u[1 + i], *self.hidden_nodes) for i in range(depth)]}
+
+    def largest_config(self) -> dict[str, Any]:
+        """The most hidden layers, each of the largest width."""
+        return {"hidden_mlp": [self.hidden_nodes[1]] * self.num_hidden_layers[1]}
+
+    def validate(self, config: Mapping[str, Any]) -> None:
+        """Check ``config`` is a well-formed MLP config whose hidden layers lie in this space.
+
+        Raises
+        ------
+        ValueError
+            Naming the key, the value and the allowed range.
+        """
+        self._check_keys(config, MLP_KEYS)
+        hidden = complete_config(config, family="mlp")["hidden_mlp"]
+        lo, hi = self.num_hidden_layers
+        if not lo <= len(hidden) <= hi:
+            raise ValueError(
+                f"`hidden_mlp` must have between {lo} and {hi} hidden layers (`num_hidden_layers`), got "
+                f"{len(hidden)}: {hidden!r}."
+            )
+        n_lo, n_hi = self.hidden_nodes
+        for i, width in enumerate(hidden):
+            if not n_lo <= width <= n_hi:
+                raise ValueError(
+                    f"`hidden_mlp[{i}]` must be in [{n_lo}, {n_hi}] (`hidden_nodes`), got {width!r} in {hidden!r}."
+                )
+
+    def encode(self, configs: Sequence[Mapping[str, Any]]) -> EncodedConfigs:
+        """Column encoding: (m, 2) float64 of [total hidden nodes, number of hidden layers]."""
+        values = np.empty((len(configs), 2), dtype=np.float64)
+        for i, config in enumerate(configs):
+            try:
+                hidden = config["hidden_mlp"]
+            except (KeyError, TypeError):
+                raise ValueError(f"Config {i} has no `hidden_mlp`; MLPSpace encodes MLP configs, got {config!r}.") from None
+            values[i, 0] = sum(hidden)
+            values[i, 1] = len(hidden)
+        if not np.all(np.isfinite(values)):
+            raise ValueError("Every entry of `hidden_mlp` must be a finite number.")
+        return EncodedConfigs(
+            kind="columns",
+            values=values,
+            lengths=np.zeros(0, dtype=np.int64),
+            inv_span=self._inv_span,
+            root=self._root,
+            variable_of=np.zeros(2, dtype=np.int64),
+            share=np.array([0.5, 0.5]),
+            variables=self.variables,
+        )
+
+    def _limits(self) -> dict[str, Any]:
+        return {"num_hidden_layers": list(self.num_hidden_layers), "hidden_nodes": list(self.hidden_nodes)}

@@ -1,0 +1,157 @@
+"""Training-hyperparameter space (stage 3, SPEC §4): learning rate, weight decay, batch size."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from lightning_dnc.gp.arrays import EncodedConfigs
+from lightning_dnc.space._checks import DEFAULT_OMEGA, int_pair, positive_pair
+from lightning_dnc.space._sampling import int_from_unit, log_uniform_exponent
+from lightning_dnc.space.base import SearchSpace
+from lightning_dnc.space.config import CNN_KEYS, MLP_KEYS
+
+#: Relative tolerance when checking floats against the range ends (10**log10(x) may differ from x).
+REL_TOL = 1e-9
+
+
+class TrainingSpace(SearchSpace):
+    """Stage-3 training hyperparameters: ``lr``, ``weight_decay``, ``batch_size``.
+
+    Parameters
+    ----------
+    lr : (float, float), default (1e-5, 1e-1)
+        ``lr = 10 ** (a + u (b - a))`` with ``a, b = log10(lo), log10(hi)``; ``0 < lo <= hi``.
+    weight_decay : (float, float), default (1e-6, 1e-3)
+        Drawn log-uniformly like ``lr``; every value below ``10 * lo`` (the lowest decade) is set to
+        exactly 0. ``0 < lo <= hi``.
+    batch_size : (int, int), default (32, 512)
+        Integer range; ``1 <= lo <= hi``.
+    omega : float or mapping, default 3.0
+    weights : mapping, optional
+        Kernel hyperparameters per variable ``"lr"``, ``"weight_decay"``, ``"batch_size"``
+        (SPEC §7: equal weights; log10 scale for lr and weight decay with 0 mapped to the lower
+        end; linear for batch size; root 1 for all).
+    """
+
+    family = "training"
+    keys = ("lr", "weight_decay", "batch_size")
+    variables = ("lr", "weight_decay", "batch_size")
+
+    def __init__(
+        self,
+        lr: Sequence[float] = (1e-5, 1e-1),
+        weight_decay: Sequence[float] = (1e-6, 1e-3),
+        batch_size: Sequence[int] = (32, 512),
+        omega: float | Mapping[str, float] = DEFAULT_OMEGA,
+        weights: Mapping[str, float] | None = None,
+    ) -> None:
+        self.lr = positive_pair("lr", lr)
+        self.weight_decay = positive_pair("weight_decay", weight_decay)
+        self.batch_size = int_pair("batch_size", batch_size, minimum=1)
+        super().__init__(omega, weights)
+        self._wd_log_lo = math.log10(self.weight_decay[0])
+        spans = (
+            math.log10(self.lr[1]) - math.log10(self.lr[0]),
+            math.log10(self.weight_decay[1]) - self._wd_log_lo,
+            float(self.batch_size[1] - self.batch_size[0]),
+        )
+        self._inv_span = np.array([1.0 / s if s > 0 else 0.0 for s in spans])
+        self._root = np.ones(3)
+
+    def _unit_dimension(self) -> int:
+        return 3
+
+    def _config_from_unit(self, u: Sequence[float]) -> dict[str, Any]:
+        lr = _clamp(10.0 ** log_uniform_exponent(u[0], *self.lr), *self.lr)
+        wd_exponent = log_uniform_exponent(u[1], *self.weight_decay)
+        if wd_exponent < self._wd_log_lo + 1.0:
+            wd = 0.0
+        else:
+            wd = _clamp(10.0**wd_exponent, *self.weight_decay)
+        return {"lr": lr, "weight_decay": wd, "batch_size": int_from_unit(u[2], *self.batch_size)}
+
+    def largest_config(self) -> dict[str, Any]:
+        """The upper corner of the box (training hyperparameters do not size a network)."""
+        return {"lr": self.lr[1], "weight_decay": self.weight_decay[1], "batch_size": self.batch_size[1]}
+
+    def validate(self, config: Mapping[str, Any]) -> None:
+        """Check the training keys of ``config`` lie in this space (other config keys are allowed).
+
+        ``weight_decay`` may be 0 or lie in the ``weight_decay`` range.
+
+        Raises
+        ------
+        ValueError
+            Naming the key, the value and the allowed range.
+        """
+        self._check_keys(config, tuple(dict.fromkeys((*CNN_KEYS, *MLP_KEYS))))
+        lr = config["lr"]
+        if not _number(lr) or not _within(float(lr), *self.lr):
+            raise ValueError(f"`lr` must be a number in [{self.lr[0]:g}, {self.lr[1]:g}], got {lr!r}.")
+        wd = config["weight_decay"]
+        if not _number(wd) or not (float(wd) == 0.0 or _within(float(wd), *self.weight_decay)):
+            raise ValueError(
+                f"`weight_decay` must be 0 or a number in [{self.weight_decay[0]:g}, {self.weight_decay[1]:g}], "
+                f"got {wd!r}."
+            )
+        bs = config["batch_size"]
+        if isinstance(bs, bool) or not hasattr(bs, "__index__") or not self.batch_size[0] <= int(bs) <= self.batch_size[1]:
+            raise ValueError(
+                f"`batch_size` must be an integer in [{self.batch_size[0]}, {self.batch_size[1]}], got {bs!r}."
+            )
+
+    def encode(self, configs: Sequence[Mapping[str, Any]]) -> EncodedConfigs:
+        """Column encoding: (m, 3) float64 of [log10 lr, log10 wd (0 -> log10 wd_lo), batch size]."""
+        values = np.empty((len(configs), 3), dtype=np.float64)
+        for i, config in enumerate(configs):
+            try:
+                lr, wd, bs = config["lr"], config["weight_decay"], config["batch_size"]
+            except (KeyError, TypeError):
+                raise ValueError(
+                    f"Config {i} needs `lr`, `weight_decay` and `batch_size` to be encoded by TrainingSpace, got {config!r}."
+                ) from None
+            if not _number(lr) or float(lr) <= 0:
+                raise ValueError(f"Config {i}: `lr` must be a number > 0 to be encoded, got {lr!r}.")
+            if not _number(wd) or float(wd) < 0:
+                raise ValueError(
+                    f"Config {i}: `weight_decay` must be a number >= 0 to be encoded (resolve 'auto' first), got {wd!r}."
+                )
+            if not _number(bs):
+                raise ValueError(f"Config {i}: `batch_size` must be a number, got {bs!r}.")
+            values[i, 0] = math.log10(float(lr))
+            values[i, 1] = math.log10(float(wd)) if float(wd) > 0 else self._wd_log_lo
+            values[i, 2] = float(bs)
+        return EncodedConfigs(
+            kind="columns",
+            values=values,
+            lengths=np.zeros(0, dtype=np.int64),
+            inv_span=self._inv_span,
+            root=self._root,
+            variable_of=np.arange(3, dtype=np.int64),
+            share=np.ones(3),
+            variables=self.variables,
+        )
+
+    def _limits(self) -> dict[str, Any]:
+        return {"lr": list(self.lr), "weight_decay": list(self.weight_decay), "batch_size": list(self.batch_size)}
+
+
+def _clamp(x: float, lo: float, hi: float) -> float:
+    return min(max(x, lo), hi)
+
+
+def _within(x: float, lo: float, hi: float) -> bool:
+    return lo * (1 - REL_TOL) <= x <= hi * (1 + REL_TOL)
+
+
+def _number(v: Any) -> bool:
+    if isinstance(v, bool):
+        return False
+    try:
+        return math.isfinite(float(v))
+    except (TypeError, ValueError):
+        return False
