@@ -1,0 +1,208 @@
+"""The Deep-n-Cheap objective (SPEC §1): ``loss = log10(f_p + wc * f_c)``.
+
+The objective is never stored as the only truth: every trial keeps its raw ``best_val_acc`` /
+``best_val_loss``, ``t_tr`` and ``n_params``, and :meth:`Objective.loss` recomputes the loss from
+them, so a finished search can be re-ranked for another ``wc`` or penalty without training.
+
+Failed trials
+-------------
+A trial that failed (``status == "failed"``), or an ``ok`` one whose metrics cannot be scored
+(missing or non-finite accuracy/loss, or a missing penalised measure), has loss ``None``: it is
+never ranked and never chosen as best. The GP of a BO stage must still learn that its region is
+bad, so it is told the pessimistic stand-in of :func:`pessimistic_loss`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from lightning_dnc.search.records import Evaluation
+
+PENALTIES = ("t_tr", "n_params")
+LOSS_FLOOR = 1e-6
+"""``f_p + wc * f_c`` is floored here before the log, so a perfect score (accuracy 1 with
+``wc = 0``) gives a finite loss of -6 instead of ``-inf``."""
+
+FAILED_LOSS_MARGIN = 0.5
+"""Added to the worst finished loss to make the GP's stand-in for a failed trial (about 3x worse
+in ``f_p + wc * f_c``)."""
+
+FAILED_LOSS_DEFAULT = 1.0
+"""The GP's stand-in for a failed trial when no trial has a loss yet: ``f_p + wc f_c = 10``."""
+
+
+@dataclass(frozen=True)
+class Objective:
+    """``loss(x) = log10(f_p(x) + wc * f_c(x))`` of SPEC §1.
+
+    Parameters
+    ----------
+    wc : float, default 0.1
+        Weight of the cost term, >= 0 (0: accuracy only, 0.1: balanced, 10: cheapness first).
+    penalize : {"t_tr", "n_params"}, default "t_tr"
+        ``f_c = t_tr / t_tr_ref`` (training seconds per epoch) or ``n_params / n_params_ref``.
+    t_tr_ref : float, optional
+        Reference seconds per epoch, > 0. ``None``: the ``t_tr`` of the first successfully
+        evaluated candidate (see :meth:`with_references`).
+    n_params_ref : float, optional
+        Reference parameter count, > 0. ``None``: the caller should pass the parameter count of
+        the space's largest network (the search engine cannot build models); failing that,
+        :meth:`with_references` uses the first successful candidate's count.
+    regression_scale : float, default 10.0
+        Regression ``f_p = regression_scale * best_val_loss`` (validation MSE), > 0.
+
+    Examples
+    --------
+    >>> obj = Objective(wc=0.1, t_tr_ref=2.0)
+    >>> ev = Evaluation(config={}, best_val_acc=0.9, t_tr=2.0, n_params=10)
+    >>> round(obj.loss(ev), 6)  # log10(0.1 + 0.1 * 1.0)
+    -0.69897
+    """
+
+    wc: float = 0.1
+    penalize: str = "t_tr"
+    t_tr_ref: float | None = None
+    n_params_ref: float | None = None
+    regression_scale: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not _finite_number(self.wc) or self.wc < 0:
+            raise ValueError(
+                f"`wc` must be a finite number >= 0 (0 = accuracy only, 0.1 = balanced, 10 = cheapness "
+                f"first), got {self.wc!r}."
+            )
+        if self.penalize not in PENALTIES:
+            raise ValueError(f"`penalize` must be one of {list(PENALTIES)}, got {self.penalize!r}.")
+        for name in ("t_tr_ref", "n_params_ref"):
+            value = getattr(self, name)
+            if value is not None and (not _finite_number(value) or value <= 0):
+                raise ValueError(f"`{name}` must be a finite number > 0 or None (measured), got {value!r}.")
+        if not _finite_number(self.regression_scale) or self.regression_scale <= 0:
+            raise ValueError(f"`regression_scale` must be a finite number > 0, got {self.regression_scale!r}.")
+        object.__setattr__(self, "wc", float(self.wc))
+        object.__setattr__(self, "regression_scale", float(self.regression_scale))
+
+    # ------------------------------------------------------------------ references
+    @property
+    def reference(self) -> float | None:
+        """The reference of the penalised measure (``t_tr_ref`` or ``n_params_ref``)."""
+        return self.t_tr_ref if self.penalize == "t_tr" else self.n_params_ref
+
+    def with_references(self, evaluations: Iterable[Evaluation]) -> Objective:
+        """A copy whose missing references are taken from ``evaluations``.
+
+        Each ``None`` reference becomes the measure of the first evaluation (in the given order)
+        that succeeded and has a positive value of it. References already set are kept.
+
+        Parameters
+        ----------
+        evaluations : iterable of Evaluation
+            In evaluation order (the search passes its trials by trial id).
+        """
+        t_ref, n_ref = self.t_tr_ref, self.n_params_ref
+        for ev in evaluations:
+            if t_ref is not None and n_ref is not None:
+                break
+            if not ev.ok:
+                continue
+            if t_ref is None and _finite_number(ev.t_tr) and ev.t_tr > 0:
+                t_ref = float(ev.t_tr)
+            if n_ref is None and _finite_number(ev.n_params) and ev.n_params > 0:
+                n_ref = float(ev.n_params)
+        return replace(self, t_tr_ref=t_ref, n_params_ref=n_ref)
+
+    # ------------------------------------------------------------------ terms
+    def performance(self, evaluation: Evaluation) -> float | None:
+        """``f_p``: ``1 - best_val_acc`` (classification) or ``regression_scale * best_val_loss``.
+
+        ``None`` for a failed evaluation or a missing/non-finite metric.
+        """
+        if not evaluation.ok:
+            return None
+        if evaluation.task == "regression":
+            value = evaluation.best_val_loss
+            return self.regression_scale * float(value) if _finite_number(value) and value >= 0 else None
+        value = evaluation.best_val_acc
+        return 1.0 - float(value) if _finite_number(value) and 0 <= value <= 1 else None
+
+    def cost(self, evaluation: Evaluation) -> float | None:
+        """``f_c``: the penalised measure over its reference; ``None`` when it was not measured.
+
+        Raises
+        ------
+        ValueError
+            When the reference is still unknown (use :meth:`with_references` first).
+        """
+        reference = self.reference
+        if reference is None:
+            raise ValueError(
+                f"The reference of `penalize={self.penalize!r}` is unknown; pass `{self.penalize}_ref` or "
+                "call `Objective.with_references(evaluations)` first."
+            )
+        measure = evaluation.t_tr if self.penalize == "t_tr" else evaluation.n_params
+        if not evaluation.ok or not _finite_number(measure) or measure < 0:
+            return None
+        return float(measure) / reference
+
+    def loss(self, evaluation: Evaluation) -> float | None:
+        """``log10(max(f_p + wc * f_c, LOSS_FLOOR))``, or ``None`` when it cannot be scored.
+
+        With ``wc == 0`` the cost term (and its reference) is not needed.
+        """
+        f_p = self.performance(evaluation)
+        if f_p is None:
+            return None
+        value = f_p
+        if self.wc > 0:
+            f_c = self.cost(evaluation)
+            if f_c is None:
+                return None
+            value += self.wc * f_c
+        return math.log10(max(value, LOSS_FLOOR))
+
+    # ------------------------------------------------------------------ serialisation
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict of the settings (references as set, ``None`` when measured)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Objective:
+        """Inverse of :meth:`to_dict`; unknown keys raise ``ValueError`` listing the valid ones."""
+        valid = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - valid)
+        if unknown:
+            raise ValueError(f"Unknown objective key(s) {unknown}; valid keys are {sorted(valid)}.")
+        return cls(**data)
+
+
+def pessimistic_loss(finished_losses: Iterable[float], fallback: Iterable[float] = ()) -> float:
+    """The loss the GP is told for a failed trial.
+
+    Rule: the worst (largest) finished loss of the same stage plus :data:`FAILED_LOSS_MARGIN`;
+    when the stage has none, the worst loss in ``fallback`` (the other stages) plus the margin;
+    when there is no loss at all, :data:`FAILED_LOSS_DEFAULT`. The value only steers the GP away
+    from the region; a failed trial is never ranked.
+
+    Parameters
+    ----------
+    finished_losses : iterable of float
+        Losses of the successful trials of the stage.
+    fallback : iterable of float
+        Losses of successful trials elsewhere in the search.
+    """
+    for losses in (list(finished_losses), list(fallback)):
+        if losses:
+            return max(losses) + FAILED_LOSS_MARGIN
+    return FAILED_LOSS_DEFAULT
+
+
+def _finite_number(value: Any) -> bool:
+    if isinstance(value, bool) or value is None:
+        return False
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False

@@ -1,0 +1,120 @@
+"""Frozen records of the search: what was proposed (:class:`Proposal`) and what came of it
+(:class:`Trial`). Strategies read them; nothing mutates them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from lightning_dnc.search.records import Evaluation
+
+STAGES = (1, 2, 3)
+STAGE_NAMES = {1: "architecture BO", 2: "grid fine-tuning", 3: "training BO"}
+
+STATE_PENDING = "pending"
+STATE_OK = "ok"
+STATE_FAILED = "failed"
+
+
+def config_key(config: Mapping[str, Any]) -> str:
+    """Canonical text of a configuration: two configs are the same trial iff their keys are equal."""
+    return json.dumps(config, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """One configuration the search asks to have evaluated.
+
+    Attributes
+    ----------
+    trial_id : int
+        Pass it back with the evaluation: ``search.tell(proposal.trial_id, evaluation)``.
+    stage : int
+        1 (architecture BO), 2 (grid) or 3 (training BO).
+    config : dict
+        The complete configuration to train (``complete_config`` output, with ``epochs``).
+    group : str or None
+        The stage-2 grid group (``"ac"``, ``"ds"``, ``"bn"``, ``"do"``, ``"sc"``), else ``None``.
+    """
+
+    trial_id: int
+    stage: int
+    config: dict[str, Any]
+    group: str | None = None
+
+
+@dataclass(frozen=True)
+class Trial:
+    """A proposed configuration and, once told, its evaluation.
+
+    Attributes
+    ----------
+    trial_id : int
+        Position in the search, from 0.
+    stage : int
+        1, 2 or 3.
+    config : dict
+        The complete configuration proposed.
+    evaluation : Evaluation or None
+        ``None`` while the trial is pending.
+    group : str or None
+        The stage-2 grid group.
+    """
+
+    trial_id: int
+    stage: int
+    config: dict[str, Any]
+    evaluation: Evaluation | None = None
+    group: str | None = None
+
+    @property
+    def state(self) -> str:
+        """``"pending"``, ``"ok"`` or ``"failed"``."""
+        if self.evaluation is None:
+            return STATE_PENDING
+        return STATE_OK if self.evaluation.ok else STATE_FAILED
+
+    @property
+    def finished(self) -> bool:
+        """True once an evaluation was told."""
+        return self.evaluation is not None
+
+    @property
+    def trained_config(self) -> dict[str, Any]:
+        """The configuration that was actually trained (the evaluation's, e.g. after an
+        out-of-memory retry at a smaller batch size), else the proposed one."""
+        if self.evaluation is not None and self.evaluation.config:
+            return dict(self.evaluation.config)
+        return dict(self.config)
+
+    def as_proposal(self) -> Proposal:
+        """The :class:`Proposal` this trial was created from."""
+        return Proposal(self.trial_id, self.stage, dict(self.config), self.group)
+
+    def with_evaluation(self, evaluation: Evaluation | None) -> Trial:
+        """A copy carrying ``evaluation``."""
+        return replace(self, evaluation=evaluation)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-serialisable dict."""
+        return {
+            "trial_id": self.trial_id,
+            "stage": self.stage,
+            "group": self.group,
+            "config": dict(self.config),
+            "evaluation": None if self.evaluation is None else self.evaluation.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Trial:
+        """Inverse of :meth:`to_dict`."""
+        evaluation = data.get("evaluation")
+        return cls(
+            trial_id=int(data["trial_id"]),
+            stage=int(data["stage"]),
+            config=dict(data["config"]),
+            evaluation=None if evaluation is None else Evaluation.from_dict(evaluation),
+            group=data.get("group"),
+        )
