@@ -1,0 +1,28 @@
+"""Lightning glue: ``Trainer.tune``, ``DeepNCheapTuner``, ``DnCModel``, timing and the evaluator.
+
+Names are imported lazily so that importing one submodule (e.g. the evaluator) does not import
+the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "DeepNCheapTuner": "lightning_dnc.lightning.tuner",
+    "tune": "lightning_dnc.lightning.tuner",
+    "DnCModel": "lightning_dnc.lightning.dnc_model",
+    "Trainer": "lightning_dnc.lightning.trainer",
+    "CandidateEvaluator": "lightning_dnc.lightning.evaluator",
+    "EpochTimer": "lightning_dnc.lightning.timing",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lightning_dnc.lightning' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -1,0 +1,58 @@
+"""The executor interface: where candidates are trained.
+
+The search driver submits ``(trial_id, config)`` pairs and collects ``(trial_id, Evaluation)``
+pairs as they finish. An executor never decides what to train and never touches the journal; it
+only runs an *evaluate* callable somewhere (this process, a Ray worker, ...).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any
+
+from lightning_dnc.search.records import Evaluation
+
+EvaluateFn = Callable[[dict[str, Any]], Evaluation]
+
+
+class Executor(ABC):
+    """Runs candidate evaluations and hands back their records.
+
+    Attributes
+    ----------
+    max_concurrent : int
+        How many candidates may be in flight at once.
+    """
+
+    max_concurrent: int = 1
+
+    @property
+    @abstractmethod
+    def num_running(self) -> int:
+        """Number of submitted candidates whose records have not been collected yet."""
+
+    @property
+    def num_free(self) -> int:
+        """Free slots: how many more candidates :meth:`submit` accepts right now."""
+        return max(0, self.max_concurrent - self.num_running)
+
+    @abstractmethod
+    def submit(self, trial_id: int, config: dict[str, Any]) -> None:
+        """Start evaluating ``config``; raises ``RuntimeError`` when no slot is free."""
+
+    @abstractmethod
+    def collect(self) -> list[tuple[int, Evaluation]]:
+        """Block until at least one running candidate finishes and return all finished ones.
+
+        Returns an empty list when nothing is running.
+        """
+
+    def shutdown(self) -> None:  # noqa: B027 - optional hook
+        """Release workers; the default has nothing to release."""
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()

@@ -1,0 +1,167 @@
+"""``DnCModel``: a searchable LightningModule whose network is whatever the search found."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+
+from lightning_dnc.models import CandidateModule, build_network
+from lightning_dnc.models.module import LR_GAMMA, TASKS, lr_milestones
+from lightning_dnc.space import FAMILIES, CNNSpace, MLPSpace, complete_config
+
+
+def default_config(family: str) -> dict[str, Any]:
+    """The configuration trained before any search: the centre of the family's SPEC space."""
+    space = CNNSpace() if family == "cnn" else MLPSpace()
+    return complete_config({**space.sample(1, seed=0, method="sobol")[0], "family": family})
+
+
+class DnCModel(CandidateModule):
+    """A LightningModule whose architecture and training settings Deep-n-Cheap searches.
+
+    Before a search it trains the centre of the family's space; ``trainer.tune(model, ...)``
+    leaves it rebuilt with the best configuration found. A checkpoint rebuilds itself with
+    ``DnCModel.load_from_checkpoint(path)``.
+
+    Parameters
+    ----------
+    family : {"cnn", "mlp"}, default "cnn"
+    config : mapping, optional
+        A (partial) configuration to start from; the SPEC default of the family otherwise.
+    datamodule : LightningDataModule, optional
+        Data the model carries, so ``trainer.tune(model, dnc=...)`` and ``trainer.fit(model)``
+        work without passing it again. Not saved in checkpoints.
+    input_shape, num_outputs, task : optional
+        Read from the datamodule when omitted (``input_shape``, ``num_outputs``, ``task``
+        attributes); the network is built as soon as they are known.
+    epochs : int, optional
+        ``N`` of the learning-rate schedule; the trainer's ``max_epochs`` when omitted.
+    """
+
+    def __init__(
+        self,
+        family: str = "cnn",
+        config: Mapping[str, Any] | None = None,
+        datamodule: pl.LightningDataModule | None = None,
+        input_shape: Sequence[int] | None = None,
+        num_outputs: int | None = None,
+        task: str | None = None,
+        epochs: int | None = None,
+    ) -> None:
+        pl.LightningModule.__init__(self)
+        if family not in FAMILIES:
+            raise ValueError(f"`family` must be one of {list(FAMILIES)}, got {family!r}.")
+        self.family = family
+        self.datamodule = datamodule
+        input_shape = input_shape if input_shape is not None else getattr(datamodule, "input_shape", None)
+        num_outputs = num_outputs if num_outputs is not None else getattr(datamodule, "num_outputs", None)
+        task = task if task is not None else getattr(datamodule, "task", "classification")
+        if task not in TASKS:
+            raise ValueError(f"`task` must be one of {list(TASKS)}, got {task!r}.")
+        if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
+            raise ValueError(f"`epochs` must be an int >= 1, got {epochs!r}.")
+        full = complete_config({**config, "family": family}) if config is not None else default_config(family)
+        self.task = task
+        self.epochs = epochs
+        self.config = full
+        self.net: torch.nn.Module | None = None
+        self.history: dict[str, list[float]] = {}
+        self._sums: dict[str, torch.Tensor] = {}
+        self._counts: dict[str, int] = {}
+        self.save_hyperparameters({
+            "family": family, "config": full,
+            "input_shape": list(input_shape) if input_shape is not None else None,
+            "num_outputs": num_outputs, "task": task, "epochs": epochs,
+        })
+        self._reset_history()
+        self._build_if_possible()
+
+    # -- configuration ------------------------------------------------------------------------
+    def apply_config(self, config: Mapping[str, Any]) -> None:
+        """Rebuild the network from ``config`` (fresh weights) and keep it for checkpoints."""
+        full = complete_config({**config, "family": self.family})
+        self.config = full
+        self.hparams["config"] = full
+        if "epochs" in full:
+            self.epochs = full["epochs"]
+            self.hparams["epochs"] = self.epochs
+        self.net = None
+        self._reset_history()
+        self._build_if_possible()
+
+    def _reset_history(self) -> None:
+        self.history = {"train_loss": [], "val_loss": []}
+        if self.task == "classification":
+            self.history["val_acc"] = []
+
+    def _build_if_possible(self) -> None:
+        shape, outputs = self.hparams.get("input_shape"), self.hparams.get("num_outputs")
+        if self.net is None and shape is not None and outputs is not None:
+            self.net = build_network(self.config, shape, outputs)
+
+    def learn_data_info(self, datamodule: Any) -> None:
+        """Take ``input_shape``, ``num_outputs`` and ``task`` from ``datamodule`` where unknown; build the net."""
+        for name in ("input_shape", "num_outputs", "task"):
+            if self.hparams.get(name) is None and getattr(datamodule, name, None) is not None:
+                value = getattr(datamodule, name)
+                self.hparams[name] = list(value) if name == "input_shape" else value
+        self.task = self.hparams.get("task") or self.task
+        self._build_if_possible()
+
+    @property
+    def num_params(self) -> int:
+        """Trainable parameter count ``N_p`` of the current network."""
+        self._require_network()
+        return super().num_params
+
+    def _require_network(self) -> None:
+        if self.net is None:
+            raise ValueError(
+                "The network is not built yet: DnCModel needs `input_shape` and `num_outputs`. Pass "
+                "`datamodule=` (or both values) to DnCModel, or call `trainer.fit(model, datamodule=dm)`."
+            )
+
+    # -- Lightning hooks ------------------------------------------------------------------------
+    def setup(self, stage: str) -> None:  # noqa: D102
+        datamodule = self._trainer.datamodule if self._trainer is not None else None
+        if datamodule is None and self.datamodule is not None:
+            datamodule = self.datamodule
+            datamodule.prepare_data()
+            datamodule.setup(stage)
+        if datamodule is not None:
+            self.learn_data_info(datamodule)
+        self._require_network()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        self._require_network()
+        return self.net(x)  # type: ignore[misc]
+
+    def configure_optimizers(self) -> dict[str, Any]:  # noqa: D102
+        epochs = self.epochs
+        if epochs is None:
+            max_epochs = self.trainer.max_epochs if self._trainer is not None else None
+            epochs = max_epochs if max_epochs is not None and max_epochs > 0 else 100
+        optimizer = torch.optim.Adam(self.parameters(), lr=self.config["lr"], weight_decay=self.weight_decay)
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, lr_milestones(epochs), gamma=LR_GAMMA)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+
+    # -- data the model carries -----------------------------------------------------------------
+    def _carried(self, split: str) -> Any:
+        if self.datamodule is None:
+            raise ValueError(
+                "DnCModel carries no data: pass `DnCModel(family=..., datamodule=dm)` or "
+                "`trainer.fit(model, datamodule=dm)`."
+            )
+        return getattr(self.datamodule, f"{split}_dataloader")()
+
+    def train_dataloader(self) -> Any:  # noqa: D102
+        return self._carried("train")
+
+    def val_dataloader(self) -> Any:  # noqa: D102
+        return self._carried("val")
+
+    def test_dataloader(self) -> Any:  # noqa: D102
+        return self._carried("test")

@@ -1,0 +1,147 @@
+"""What a user sees while a search runs: a rich live panel, or one plain line per trial.
+
+The panel shows the stage, trial i/N, elapsed and estimated remaining time and the best trial so
+far. When stdout is not a terminal (CI, log files) each finished trial prints one concise line.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from lightning_dnc.search.records import Evaluation
+
+STAGE_NAMES = {1: "architecture skeleton (BO)", 2: "fine-tuning (grid)", 3: "training hyperparameters (BO)"}
+
+
+@dataclass
+class _Best:
+    trial_id: int
+    loss: float
+    evaluation: Evaluation
+
+
+def describe(evaluation: Evaluation) -> str:
+    """One short human summary of an evaluation: accuracy or loss, t_tr and N_p."""
+    if not evaluation.ok:
+        return f"failed ({evaluation.failure_reason}): {(evaluation.error or '').splitlines()[0][:80] if evaluation.error else ''}"
+    if evaluation.task == "classification" and evaluation.best_val_acc is not None:
+        metric = f"val_acc {evaluation.best_val_acc:.4f}"
+    else:
+        metric = f"val_loss {evaluation.best_val_loss:.4g}"
+    t_tr = f"{evaluation.t_tr:.3f}s" if evaluation.t_tr is not None else "-"
+    return f"{metric}  t_tr {t_tr}  N_p {evaluation.n_params:,}"
+
+
+def _format_seconds(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:d}:{secs:02d}"
+
+
+class SearchProgress:
+    """Progress display of one search.
+
+    Parameters
+    ----------
+    enabled : bool, default True
+        False prints nothing at all.
+    console : rich.console.Console, optional
+        Where to print; a new console on stdout by default.
+    live : bool, optional
+        Force the live panel on or off; by default it is on when the console is a terminal.
+    """
+
+    def __init__(self, enabled: bool = True, console: Console | None = None, live: bool | None = None) -> None:
+        self.enabled = enabled
+        self.console = console or Console()
+        self.use_live = self.console.is_terminal if live is None else live
+        self._live: Live | None = None
+        self._start = time.perf_counter()
+        self._finished = 0
+        self._planned = 0
+        self._stage = 1
+        self._current = ""
+        self._best: _Best | None = None
+
+    def __enter__(self) -> SearchProgress:
+        self._start = time.perf_counter()
+        if self.enabled and self.use_live:
+            self._live = Live(self._panel(), console=self.console, refresh_per_second=4, transient=True)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.__exit__(None, None, None)
+            self._live = None
+
+    def trial_started(self, trial_id: int, stage: int, planned_total: int) -> None:
+        """A candidate starts training."""
+        self._stage = stage
+        self._planned = max(planned_total, self._finished + 1)
+        self._current = f"trial {trial_id}"
+        self._refresh()
+
+    def trial_finished(self, trial_id: int, stage: int, evaluation: Evaluation, loss: float | None,
+                       planned_total: int) -> None:
+        """A candidate finished (ok or failed); ``loss`` is its objective (None when failed)."""
+        self._finished += 1
+        self._planned = max(planned_total, self._finished)
+        if loss is not None and (self._best is None or loss < self._best.loss):
+            self._best = _Best(trial_id, loss, evaluation)
+        if not self.enabled:
+            return
+        loss_text = f"{loss:+.4f}" if loss is not None else "   n/a "
+        line = (
+            f"[stage {stage}] trial {trial_id:>3} ({self._finished}/{self._planned}) "
+            f"loss {loss_text}  {describe(evaluation)}  ({evaluation.wall_time:.1f}s)"
+        )
+        if self._live is not None:
+            self._live.console.print(line, highlight=False, markup=False)
+        else:
+            self.console.print(line, highlight=False, markup=False, soft_wrap=True)
+        self._refresh()
+
+    def stage_finished(self, stage: int, rows: Sequence[tuple[int, float | None, Evaluation]]) -> None:
+        """Print one table for a finished stage: ``rows`` are (trial_id, loss, evaluation)."""
+        if not self.enabled or not rows:
+            return
+        table = Table(title=f"Stage {stage}: {STAGE_NAMES.get(stage, '')}", show_lines=False)
+        for column in ("trial", "loss", "val_acc / loss", "t_tr (s)", "N_p", "status"):
+            table.add_column(column, justify="right" if column != "status" else "left")
+        for trial_id, loss, ev in rows:
+            metric = ev.best_val_acc if ev.task == "classification" else ev.best_val_loss
+            table.add_row(
+                str(trial_id),
+                "-" if loss is None else f"{loss:.4f}",
+                "-" if metric is None else f"{metric:.4f}",
+                "-" if ev.t_tr is None else f"{ev.t_tr:.3f}",
+                "-" if ev.n_params is None else f"{ev.n_params:,}",
+                ev.status if ev.ok else f"failed: {ev.failure_reason}",
+            )
+        target = self._live.console if self._live is not None else self.console
+        target.print(table)
+
+    def _refresh(self) -> None:
+        if self._live is not None:
+            self._live.update(self._panel())
+
+    def _panel(self) -> Table:
+        elapsed = time.perf_counter() - self._start
+        eta = elapsed / self._finished * max(0, self._planned - self._finished) if self._finished else None
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold")
+        table.add_column()
+        table.add_row("Deep-n-Cheap", f"stage {self._stage}: {STAGE_NAMES.get(self._stage, '')}")
+        table.add_row("trial", f"{self._finished}/{self._planned}  ({self._current})")
+        table.add_row("elapsed", _format_seconds(elapsed) + (f"   ETA {_format_seconds(eta)}" if eta is not None else ""))
+        if self._best is not None:
+            table.add_row("best", f"trial {self._best.trial_id}: loss {self._best.loss:.4f}  {describe(self._best.evaluation)}")
+        return table
