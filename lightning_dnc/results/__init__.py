@@ -1,0 +1,1 @@
+"""The results folder of a command-line run: settings, journal, best model, report and plots."""

@@ -1,0 +1,66 @@
+"""Train the configuration a search found, evaluate it and save its checkpoint."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.utilities.seed import isolate_rng
+
+from lightning_dnc.lightning.evaluator import _quiet as quiet_lightning
+from lightning_dnc.lightning.timing import EpochTimer
+from lightning_dnc.models import CandidateModule
+
+
+def train_final_model(config: Mapping[str, Any], datamodule: Any, epochs: int, hardware: Mapping[str, Any],
+                      seed: int = 0, checkpoint: Path | None = None) -> dict[str, Any]:
+    """Train ``config`` for ``epochs`` on the training split and measure it.
+
+    Returns
+    -------
+    dict
+        ``val_acc``/``val_loss`` and ``test_acc``/``test_loss`` of the final weights (accuracy only
+        for classification; test metrics only when the datamodule has a test split), ``t_tr``,
+        ``n_params``, ``epochs``, ``wall_time`` and the ``checkpoint`` path.
+    """
+    started = time.perf_counter()
+    datamodule.batch_size = int(config["batch_size"])
+    timer = EpochTimer()
+    kwargs: dict[str, Any] = dict(
+        max_epochs=epochs, accelerator=hardware.get("accelerator", "auto"), devices=hardware.get("devices", 1),
+        logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+        num_sanity_val_steps=0, callbacks=[timer],
+    )
+    if hardware.get("precision") is not None:
+        kwargs["precision"] = hardware["precision"]
+    with isolate_rng(), quiet_lightning():
+        torch.manual_seed(seed)
+        module = CandidateModule({**config, "epochs": epochs}, datamodule.input_shape, datamodule.num_outputs,
+                                 task=datamodule.task, epochs=epochs)
+        trainer = pl.Trainer(**kwargs)
+        trainer.fit(module, datamodule=datamodule)
+        metrics: dict[str, Any] = {}
+        val = trainer.validate(module, datamodule=datamodule, verbose=False)[0]
+        metrics.update({k: float(v) for k, v in val.items() if k in ("val_acc", "val_loss")})
+        if _has_test_split(datamodule):
+            # The validation loop run on the test split: same metrics, no test_step needed.
+            test = trainer.validate(module, dataloaders=datamodule.test_dataloader(), verbose=False)[0]
+            metrics.update({k.replace("val_", "test_"): float(v) for k, v in test.items()
+                            if k in ("val_acc", "val_loss")})
+    if checkpoint is not None:
+        trainer.save_checkpoint(checkpoint, weights_only=False)
+        metrics["checkpoint"] = str(checkpoint)
+    metrics.update({"t_tr": timer.t_tr, "n_params": module.num_params, "epochs": epochs,
+                    "wall_time": time.perf_counter() - started})
+    return metrics
+
+
+def _has_test_split(datamodule: Any) -> bool:
+    count = getattr(datamodule, "num_samples", None)
+    if callable(count):
+        return count("test") > 0
+    return type(datamodule).test_dataloader is not pl.LightningDataModule.test_dataloader
