@@ -1,0 +1,307 @@
+"""``CandidateEvaluator``: train one candidate configuration and measure it (SPEC §1–§2).
+
+Every evaluation trains in a fresh, short-lived ``lightning.Trainer`` (no logger, no checkpoints,
+no model summary, no sanity validation, progress bar only on request), with the global RNG state
+of the caller left as it was, and returns an immutable
+:class:`~lightning_dnc.search.records.Evaluation`. A candidate that raises, diverges (NaN/inf
+loss) or runs out of memory yields a record with ``status="failed"``; ``KeyboardInterrupt`` and
+``SystemExit`` (Lightning turns Ctrl+C during ``fit`` into ``SystemExit``) propagate after clean-up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import inspect
+import logging
+import math
+import signal
+import threading
+import time
+import traceback
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.callbacks import Callback, EarlyStopping
+from lightning.pytorch.utilities.seed import isolate_rng
+
+from lightning_dnc.data.base import DatasetInfo, check_datamodule
+from lightning_dnc.lightning.timing import EpochTimer
+from lightning_dnc.models.layers import count_trainable
+from lightning_dnc.models.module import CandidateModule, NonFiniteMetricError
+from lightning_dnc.search.records import STATUS_FAILED, STATUS_OK, Evaluation
+from lightning_dnc.space.config import complete_config
+
+_QUIET_LOGGERS = ("lightning.pytorch", "lightning.fabric", "lightning")
+
+
+class _MetricRecorder(Callback):
+    """Per-epoch ``val_acc``/``val_loss``/``train_loss`` from ``callback_metrics`` (modules without ``history``)."""
+
+    def __init__(self) -> None:
+        self.history: dict[str, list[float]] = {"train_loss": [], "val_loss": [], "val_acc": []}
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:  # noqa: D102
+        if trainer.sanity_checking:
+            return
+        for key in ("val_loss", "val_acc"):
+            if key in trainer.callback_metrics:
+                self.history[key].append(float(trainer.callback_metrics[key]))
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:  # noqa: D102
+        if "train_loss" in trainer.callback_metrics:
+            self.history["train_loss"].append(float(trainer.callback_metrics["train_loss"]))
+
+
+class CandidateEvaluator:
+    """Train candidates on one datamodule and report what SPEC §1 measures.
+
+    Parameters
+    ----------
+    datamodule : LightningDataModule
+        Must expose a settable ``batch_size`` and ``input_shape``, ``num_outputs``, ``task``
+        (see :func:`lightning_dnc.data.check_datamodule`), unless given below.
+    epochs : int
+        Epochs per candidate when the config has no ``epochs`` key (SPEC default 100).
+    accelerator, devices, precision
+        Passed to every child ``lightning.Trainer``.
+    enable_progress_bar : bool
+        Show Lightning's progress bar while a candidate trains.
+    patience : int, optional
+        Stop a candidate after this many epochs without improvement of ``val_acc``
+        (classification) or ``val_loss`` (regression). None: train all epochs (SPEC §2).
+    seed : int
+        Seed of every candidate's weight init and dropout (same seed, same candidate, same run).
+    input_shape, num_outputs, task : optional
+        Override what the datamodule exposes.
+    module_class : type, optional
+        The LightningModule class to train; it receives ``config`` and whichever of
+        ``input_shape``, ``num_outputs``, ``task``, ``epochs`` its ``__init__`` accepts.
+        Default :class:`~lightning_dnc.models.CandidateModule`.
+    trainer_kwargs : mapping, optional
+        Extra ``lightning.Trainer`` arguments (e.g. ``strategy``); they override the defaults.
+    """
+
+    def __init__(self, datamodule: Any, epochs: int = 100, accelerator: str = "auto", devices: Any = 1,
+                 precision: Any = None, enable_progress_bar: bool = False, patience: int | None = None,
+                 seed: int = 0, input_shape: Sequence[int] | None = None, num_outputs: int | None = None,
+                 task: str | None = None, module_class: type[pl.LightningModule] | None = None,
+                 trainer_kwargs: Mapping[str, Any] | None = None) -> None:
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+            raise ValueError(f"`epochs` must be an int >= 1, got {epochs!r}.")
+        if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):
+            raise ValueError(f"`patience` must be None or an int >= 1, got {patience!r}.")
+        self.datamodule = datamodule
+        self.info: DatasetInfo = check_datamodule(datamodule, input_shape, num_outputs, task)
+        self.epochs = epochs
+        self.accelerator = accelerator
+        self.devices = devices
+        self.precision = precision
+        self.enable_progress_bar = bool(enable_progress_bar)
+        self.patience = patience
+        self.seed = int(seed)
+        self.module_class = module_class or CandidateModule
+        self.trainer_kwargs = dict(trainer_kwargs or {})
+
+    # -- public -----------------------------------------------------------------------------
+    def evaluate(self, config: Mapping[str, Any]) -> Evaluation:
+        """Train ``config`` once and return its measurements.
+
+        Parameters
+        ----------
+        config : mapping
+            A (partial) configuration; completed with SPEC defaults. Invalid configs raise
+            ``ValueError`` before anything trains.
+
+        Returns
+        -------
+        Evaluation
+            ``status="ok"`` with the metrics, or ``status="failed"`` with ``failure_reason`` in
+            ``("exception", "nan", "oom")`` and the error text (partial curves kept).
+        """
+        started = time.perf_counter()
+        full = complete_config(config)
+        epochs = int(full.get("epochs", self.epochs))
+        self.datamodule.batch_size = int(full["batch_size"])
+        timer = EpochTimer()
+        recorder = _MetricRecorder()
+        module: pl.LightningModule | None = None
+        trainer: pl.Trainer | None = None
+        status, reason, error = STATUS_OK, None, None
+        sigint = _current_sigint_handler()
+        try:
+            with isolate_rng(), _quiet():
+                torch.manual_seed(self.seed)
+                module = self._make_module(full, epochs)
+                callbacks: list[Callback] = [timer, *self._early_stopping()]
+                if not isinstance(getattr(module, "history", None), Mapping):
+                    callbacks.append(recorder)  # modules without `history` report through logged metrics
+                trainer = self._make_trainer(epochs, callbacks)
+                trainer.fit(module, datamodule=self.datamodule)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except torch.cuda.OutOfMemoryError as err:
+            status, reason, error = STATUS_FAILED, "oom", _error_text(err)
+        except NonFiniteMetricError as err:
+            status, reason, error = STATUS_FAILED, "nan", _error_text(err)
+        except Exception as err:  # noqa: BLE001 - any candidate failure becomes a failed record
+            oom = isinstance(err, RuntimeError) and "out of memory" in str(err).lower()
+            status, reason, error = STATUS_FAILED, "oom" if oom else "exception", _error_text(err)
+        finally:
+            _restore_sigint_handler(sigint)
+            fields = self._measurements(module, trainer, timer, recorder)
+            _break_references(module, trainer, self.datamodule)
+            del module, trainer
+            _release_memory()
+        if status == STATUS_OK and not _all_finite(fields):
+            status, reason, error = STATUS_FAILED, "nan", "A validation metric is NaN or infinite."
+        return Evaluation(
+            config=full, status=status, task=self.info.task, failure_reason=reason, error=error,
+            wall_time=time.perf_counter() - started, **fields,
+        )
+
+    # -- pieces -----------------------------------------------------------------------------
+    def _make_module(self, config: dict[str, Any], epochs: int) -> pl.LightningModule:
+        offered = {"input_shape": self.info.input_shape, "num_outputs": self.info.num_outputs,
+                   "task": self.info.task, "epochs": epochs}
+        params = inspect.signature(self.module_class.__init__).parameters
+        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        kwargs = {k: v for k, v in offered.items() if takes_any or k in params}
+        return self.module_class(config=config, **kwargs)
+
+    def _early_stopping(self) -> list[Callback]:
+        if self.patience is None:
+            return []
+        monitor, mode = ("val_acc", "max") if self.info.task == "classification" else ("val_loss", "min")
+        return [EarlyStopping(monitor=monitor, mode=mode, patience=self.patience, check_finite=False)]
+
+    def _make_trainer(self, epochs: int, callbacks: list[Callback]) -> pl.Trainer:
+        kwargs: dict[str, Any] = dict(
+            max_epochs=epochs, accelerator=self.accelerator, devices=self.devices, logger=False,
+            enable_checkpointing=False, enable_progress_bar=self.enable_progress_bar,
+            enable_model_summary=False, num_sanity_val_steps=0, callbacks=callbacks,
+            check_val_every_n_epoch=1, deterministic=False,
+        )
+        if self.precision is not None:
+            kwargs["precision"] = self.precision
+        kwargs.update(self.trainer_kwargs)
+        return pl.Trainer(**kwargs)
+
+    def _measurements(self, module: pl.LightningModule | None, trainer: pl.Trainer | None, timer: EpochTimer,
+                      recorder: _MetricRecorder) -> dict[str, Any]:
+        history = getattr(module, "history", None) if module is not None else None
+        if not isinstance(history, Mapping) or not history.get("val_loss"):
+            history = recorder.history
+        val_acc = tuple(float(v) for v in history.get("val_acc", ()))
+        val_loss = tuple(float(v) for v in history.get("val_loss", ()))
+        train_loss = tuple(float(v) for v in history.get("train_loss", ()))
+        n_params = None
+        if module is not None:
+            try:
+                n_params = int(getattr(module, "num_params"))
+            except (AttributeError, ValueError, TypeError):
+                n_params = count_trainable(module)
+        return {
+            "best_val_acc": _best(val_acc, max) if self.info.task == "classification" else None,
+            "best_val_loss": _best(val_loss, min),
+            "val_acc_curve": val_acc,
+            "val_loss_curve": val_loss,
+            "train_loss_curve": train_loss,
+            "t_tr": timer.t_tr,
+            "n_params": n_params,
+            "epochs_run": len(timer.epoch_times),
+            "device": _device_name(trainer),
+            "extra": {"epoch_times": list(timer.epoch_times),
+                      "world_size": int(trainer.world_size) if trainer is not None else 1},
+        }
+
+
+def _best(values: Sequence[float], pick: Any) -> float | None:
+    if not values:
+        return None
+    if any(not math.isfinite(v) for v in values):
+        return math.nan
+    return float(pick(values))
+
+
+def _all_finite(fields: Mapping[str, Any]) -> bool:
+    values = [*fields["val_acc_curve"], *fields["val_loss_curve"], *fields["train_loss_curve"]]
+    return all(math.isfinite(v) for v in values) and bool(fields["val_loss_curve"])
+
+
+def _device_name(trainer: pl.Trainer | None) -> str:
+    if trainer is None:
+        return "cpu"
+    try:
+        device = trainer.strategy.root_device
+    except Exception:  # noqa: BLE001 - a trainer that failed to set up has no device yet
+        return "cpu"
+    name = str(device)
+    if device.type == "cuda":
+        name = f"{name} ({torch.cuda.get_device_name(device)})"
+    if trainer.world_size > 1:
+        name = f"{name} x{trainer.world_size}"
+    return name
+
+
+def _error_text(err: BaseException) -> str:
+    lines = traceback.format_exception_only(type(err), err)
+    return "".join(lines).strip()
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence Lightning's per-run info logs and tips while a candidate trains."""
+    loggers = [logging.getLogger(name) for name in _QUIET_LOGGERS]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+            warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
+            warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
+            yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
+def _current_sigint_handler() -> Any:
+    return signal.getsignal(signal.SIGINT)
+
+
+def _restore_sigint_handler(handler: Any) -> None:
+    """Lightning ignores SIGINT after a Ctrl+C in ``fit``; give the caller its handler back."""
+    if handler is None or threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGINT) is not handler:
+        signal.signal(signal.SIGINT, handler)
+
+
+def _break_references(module: pl.LightningModule | None, trainer: pl.Trainer | None, datamodule: Any) -> None:
+    """Unlink trainer, module, optimizers and datamodule so reference counting frees them.
+
+    Lightning keeps cycles (module <-> trainer <-> strategy) and the datamodule keeps the last
+    trainer; without this the network and the optimizer state would live until the next full
+    garbage collection, which costs ~0.2 s with torch loaded.
+    """
+    if trainer is not None:
+        strategy = trainer.strategy
+        strategy._lightning_module = None  # noqa: SLF001 - Lightning has no public "detach"
+        strategy._model = None  # noqa: SLF001
+        strategy.optimizers = []
+        strategy.lr_scheduler_configs = []
+    if module is not None:
+        module._trainer = None  # noqa: SLF001
+    if getattr(datamodule, "trainer", None) is trainer and trainer is not None:
+        datamodule.trainer = None
+
+
+def _release_memory() -> None:
+    gc.collect(1)
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
