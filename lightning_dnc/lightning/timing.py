@@ -60,6 +60,9 @@ class EpochTimer(Callback):
         self.epoch_times = [float(t) for t in state_dict.get("epoch_times", [])]
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:  # noqa: D102
+        if trainer.world_size > 1:
+            # Every rank starts the clock together; the epoch time is then the slowest rank's.
+            trainer.strategy.barrier("dnc_epoch_start")
         _synchronize(trainer)
         self._elapsed = 0.0
         self._paused = False
