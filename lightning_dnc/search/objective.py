@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from lightning_dnc.search.records import Evaluation
+from lightning_dnc.space.config import is_finite_number
 
 PENALTIES = ("t_tr", "n_params")
 LOSS_FLOOR = 1e-6
@@ -69,7 +70,7 @@ class Objective:
     regression_scale: float = 10.0
 
     def __post_init__(self) -> None:
-        if not _finite_number(self.wc) or self.wc < 0:
+        if not is_finite_number(self.wc) or self.wc < 0:
             raise ValueError(
                 f"`wc` must be a finite number >= 0 (0 = accuracy only, 0.1 = balanced, 10 = cheapness "
                 f"first), got {self.wc!r}."
@@ -78,9 +79,9 @@ class Objective:
             raise ValueError(f"`penalize` must be one of {list(PENALTIES)}, got {self.penalize!r}.")
         for name in ("t_tr_ref", "n_params_ref"):
             value = getattr(self, name)
-            if value is not None and (not _finite_number(value) or value <= 0):
+            if value is not None and (not is_finite_number(value) or value <= 0):
                 raise ValueError(f"`{name}` must be a finite number > 0 or None (measured), got {value!r}.")
-        if not _finite_number(self.regression_scale) or self.regression_scale <= 0:
+        if not is_finite_number(self.regression_scale) or self.regression_scale <= 0:
             raise ValueError(f"`regression_scale` must be a finite number > 0, got {self.regression_scale!r}.")
         object.__setattr__(self, "wc", float(self.wc))
         object.__setattr__(self, "regression_scale", float(self.regression_scale))
@@ -108,9 +109,9 @@ class Objective:
                 break
             if not ev.ok:
                 continue
-            if t_ref is None and _finite_number(ev.t_tr) and ev.t_tr > 0:
+            if t_ref is None and is_finite_number(ev.t_tr) and ev.t_tr > 0:
                 t_ref = float(ev.t_tr)
-            if n_ref is None and _finite_number(ev.n_params) and ev.n_params > 0:
+            if n_ref is None and is_finite_number(ev.n_params) and ev.n_params > 0:
                 n_ref = float(ev.n_params)
         return replace(self, t_tr_ref=t_ref, n_params_ref=n_ref)
 
@@ -124,9 +125,9 @@ class Objective:
             return None
         if evaluation.task == "regression":
             value = evaluation.best_val_loss
-            return self.regression_scale * float(value) if _finite_number(value) and value >= 0 else None
+            return self.regression_scale * float(value) if is_finite_number(value) and value >= 0 else None
         value = evaluation.best_val_acc
-        return 1.0 - float(value) if _finite_number(value) and 0 <= value <= 1 else None
+        return 1.0 - float(value) if is_finite_number(value) and 0 <= value <= 1 else None
 
     def cost(self, evaluation: Evaluation) -> float | None:
         """``f_c``: the penalised measure over its reference; ``None`` when it was not measured.
@@ -143,7 +144,7 @@ class Objective:
                 "call `Objective.with_references(evaluations)` first."
             )
         measure = evaluation.t_tr if self.penalize == "t_tr" else evaluation.n_params
-        if not evaluation.ok or not _finite_number(measure) or measure < 0:
+        if not evaluation.ok or not is_finite_number(measure) or measure < 0:
             return None
         return float(measure) / reference
 
@@ -199,10 +200,3 @@ def pessimistic_loss(finished_losses: Iterable[float], fallback: Iterable[float]
     return FAILED_LOSS_DEFAULT
 
 
-def _finite_number(value: Any) -> bool:
-    if isinstance(value, bool) or value is None:
-        return False
-    try:
-        return math.isfinite(float(value))
-    except (TypeError, ValueError):
-        return False

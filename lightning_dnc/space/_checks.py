@@ -3,9 +3,10 @@ the allowed range."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from lightning_dnc.space.config import is_finite_number
 
 DEFAULT_OMEGA = 3.0
 
@@ -36,7 +37,7 @@ def positive_pair(name: str, value: Any) -> tuple[float, float]:
         not isinstance(value, (str, bytes))
         and isinstance(value, Sequence)
         and len(value) == 2
-        and all(_finite_number(v) for v in value)
+        and all(is_finite_number(v) for v in value)
     )
     if not ok or not (0 < float(value[0]) <= float(value[1])):
         raise ValueError(f"`{name}` must be a pair (lo, hi) of finite numbers with 0 < lo <= hi, got {value!r}.")
@@ -64,7 +65,7 @@ def per_variable(name: str, value: Any, variables: tuple[str, ...], default: flo
     else:
         out = {v: value for v in variables}
     for var, v in out.items():
-        if not _finite_number(v) or float(v) < 0 or (not allow_zero and float(v) == 0):
+        if not is_finite_number(v) or float(v) < 0 or (not allow_zero and float(v) == 0):
             raise ValueError(
                 f"`{name}` must be a finite number {bound} (or a mapping of variable -> number) for each of "
                 f"{list(variables)}; got {v!r} for {var!r}."
@@ -73,12 +74,3 @@ def per_variable(name: str, value: Any, variables: tuple[str, ...], default: flo
     if allow_zero and not sum(result.values()) > 0:
         raise ValueError(f"`{name}` must have a positive sum over {list(variables)}, got {value!r}.")
     return result
-
-
-def _finite_number(v: Any) -> bool:
-    if isinstance(v, bool):
-        return False
-    try:
-        return math.isfinite(float(v))
-    except (TypeError, ValueError):
-        return False

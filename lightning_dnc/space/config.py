@@ -238,7 +238,7 @@ def _int_list(value: Any, key: str, lo: int | None = None, allowed: tuple[int, .
         raise ValueError(f"`{key}` must be a list of ints, got {value!r}.")
     out = []
     for v in value:
-        if not _is_number(v) or not float(v).is_integer():
+        if not is_finite_number(v) or not float(v).is_integer():
             raise ValueError(f"`{key}` must be a list of ints, got {list(value)!r}.")
         iv = int(v)
         if lo is not None and iv < lo:
@@ -254,13 +254,14 @@ def _prob_list(value: Any, key: str) -> list[float]:
         raise ValueError(f"`{key}` must be a list of probabilities in [0, 1), got {value!r}.")
     out = []
     for v in value:
-        if not _is_number(v) or not (0.0 <= float(v) < 1.0):
+        if not is_finite_number(v) or not (0.0 <= float(v) < 1.0):
             raise ValueError(f"Every entry of `{key}` must be a probability in [0, 1), got {list(value)!r}.")
         out.append(float(v))
     return out
 
 
-def _is_number(v: Any) -> bool:
+def is_finite_number(v: Any) -> bool:
+    """True for a finite int/float (or numpy scalar); False for bools, strings, None, NaN, inf."""
     if isinstance(v, bool):
         return False
     try:
@@ -270,7 +271,7 @@ def _is_number(v: Any) -> bool:
 
 
 def _float(value: Any, key: str) -> float:
-    if not _is_number(value):
+    if not is_finite_number(value):
         raise ValueError(f"`{key}` must be a finite number, got {value!r}.")
     return float(value)
 
@@ -283,6 +284,6 @@ def _positive_float(value: Any, key: str) -> float:
 
 
 def _positive_int(value: Any, key: str) -> int:
-    if not _is_number(value) or not float(value).is_integer() or int(value) < 1:
+    if not is_finite_number(value) or not float(value).is_integer() or int(value) < 1:
         raise ValueError(f"`{key}` must be an integer >= 1, got {value!r}.")
     return int(value)
