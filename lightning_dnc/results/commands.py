@@ -97,7 +97,8 @@ def _resolve_run(options: Namespace, resume: ResumeRequest | None) -> RunPlan:
     misplaced = [f"--{name}" for name in other if options.get(name) is not None]
     if misplaced:
         raise UsageError(f"{', '.join(misplaced)} only apply to --family {'mlp' if options.family == 'cnn' else 'cnn'}.")
-    limits = {name: _pair_or_value(name, options.get(name)) for name in own if options.get(name) is not None}
+    limits = dict(budget.cnn_limits if options.family == "cnn" else budget.mlp_limits)
+    limits.update({name: _pair_or_value(name, options.get(name)) for name in own if options.get(name) is not None})
     space = CNNSpace(**limits) if options.family == "cnn" else MLPSpace(**limits)
     training_limits = {
         key: _pair_or_value(f"{key}_range", options.get(f"{key}_range"))
