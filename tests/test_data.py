@@ -260,3 +260,24 @@ def test_constructor_arguments_are_validated():
         DigitsDataModule(split="head")
     with pytest.raises(ValueError, match="`batch_size` must be an int >= 1"):
         DigitsDataModule(batch_size=0)
+
+
+def test_cifar_batch_with_a_planted_object_is_refused(tmp_path):
+    import os
+    import pickle
+
+    from lightning_dnc.data import CIFAR10DataModule
+
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    for name in ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch"):
+        with open(folder / name, "wb") as f:
+            pickle.dump({"data": Payload(), "labels": [0]}, f)
+    dm = CIFAR10DataModule(root=str(tmp_path), download=False)
+    with pytest.raises(pickle.UnpicklingError, match="may only hold arrays"):
+        dm.setup("fit")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import pickle
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -105,7 +106,7 @@ class CIFAR10DataModule(_TorchvisionDataModule):
                     "Pass `download=True` to fetch the dataset."
                 )
             with open(path, "rb") as f:
-                entry = pickle.load(f, encoding="latin1")
+                entry = _CifarUnpickler(f, encoding="latin1").load()
             images.append(np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
             labels.append(np.asarray(entry[self.label_key], dtype=np.int64))
         return torch.from_numpy(np.concatenate(images)), torch.from_numpy(np.concatenate(labels))
@@ -130,3 +131,28 @@ class CIFAR100DataModule(CIFAR10DataModule):
     test_files = ("test",)
     label_key = "fine_labels"
     torchvision_name = "CIFAR100"
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """Reads CIFAR's python batches (dicts of bytes, lists and numpy arrays) and nothing else.
+
+    The format is a pickle; refusing every other global means a planted file under ``root``
+    cannot run code on load.
+    """
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+    }
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(
+                f"CIFAR batch files may only hold arrays; refusing to load {module}.{name} from a file under `root`."
+            )
+        return super().find_class(module, name)
+
