@@ -25,6 +25,9 @@ TASKS = ("classification", "regression")
 SPLITS = ("tail", "random")
 LOADERS = ("auto", "tensor", "dataloader")
 DEVICE_MEMORY_FRACTION = 0.4
+EVAL_BATCH_SIZE = 1024
+"""Default smallest batch of the validation and test loaders (the training batch size when larger);
+lower ``datamodule.eval_batch_size`` if evaluation runs out of device memory."""
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,8 @@ class InMemoryDataModule(pl.LightningDataModule):
     num_workers : int, optional
         Worker processes of the ``DataLoader`` path (default ``min(4, cpu_count - 1)``).
     """
+
+    eval_batch_size: int = EVAL_BATCH_SIZE
 
     #: Per-channel mean/std of the dataset (after ``scale``); ``None``: computed from the training split.
     mean: Sequence[float] | None = None
@@ -274,18 +279,20 @@ class InMemoryDataModule(pl.LightningDataModule):
             raise ValueError(f"{type(self).__name__} has no {stage!r} split; available: {sorted(data)}.")
         device, rank, world = self._placement()
         train = stage == "train"
+        # Evaluation is batch-size independent (eval mode), so it uses large batches: faster.
+        batch_size = self.batch_size if train else max(self.batch_size, self.eval_batch_size)
         transform = self._transforms[stage]
         # A copy already cached on the device fits by definition (free memory no longer counts it).
         fits = any(key[1] == str(device) for key in self._on_device) or self._fits_on(device)
         if self.loader == "tensor" or (self.loader == "auto" and fits):
             x, y = self._tensors_on(stage, device if fits else torch.device("cpu"))
             seed = self.seed + 1 + (1000 if stage != "train" else 0)
-            return TensorLoader(x, y, self.batch_size, shuffle=train, seed=seed, transform=transform,
+            return TensorLoader(x, y, batch_size, shuffle=train, seed=seed, transform=transform,
                                 rank=rank, world_size=world, pad=train)
         x, y = data[stage]
         workers = self.num_workers if self.num_workers is not None else min(4, max(0, (os.cpu_count() or 1) - 1))
         return DataLoader(
-            BatchDataset(x, y), batch_size=self.batch_size, shuffle=train, num_workers=workers,
+            BatchDataset(x, y), batch_size=batch_size, shuffle=train, num_workers=workers,
             collate_fn=BatchCollate(transform), pin_memory=device.type == "cuda",
             persistent_workers=workers > 0, generator=torch.Generator().manual_seed(self.seed + 1),
         )
