@@ -1,7 +1,7 @@
 """The searches the benchmark compares, each returning a :class:`MethodRun`.
 
 * :func:`run_staged` -- lightning-dnc's staged search through the product's own loop
-  (``lightning_dnc.lightning.tuner._run_search``), with its phases timed by :mod:`_overhead`;
+  (``lightning_dnc.lightning.search_loop.run_search``), with its phases timed by :mod:`_overhead`;
 * :func:`run_random` -- uniform random search over the joint space (:mod:`_joint`), no model;
 * :func:`run_optuna` -- an Optuna sampler (TPE, GP) over the same joint space, ask/tell.
 
@@ -109,14 +109,15 @@ def run_staged(evaluate: EvaluateFn, datamodule: Any, family: str, space: Any, t
                stage2_order: Sequence[str] | None, accelerator: str) -> MethodRun:
     """lightning-dnc's staged search, driven by the product's search loop, with its phases timed.
 
-    The loop (``_run_search``) builds the engine, the journal (a temporary file: writes are part
+    The loop (``run_search``) builds the engine, the journal (a temporary file: writes are part
     of the cost) and the progress display (off); candidates go to ``evaluate`` through the
     in-process executor. ``StagedSearch.ask`` is timed as ``acquisition`` (Sobol points, candidate
     pools, GP fit and EI), ``StagedSearch.tell`` as ``engine_tell`` and ``Journal.append`` as
     ``journal``, each exclusive of the others.
     """
     from lightning_dnc.executors import InProcessExecutor
-    from lightning_dnc.lightning.tuner import DeepNCheapTuner, _run_search
+    from lightning_dnc.lightning.search_loop import run_search
+    from lightning_dnc.lightning.tuner import DeepNCheapTuner
 
     evaluations: list[Evaluation] = []
     seconds: list[float] = []
@@ -141,7 +142,7 @@ def run_staged(evaluate: EvaluateFn, datamodule: Any, family: str, space: Any, t
         hardware = {"accelerator": accelerator, "devices": 1, "precision": None}
         started = time.perf_counter()
         with instrument(clock, targets):
-            result = _run_search(tuner, datamodule, family, hardware)
+            result = run_search(tuner, datamodule, family, hardware)
         wall = time.perf_counter() - started
     phases = {**_evaluation_phase_sums(evaluations), **clock.seconds}
     phases["other"] = max(wall - sum(phases.values()), 0.0)

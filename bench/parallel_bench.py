@@ -36,7 +36,8 @@ import numpy as np
 from lightning_dnc.data import DigitsDataModule
 from lightning_dnc.executors import Executor
 from lightning_dnc.lightning.progress import SearchProgress
-from lightning_dnc.lightning.tuner import DeepNCheapTuner, _drive, _run_search
+from lightning_dnc.lightning.search_loop import drive, run_search
+from lightning_dnc.lightning.tuner import DeepNCheapTuner
 from lightning_dnc.search import Evaluation, Objective, StagedSearch
 from lightning_dnc.space import MLPSpace, TrainingSpace
 
@@ -48,7 +49,7 @@ def timed_search(executor: str, budget: dict[str, Any], workers: int) -> tuple[f
     tuner = DeepNCheapTuner(family="mlp", progress=False, executor=executor,
                             max_concurrent=workers if executor == "ray" else 1, **budget)
     started = time.perf_counter()
-    result = _run_search(tuner, DigitsDataModule(flatten=True), "mlp", CPU)
+    result = run_search(tuner, DigitsDataModule(flatten=True), "mlp", CPU)
     return time.perf_counter() - started, result
 
 
@@ -139,7 +140,7 @@ def quality_part(quick: bool) -> dict[str, Any]:
         losses, trials = [], []
         for seed in seeds:
             search = StagedSearch("mlp", MLPSpace(), TrainingSpace(), Objective(wc=0.1), seed=seed, **budget)
-            _drive(search, SimulatedWorkers(workers, seed), SearchProgress(enabled=False))
+            drive(search, SimulatedWorkers(workers, seed), SearchProgress(enabled=False))
             losses.append(search.result().best.loss)
             trials.append(len(search.trials))
         q1, _, q3 = statistics.quantiles(losses, n=4)

@@ -25,13 +25,13 @@ def main() -> int:
 
     from lightning_dnc import cli
     from lightning_dnc.lightning import evaluator as evaluator_module
-    from lightning_dnc.lightning import tuner as tuner_module
+    from lightning_dnc.lightning import search_loop as search_loop_module
     from lightning_dnc.models import module as module_module
 
     calls = {"n": 0, "armed": None}
     original_evaluate = evaluator_module.CandidateEvaluator.evaluate
     original_step = module_module.CandidateModule.training_step
-    original_run_search = tuner_module._run_search
+    original_run_search = search_loop_module.run_search
 
     def evaluate(self, config):  # noqa: ANN001, ANN202
         index = calls["n"]
@@ -63,7 +63,7 @@ def main() -> int:
 
     evaluator_module.CandidateEvaluator.evaluate = evaluate
     module_module.CandidateModule.training_step = training_step
-    tuner_module._run_search = run_search
+    search_loop_module.run_search = run_search
     return cli.main(cli_args)
 
 

@@ -10,7 +10,7 @@ import lightning_dnc.executors.ray_executor as ray_executor
 from lightning_dnc.executors import Executor, InProcessExecutor, make_executor
 from lightning_dnc.executors.ray_executor import check_resources, require_ray
 from lightning_dnc.lightning.progress import SearchProgress
-from lightning_dnc.lightning.tuner import _drive
+from lightning_dnc.lightning.search_loop import drive
 from lightning_dnc.search import Evaluation, Journal, Objective, StagedSearch, config_key
 from lightning_dnc.space import MLPSpace, TrainingSpace
 
@@ -55,7 +55,7 @@ def new_search(journal=None, seed=0):
 
 def run(executor, journal=None, seed=0):
     search = new_search(journal, seed)
-    _drive(search, executor, SearchProgress(enabled=False))
+    drive(search, executor, SearchProgress(enabled=False))
     return search
 
 
@@ -104,7 +104,7 @@ def test_interrupted_collect_marks_running_trials_interrupted(tmp_path):
 
     search = new_search(tmp_path / "j.jsonl")
     with pytest.raises(KeyboardInterrupt):
-        _drive(search, Interrupting(2), SearchProgress(enabled=False))
+        drive(search, Interrupting(2), SearchProgress(enabled=False))
     events = [json.loads(line) for line in (tmp_path / "j.jsonl").read_text().splitlines()]
     reasons = [e["evaluation"]["failure_reason"] for e in events if e["event"] == "finished"]
     assert reasons == ["interrupted", "interrupted"]

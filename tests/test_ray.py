@@ -23,7 +23,8 @@ from ray import cloudpickle  # noqa: E402
 from lightning_dnc.data import DigitsDataModule  # noqa: E402
 from lightning_dnc.executors import InProcessExecutor, RayExecutor, make_executor  # noqa: E402
 from lightning_dnc.lightning.progress import SearchProgress  # noqa: E402
-from lightning_dnc.lightning.tuner import DeepNCheapTuner, _drive, _run_search  # noqa: E402
+from lightning_dnc.lightning.search_loop import drive, run_search  # noqa: E402
+from lightning_dnc.lightning.tuner import DeepNCheapTuner  # noqa: E402
 from lightning_dnc.search import Evaluation, Journal, Objective, StagedSearch, config_key  # noqa: E402
 from lightning_dnc.space import MLPSpace, TrainingSpace  # noqa: E402
 
@@ -150,10 +151,10 @@ def _tiny_tuner(**kwargs):
 def test_digits_search_on_ray_matches_in_process_counts_and_journal(tmp_path):
     # The in-process executor on the same engine settings, with instant fake training (the stage
     # counts of this budget do not depend on the losses).
-    inprocess = _run_search(_tiny_tuner(executor=InProcessExecutor(_instant)), DigitsDataModule(flatten=True),
+    inprocess = run_search(_tiny_tuner(executor=InProcessExecutor(_instant)), DigitsDataModule(flatten=True),
                             "mlp", CPU)
     journal = tmp_path / "ray.jsonl"
-    on_ray = _run_search(_tiny_tuner(executor="ray", max_concurrent=2, journal=journal),
+    on_ray = run_search(_tiny_tuner(executor="ray", max_concurrent=2, journal=journal),
                          DigitsDataModule(flatten=True), "mlp", CPU)
     stages = [[t.stage for t in result.trials] for result in (inprocess, on_ray)]
     assert [stages[0].count(k) for k in (1, 2, 3)] == [stages[1].count(k) for k in (1, 2, 3)]
@@ -190,7 +191,7 @@ def test_driver_killed_mid_search_resumes_from_the_journal(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         with DiesAfterThree(SleepEvaluator(), max_concurrent=2) as executor:
-            _drive(new_search(), executor, SearchProgress(enabled=False))
+            drive(new_search(), executor, SearchProgress(enabled=False))
     before = path.read_bytes()
     resumed = StagedSearch.from_journal(path)
     told_before = sum(1 for t in resumed.trials if t.evaluation is not None)
@@ -200,7 +201,7 @@ def test_driver_killed_mid_search_resumes_from_the_journal(tmp_path):
             executor.submit(proposal.trial_id, proposal.config)
         for trial_id, evaluation in _collect_all(executor).items():
             resumed.tell(trial_id, evaluation)
-        _drive(resumed, executor, SearchProgress(enabled=False))
+        drive(resumed, executor, SearchProgress(enabled=False))
     assert path.read_bytes().startswith(before)  # earlier records unchanged
     assert resumed.finished
     keys = [config_key(t.config) for t in resumed.trials]

@@ -12,7 +12,7 @@ from typing import Any
 _LAZY = {
     "DeepNCheapTuner": "lightning_dnc.lightning.tuner",
     "tune": "lightning_dnc.lightning.tuner",
-    "SearchAborted": "lightning_dnc.lightning.tuner",
+    "SearchAborted": "lightning_dnc.lightning.search_loop",
     "DnCModel": "lightning_dnc.lightning.dnc_model",
     "Trainer": "lightning_dnc.lightning.trainer",
     "CandidateEvaluator": "lightning_dnc.lightning.evaluator",

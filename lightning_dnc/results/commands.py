@@ -238,7 +238,7 @@ def run_fit(options: Namespace, console: Console, train_final: bool = True, resu
 
     ``context["out"]`` is set to the results folder once it is known (for the caller's messages).
     """
-    from lightning_dnc.lightning.tuner import _run_search
+    from lightning_dnc.lightning.search_loop import run_search
     from lightning_dnc.search.lock import LockHeldError, RunLock
 
     plan = resolve_run(options, resume)
@@ -259,7 +259,7 @@ def run_fit(options: Namespace, console: Console, train_final: bool = True, resu
             context["out"] = plan.out
         if resume is None:
             folder.write_yaml("config.yaml", _settings_dict(options, plan.out))
-        return _search_and_finish(plan, folder, console, train_final, _run_search)
+        return _search_and_finish(plan, folder, console, train_final, run_search)
     finally:
         lock.release()
 
