@@ -16,6 +16,7 @@ Usage::
 
     python bench/parallel_bench.py            # 4+6 BO points per stage, 3 epochs, 9 seeds
     python bench/parallel_bench.py --quick    # smaller budget, 5 seeds
+    python bench/parallel_bench.py --family cnn   # part 1 on the CLI's quick digits CNN search
 
 The machine may be shared with other jobs; wall times are only comparable within one run.
 """
@@ -45,37 +46,51 @@ CPU = {"accelerator": "cpu", "devices": 1, "precision": None}
 
 
 # -- part 1: wall time with real training -------------------------------------------------------
-def timed_search(executor: str, budget: dict[str, Any], workers: int) -> tuple[float, Any]:
-    tuner = DeepNCheapTuner(family="mlp", progress=False, executor=executor,
+def timed_search(executor: str, budget: dict[str, Any], workers: int, family: str) -> tuple[float, Any]:
+    tuner = DeepNCheapTuner(family=family, progress=False, executor=executor,
                             max_concurrent=workers if executor == "ray" else 1, **budget)
     started = time.perf_counter()
-    result = run_search(tuner, DigitsDataModule(flatten=True), "mlp", CPU)
+    result = run_search(tuner, DigitsDataModule(flatten=family == "mlp"), family, CPU)
     return time.perf_counter() - started, result
 
 
-def wall_time_part(quick: bool, workers: int) -> dict[str, Any]:
+def wall_time_budget(quick: bool, family: str) -> dict[str, Any]:
+    """The search timed in part 1: a small MLP search, or the CLI's quick digits CNN search."""
+    if family == "cnn":
+        from lightning_dnc.results.budgets import BUDGETS
+        from lightning_dnc.space import CNNSpace
+
+        quick_budget = BUDGETS["quick"]
+        return dict(search_epochs=4 if quick else quick_budget.search_epochs, prior_points=quick_budget.prior_points,
+                    steps=quick_budget.steps, explore=quick_budget.explore, seed=0,
+                    space=CNNSpace(**quick_budget.cnn_limits), stage2_order=["ac", "bn", "sc"] if quick else None)
+    return dict(search_epochs=3 if quick else 5, prior_points=4 if quick else 6, steps=2 if quick else 6,
+                explore=200, stage2_order=["ac", "do"], seed=0)
+
+
+def wall_time_part(quick: bool, workers: int, family: str = "mlp") -> dict[str, Any]:
     import ray
 
-    budget = dict(search_epochs=3 if quick else 5, prior_points=4 if quick else 6, steps=2 if quick else 6,
-                  explore=200, stage2_order=["ac", "do"], seed=0)
+    budget = wall_time_budget(quick, family)
     import torch
 
     threads = torch.get_num_threads()
-    t_default, _ = timed_search("inprocess", budget, 1)
+    t_default, _ = timed_search("inprocess", budget, 1, family)
     torch.set_num_threads(1)  # the Ray workers' policy: one thread per CPU reserved for a trial
     try:
-        t_inprocess, r_inprocess = timed_search("inprocess", budget, 1)
+        t_inprocess, r_inprocess = timed_search("inprocess", budget, 1, family)
     finally:
         torch.set_num_threads(threads)
     started = time.perf_counter()
     ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, configure_logging=False)
     t_init = time.perf_counter() - started
     try:
-        t_ray, r_ray = timed_search("ray", budget, workers)
+        t_ray, r_ray = timed_search("ray", budget, workers, family)
     finally:
         ray.shutdown()
     per_trial = [t.evaluation.wall_time for t in r_inprocess.trials]
     return {
+        "family": family,
         "trials": len(r_inprocess.trials),
         "trials_ray": len(r_ray.trials),
         "inprocess_s": t_inprocess,
@@ -84,6 +99,7 @@ def wall_time_part(quick: bool, workers: int) -> dict[str, Any]:
         "ray_s": t_ray,
         "ray_init_s": t_init,
         "ratio": t_ray / t_inprocess,
+        "ratio_vs_default_threads": t_ray / t_default,
         "mean_trial_s": statistics.mean(per_trial),
         "best_loss_inprocess": r_inprocess.best.loss,
         "best_loss_ray": r_ray.best.loss,
@@ -153,16 +169,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller budget and fewer seeds")
     parser.add_argument("--workers", type=int, default=2, help="Ray workers (default 2)")
     parser.add_argument("--skip-wall", action="store_true", help="only the (training-free) quality part")
+    parser.add_argument("--family", choices=["mlp", "cnn"], default="mlp",
+                        help="part 1 search: a small MLP search, or the CLI's quick digits CNN search")
     args = parser.parse_args(argv)
     print(f"parallel_bench: {os.cpu_count()} CPUs, quick={args.quick}")
     if not args.skip_wall:
-        w = wall_time_part(args.quick, args.workers)
-        print(f"\n[wall time] digits MLP search, {w['trials']} trials (ray: {w['trials_ray']}), "
+        w = wall_time_part(args.quick, args.workers, args.family)
+        print(f"\n[wall time] digits {args.family.upper()} search, {w['trials']} trials (ray: {w['trials_ray']}), "
               f"mean trial {w['mean_trial_s']:.2f} s in process")
         print(f"  in-process, {w['default_threads']} threads {w['inprocess_default_threads_s']:8.1f} s   (torch default)")
         print(f"  in-process, 1 thread {w['inprocess_s']:8.1f} s   (baseline of the ratio)")
         print(f"  ray, {args.workers} workers        {w['ray_s']:8.1f} s   (+ ray.init {w['ray_init_s']:.1f} s, not timed)")
-        print(f"  ratio ray/in-process {w['ratio']:8.2f}")
+        print(f"  ratio ray/in-process {w['ratio']:8.2f}   (vs 1 thread; {w['ratio_vs_default_threads']:.2f} vs torch default)")
         print(f"  best loss: in-process {w['best_loss_inprocess']:.4f}, ray {w['best_loss_ray']:.4f}; "
               f"median t_tr: in-process {w['t_tr_median_inprocess']:.4f} s, ray {w['t_tr_median_ray']:.4f} s")
     q = quality_part(args.quick)
