@@ -20,8 +20,16 @@ def describe_config(config: Mapping[str, Any]) -> str:
     parts = []
     if "out_channels" in config:
         parts.append(f"conv {config['out_channels']}")
-        if any(config.get("strides", [])) and any(s == 2 for s in config["strides"]):
+        if any(s == 2 for s in config.get("strides", [])):
             parts.append(f"strides {config['strides']}")
+        n = len(config["out_channels"])
+        if "apply_bns" in config:
+            parts.append(f"bn {sum(config['apply_bns'])}/{n}")
+        if "apply_dropouts" in config:
+            probs = sorted({p for p, on in zip(config.get("dropout_probs", []), config["apply_dropouts"]) if on})
+            parts.append(f"dropout {sum(config['apply_dropouts'])}/{n} p {probs}")
+        if "shortcuts" in config:
+            parts.append(f"shortcuts {sum(config['shortcuts'])}")
     parts.append(f"hidden {config.get('hidden_mlp', [])}")
     parts.append(str(config.get("act", "relu")))
     wd = config.get("weight_decay", "auto")
