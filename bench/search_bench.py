@@ -110,6 +110,9 @@ def resolve(args: argparse.Namespace) -> dict[str, Any]:
         limits = {k: pick(k, None) for k in ("num_conv_layers", "channels_first", "channels_upper")}
     else:
         limits = {"num_hidden_layers": args.hidden_layers, "hidden_nodes": pick("hidden_nodes", None)}
+    # Unset limits default to the quick budget's space, as on the command line.
+    defaults = budget.cnn_limits if args.family == "cnn" else budget.mlp_limits
+    limits = {k: (v if v is not None else defaults.get(k)) for k, v in limits.items()}
     settings["space_limits"] = {k: (list(v) if isinstance(v, (tuple, list)) else v) for k, v in limits.items()
                                 if v is not None}
     return settings
