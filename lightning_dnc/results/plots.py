@@ -67,11 +67,14 @@ def plot_pareto(rows: Sequence[dict[str, Any]], path: Path, title: str = "") -> 
         if points:
             ax.scatter([r["t_tr"] for r in points], [r["f_p"] for r in points], s=24, color=colour,
                        label=STAGE_LABELS[stage], alpha=0.85, zorder=3)
-    front = sorted((r for r in usable if r.get("pareto")), key=lambda r: r["t_tr"])
+    front_2d = _front_2d(usable)
+    if front_2d:
+        ax.step([r["t_tr"] for r in front_2d], [r["f_p"] for r in front_2d], where="post", color="black",
+                linewidth=1, zorder=2, label="Pareto front of (f_p, t_tr)")
+    front = [r for r in usable if r.get("pareto")]
     if front:
-        ax.plot([r["t_tr"] for r in front], [r["f_p"] for r in front], color="black", linewidth=1, zorder=2)
         ax.scatter([r["t_tr"] for r in front], [r["f_p"] for r in front], s=80, facecolors="none",
-                   edgecolors="black", label="Pareto front (f_p, t_tr, N_p)", zorder=4)
+                   edgecolors="black", label="Pareto-optimal in (f_p, t_tr, N_p)", zorder=4)
     ax.set_xlabel("training time per epoch t_tr (s)")
     ax.set_ylabel("f_p  (1 - best val accuracy)")
     ax.set_title(title or "Accuracy vs training cost")
@@ -81,3 +84,12 @@ def plot_pareto(rows: Sequence[dict[str, Any]], path: Path, title: str = "") -> 
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def _front_2d(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows not dominated in (t_tr, f_p), by increasing t_tr (so decreasing f_p)."""
+    front: list[dict[str, Any]] = []
+    for row in sorted(rows, key=lambda r: (r["t_tr"], r["f_p"])):
+        if not front or row["f_p"] < front[-1]["f_p"]:
+            front.append(row)
+    return front
