@@ -157,8 +157,10 @@ class InMemoryDataModule(pl.LightningDataModule):
 
     # -- to implement -------------------------------------------------------------------------
     def _load(self) -> RawData:
-        """Return the whole dataset as tensors (called once, lazily)."""
-        raise NotImplementedError
+        """Return the whole dataset as tensors (called once, lazily). Subclasses implement it."""
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement `_load()` returning a RawData of its train (and test) tensors."
+        )
 
     def _infer_task(self, y: torch.Tensor) -> str:
         return "classification" if not y.is_floating_point() and y.dim() == 1 else "regression"

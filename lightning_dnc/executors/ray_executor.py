@@ -24,6 +24,8 @@ Policies
 
 from __future__ import annotations
 
+import contextlib
+
 import copy
 import dataclasses
 import math
@@ -165,10 +167,8 @@ class RayExecutor(Executor):
             return
         self._closed = True
         for ref in list(self._running):
-            try:
+            with contextlib.suppress(Exception):  # a task that already finished cannot be cancelled
                 self._ray.cancel(ref, force=True)
-            except Exception:  # noqa: BLE001 - a task that already finished cannot be cancelled
-                pass
         self._running.clear()
         if self._owns_ray and self._ray.is_initialized():
             self._ray.shutdown()

@@ -9,6 +9,8 @@ when that search is known to be dead.
 
 from __future__ import annotations
 
+import contextlib
+
 import json
 import os
 import socket
@@ -102,10 +104,8 @@ class RunLock:
         self._held = False
         owner = self.owner()
         if owner is not None and owner.get("pid") == os.getpid() and owner.get("host") == socket.gethostname():
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
-            except FileNotFoundError:
-                pass
 
     def __enter__(self) -> RunLock:
         return self.acquire()
