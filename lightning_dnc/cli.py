@@ -84,6 +84,10 @@ def _add_search_options(parser: ArgumentParser, report_only: bool = False) -> No
     parser.add_argument("--prior_points", type=int | None, default=None, help="Sobol prior points per BO stage.")
     parser.add_argument("--steps", type=int | None, default=None, help="Bayesian optimisation steps per BO stage.")
     parser.add_argument("--explore", type=int | None, default=None, help="Random candidates scored per BO step.")
+    parser.add_argument("--training_prior_points", type=int | None, default=None,
+                        help="Stage-3 Sobol prior points (--prior_points when unset).")
+    parser.add_argument("--training_steps", type=int | None, default=None,
+                        help="Stage-3 BO steps (--steps when unset).")
     parser.add_argument("--top_k", type=int, default=1, help="Number of best configurations kept.")
     parser.add_argument("--seed", type=int, default=0, help="Seed of the search and of the final training.")
     parser.add_argument("--num_conv_layers", type=list[int] | None, default=None,

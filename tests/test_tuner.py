@@ -156,3 +156,15 @@ def test_own_lightning_module_is_searched_and_rebuilt():
     assert all(t.evaluation.ok for t in result.trials)
     assert all(t.evaluation.best_val_acc is not None for t in result.trials)
     assert _widths(model.net) == [*result.best_config["hidden_mlp"], 10]
+
+
+def test_stage_three_budget_can_differ_from_stage_one():
+    dm = DigitsDataModule()
+    model = dnc.DnCModel(family="mlp", datamodule=dm)
+    settings = {**TINY, "prior_points": 2, "steps": 1}
+    result = _trainer().tune(model, dnc=dnc.DeepNCheapTuner(
+        wc=0.1, stage2_order=[], training_prior_points=1, training_steps=1, **settings))
+    stages = [t.stage for t in result.trials]
+    assert stages.count(1) == 3 and stages.count(3) == 2
+    with pytest.raises(ValueError, match="`training_steps` must be an integer >= 0"):
+        dnc.DeepNCheapTuner(training_steps=-1)

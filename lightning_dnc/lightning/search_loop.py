@@ -99,6 +99,7 @@ def run_search(dnc: DeepNCheapTuner, datamodule: Any, family: str, hardware: Map
     settings = dict(
         prior_points=dnc.prior_points, steps=dnc.steps, explore=dnc.explore,
         epochs=dnc.search_epochs, stage2_order=dnc.stage2_order, top_k=dnc.top_k, seed=dnc.seed,
+        training_prior_points=dnc.training_prior_points, training_steps=dnc.training_steps,
     )
     metadata = {"dataset": dataset_fingerprint(datamodule)}
     lock = RunLock.for_journal(dnc.journal) if dnc.journal is not None and not lock_held else None

@@ -47,6 +47,8 @@ class DeepNCheapTuner(pl.Callback):
     prior_points, steps, explore : int, default 15, 15, 1000
         Bayesian optimisation budget of stages 1 and 3: Sobol prior points, BO steps, random
         candidates scored by expected improvement at each step.
+    training_prior_points, training_steps : int, optional
+        Stage-3 budget when it should differ from ``prior_points``/``steps``.
     top_k : int, default 1
         Number of best configurations returned.
     seed : int, default 0
@@ -114,6 +116,8 @@ class DeepNCheapTuner(pl.Callback):
         retry_oom: bool = True,
         resume: str | os.PathLike[str] | None = None,
         force_resume: bool = False,
+        training_prior_points: int | None = None,
+        training_steps: int | None = None,
     ) -> None:
         super().__init__()
         _check_number("wc", wc, lo=0.0)
@@ -123,6 +127,9 @@ class DeepNCheapTuner(pl.Callback):
                                 ("steps", steps, 0), ("explore", explore, 1), ("top_k", top_k, 1)):
             _check_int(name, value, lo)
         _check_int("seed", seed, 0)
+        for name, value in (("training_prior_points", training_prior_points), ("training_steps", training_steps)):
+            if value is not None:
+                _check_int(name, value, 0)
         if space is not None and not isinstance(space, (CNNSpace, MLPSpace)):
             raise ValueError(f"`space` must be a CNNSpace or MLPSpace, got {type(space).__name__}.")
         if training_space is not None and not isinstance(training_space, TrainingSpace):
@@ -153,6 +160,8 @@ class DeepNCheapTuner(pl.Callback):
         self.search_epochs = int(search_epochs)
         self.prior_points = int(prior_points)
         self.steps = int(steps)
+        self.training_prior_points = training_prior_points
+        self.training_steps = training_steps
         self.explore = int(explore)
         self.top_k = int(top_k)
         self.seed = int(seed)

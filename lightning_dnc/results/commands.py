@@ -28,7 +28,7 @@ EXECUTORS = ("inprocess", "ray")
 JOURNAL = "trials.jsonl"
 #: Options that define the search: they cannot change when a run is resumed.
 FIXED_ON_RESUME = ("family", "wc", "penalize", "budget", "search_epochs", "prior_points", "steps", "explore",
-                   "top_k", "seed", "stage2_order", "candidate")
+                   "training_prior_points", "training_steps", "top_k", "seed", "stage2_order", "candidate")
 #: Options that define the search space or the data: changed on resume only with --force.
 FORCEABLE_ON_RESUME = ("data", "val_split", "augment", *CNN_LIMITS, *MLP_LIMITS, "lr_range", "weight_decay_range",
                        "batch_size_range")
@@ -133,6 +133,7 @@ def _resolve_run(options: Namespace, resume: ResumeRequest | None) -> RunPlan:
         seed=options.seed, space=space, training_space=training_space, family=options.family,
         journal=None if resume is not None else out / JOURNAL, progress=True,
         stage2_order=options.stage2_order, max_consecutive_failures=options.max_consecutive_failures,
+        training_prior_points=options.training_prior_points, training_steps=options.training_steps,
         retry_oom=options.retry_oom, executor=options.executor, max_concurrent=options.max_concurrent,
         ray_address=options.ray_address, resume=out if resume is not None else None,
         force_resume=bool(options.force), **budget_values,
