@@ -124,6 +124,7 @@ def _npz_without_ytr(tmp_path: Path) -> Path:
         (["--data", "missing.npz"], "missing.npz"),
         (["--family", "rnn"], "--family"),
         (["--penalize", "flops"], "--penalize"),
+        (["--devices", "2"], "--devices 2"),
     ],
 )
 def test_bad_arguments_exit_2_naming_the_option_and_write_nothing(tmp_path, args, message, capsys):

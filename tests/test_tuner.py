@@ -168,3 +168,21 @@ def test_stage_three_budget_can_differ_from_stage_one():
     assert stages.count(1) == 3 and stages.count(3) == 2
     with pytest.raises(ValueError, match="`training_steps` must be an integer >= 0"):
         dnc.DeepNCheapTuner(training_steps=-1)
+
+
+def test_only_rank_zero_writes_the_journal(tmp_path, monkeypatch):
+    """Under a DDP launcher every rank runs the search in lockstep; ranks > 0 never write or lock."""
+    journal = tmp_path / "trials.jsonl"
+    settings = dict(wc=0.1, stage2_order=[], **TINY)
+    first = _trainer().tune(dnc.DnCModel(family="mlp"), datamodule=DigitsDataModule(),
+                            dnc=dnc.DeepNCheapTuner(journal=journal, **settings))
+    written = journal.read_bytes()
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    other = tmp_path / "rank1.jsonl"
+    _trainer().tune(dnc.DnCModel(family="mlp"), datamodule=DigitsDataModule(),
+                    dnc=dnc.DeepNCheapTuner(journal=other, **settings))
+    assert not other.exists() and not (tmp_path / "rank1.jsonl.lock").exists()
+    resumed = _trainer().tune(dnc.DnCModel(family="mlp"), datamodule=DigitsDataModule(),
+                              dnc=dnc.DeepNCheapTuner(resume=journal, **settings))
+    assert journal.read_bytes() == written, "a rank > 0 replays the journal without appending"
+    assert resumed.best_config == first.best_config

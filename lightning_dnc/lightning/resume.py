@@ -33,8 +33,12 @@ def stored_space(header: Mapping[str, Any], key: str) -> Any:
 
 
 def resumed_engine(dnc: DeepNCheapTuner, header: Mapping[str, Any], family: str, space: Any, training_space: Any,
-                    objective: Objective, settings: Mapping[str, Any], metadata: Mapping[str, Any]) -> StagedSearch:
-    """Rebuild the search from ``dnc.resume`` after checking it is the same search on the same data."""
+                    objective: Objective, settings: Mapping[str, Any], metadata: Mapping[str, Any],
+                    read_only: bool = False) -> StagedSearch:
+    """Rebuild the search from ``dnc.resume`` after checking it is the same search on the same data.
+
+    ``read_only``: replay the journal without appending to it (the other ranks of a DDP run).
+    """
     path = dnc.resume
     journal = Journal(path)  # type: ignore[arg-type] # only called when resuming
     for name, given in (("space", space), ("training_space", training_space)):
@@ -70,6 +74,9 @@ def resumed_engine(dnc: DeepNCheapTuner, header: Mapping[str, Any], family: str,
             f"{[metadata['dataset'].get(k) for k in diff]!r}). Resume on the same data, or pass force (--force) to "
             "continue on this one."
         )
+    if read_only:
+        fresh.replay(journal.read(), strict=not dnc.force_resume)
+        return fresh
     return StagedSearch.from_journal(journal, space=space, training_space=training_space, force=dnc.force_resume,
                                      strict=not dnc.force_resume)
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -74,6 +75,11 @@ class SearchAborted(RuntimeError):
         self.journal = journal
 
 
+def is_rank_zero() -> bool:
+    """False in the extra processes a DDP launcher starts (``RANK``/``LOCAL_RANK``/``NODE_RANK`` set)."""
+    return all(int(os.environ.get(name) or 0) == 0 for name in ("RANK", "LOCAL_RANK", "NODE_RANK"))
+
+
 def run_search(dnc: DeepNCheapTuner, datamodule: Any, family: str, hardware: Mapping[str, Any],
                 model_class: type | None = None, console: Any = None, live: bool | None = None,
                 lock_held: bool = False) -> SearchResult:
@@ -102,14 +108,17 @@ def run_search(dnc: DeepNCheapTuner, datamodule: Any, family: str, hardware: Map
         training_prior_points=dnc.training_prior_points, training_steps=dnc.training_steps,
     )
     metadata = {"dataset": dataset_fingerprint(datamodule)}
-    lock = RunLock.for_journal(dnc.journal) if dnc.journal is not None and not lock_held else None
+    # Under a DDP launcher every rank runs the search in lockstep; only rank 0 writes the journal.
+    writes_journal = dnc.journal is not None and is_rank_zero()
+    lock = RunLock.for_journal(dnc.journal) if writes_journal and not lock_held else None
     if lock is not None:
         lock.acquire()
     try:
         if dnc.resume is not None:
-            engine = resumed_engine(dnc, header, family, space, training_space, objective, settings, metadata)
+            engine = resumed_engine(dnc, header, family, space, training_space, objective, settings, metadata,
+                                    read_only=not writes_journal)
         else:
-            journal = Journal(dnc.journal) if dnc.journal is not None else None
+            journal = Journal(dnc.journal) if writes_journal else None
             engine = StagedSearch(family, space, training_space, objective, journal=journal, metadata=metadata,
                                   **settings)
         if engine.finished:
@@ -123,7 +132,7 @@ def run_search(dnc: DeepNCheapTuner, datamodule: Any, family: str, hardware: Map
         executor = make_executor(dnc.executor, evaluator, max_concurrent=dnc.max_concurrent,
                                  resources_per_trial=dnc.resources_per_trial, ray_address=dnc.ray_address)
         try:
-            with SearchProgress(enabled=dnc.progress, console=console, live=live) as progress:
+            with SearchProgress(enabled=dnc.progress and is_rank_zero(), console=console, live=live) as progress:
                 drive(engine, executor, progress, dnc.max_consecutive_failures, dnc.journal)
         finally:
             executor.shutdown()

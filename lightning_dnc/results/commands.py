@@ -92,6 +92,13 @@ def _resolve_run(options: Namespace, resume: ResumeRequest | None) -> RunPlan:
         raise UsageError(f"--val_split must be in (0, 1), got {options.val_split!r}.")
     if options.devices < 1:
         raise UsageError(f"--devices must be >= 1, got {options.devices!r}.")
+    if options.devices > 1:
+        raise UsageError(
+            f"--devices {options.devices}: multi-device (DDP) candidates re-launch the running program on every "
+            "rank, which the command line does not support; use the Python API "
+            "(`lightning_dnc.Trainer(devices=N, strategy='ddp').tune(...)`), or --executor ray with one device per "
+            "candidate."
+        )
     _check_reliability_options(options)
     own, other = (CNN_LIMITS, MLP_LIMITS) if options.family == "cnn" else (MLP_LIMITS, CNN_LIMITS)
     misplaced = [f"--{name}" for name in other if options.get(name) is not None]
