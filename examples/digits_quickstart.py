@@ -12,7 +12,8 @@ if __name__ == "__main__":
     trainer = dnc.Trainer(max_epochs=30, accelerator="auto", logger=False, enable_checkpointing=False)
     # The design's call: the model carries its data.
     result = trainer.tune(model, dnc=dnc.DeepNCheapTuner(
-        wc=0.1, search_epochs=8, prior_points=4, steps=4, explore=300))
+        wc=0.1, search_epochs=10, prior_points=4, steps=4, explore=300,
+        space=dnc.CNNSpace(num_conv_layers=(2, 6), channels_first=(8, 32), channels_upper=128)))
     print("best configuration:", result.best_config)
     trainer.fit(model)  # trains the architecture and hyperparameters found
     print(trainer.validate(model, verbose=False))
