@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
 
@@ -107,41 +106,6 @@ def test_print_config_round_trips(tmp_path):
     assert again.returncode == 0, again.stderr
     reloaded = yaml.safe_load(again.stdout)
     assert reloaded["wc"] == 0.5 and reloaded["family"] == "mlp"
-
-
-def _npz_without_ytr(tmp_path: Path) -> Path:
-    path = tmp_path / "bad.npz"
-    np.savez(path, xtr=np.zeros((10, 4), "float32"), xte=np.zeros((4, 4), "float32"), yte=np.zeros(4, "int64"))
-    return path
-
-
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["--data", "imagenet"], "imagenet"),
-        (["--wc", "-1"], "--wc"),
-        (["--num_conv_layers", "[8, 4]"], "num_conv_layers"),
-        (["--data", "missing.npz"], "missing.npz"),
-        (["--family", "rnn"], "--family"),
-        (["--penalize", "flops"], "--penalize"),
-        (["--devices", "2"], "--devices 2"),
-    ],
-)
-def test_bad_arguments_exit_2_naming_the_option_and_write_nothing(tmp_path, args, message, capsys):
-    out = tmp_path / "never"
-    code = cli.main(["fit", "--out", str(out), *args])
-    captured = capsys.readouterr()
-    assert code == 2
-    assert message in captured.out + captured.err
-    assert not out.exists()
-
-
-def test_npz_without_ytr_is_refused(tmp_path, capsys):
-    out = tmp_path / "never"
-    code = cli.main(["fit", "--out", str(out), "--data", str(_npz_without_ytr(tmp_path))])
-    captured = capsys.readouterr()
-    assert code == 2 and "ytr" in captured.out
-    assert not out.exists()
 
 
 def test_existing_folder_is_not_overwritten(tmp_path, capsys):

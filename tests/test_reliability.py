@@ -274,6 +274,7 @@ def _npz_without_ytr(tmp_path: Path) -> str:
         (["--data", "NPZ_WITHOUT_YTR"], "ytr"),
         (["--family", "rnn"], "--family"),
         (["--penalize", "flops"], "--penalize"),
+        (["--devices", "2"], "--devices 2"),
         (["--max_consecutive_failures", "0"], "--max_consecutive_failures"),
         (["--executor", "dask"], "--executor"),
         (["--max_concurrent", "2"], "--executor ray"),
