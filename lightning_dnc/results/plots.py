@@ -46,15 +46,7 @@ def plot_history(rows: Sequence[dict[str, Any]], path: Path, title: str = "") ->
             xs.append(r["trial_id"])
             ys.append(best)
         ax.step(xs, ys, where="post", color="black", linewidth=1.2, label="best so far")
-    ax.set_xlabel("trial")
-    ax.set_ylabel("objective  log10(f_p + wc f_c)")
-    ax.set_title(title or "Search history")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, ax, path, "trial", "objective  log10(f_p + wc f_c)", title or "Search history")
 
 
 def plot_pareto(rows: Sequence[dict[str, Any]], path: Path, title: str = "") -> Path:
@@ -75,9 +67,15 @@ def plot_pareto(rows: Sequence[dict[str, Any]], path: Path, title: str = "") -> 
     if front:
         ax.scatter([r["t_tr"] for r in front], [r["f_p"] for r in front], s=80, facecolors="none",
                    edgecolors="black", label="Pareto-optimal in (f_p, t_tr, N_p)", zorder=4)
-    ax.set_xlabel("training time per epoch t_tr (s)")
-    ax.set_ylabel("f_p  (1 - best val accuracy)")
-    ax.set_title(title or "Accuracy vs training cost")
+    return _save(plt, fig, ax, path, "training time per epoch t_tr (s)", "f_p  (1 - best val accuracy)",
+                 title or "Accuracy vs training cost")
+
+
+def _save(plt: Any, fig: Any, ax: Any, path: Path, xlabel: str, ylabel: str, title: str) -> Path:
+    """Label, grid and legend the axes, write the figure to ``path`` and close it."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
