@@ -1,0 +1,54 @@
+"""Journals written by lightning-dnc 0.1.0 still resume (fixtures under tests/golden/)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from test_golden_proposals import run_case, synthetic_evaluation
+
+from lightning_dnc.search import StagedSearch
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_engine_journal_of_0_1_0_resumes_to_the_golden_proposals(tmp_path):
+    journal = tmp_path / "trials.jsonl"
+    shutil.copy(GOLDEN / "journal_v0.1.0.jsonl", journal)
+    search = StagedSearch.from_journal(journal)
+    pending = search.pending
+    assert [p.trial_id for p in pending] == [14], "the proposed but untold trial is handed out again"
+    proposals = [{"trial_id": p.trial_id, "stage": p.stage, "group": p.group, "config": p.config}
+                 for p in search.trials[:14]] + [
+        {"trial_id": p.trial_id, "stage": p.stage, "group": p.group, "config": p.config} for p in pending]
+    for p in pending:
+        search.tell(p.trial_id, synthetic_evaluation(p.config, False))
+    while not search.finished:
+        for p in search.ask(1):
+            proposals.append({"trial_id": p.trial_id, "stage": p.stage, "group": p.group, "config": p.config})
+            search.tell(p.trial_id, synthetic_evaluation(p.config, False))
+    expected = run_case("cnn", 0, 1, False)
+    assert json.dumps(proposals, sort_keys=True) == json.dumps(expected[:-1], sort_keys=True)
+    assert [r.trial.trial_id for r in search.result().top_k] == expected[-1]["top_k"]
+    lines = journal.read_text().splitlines()
+    assert json.loads(lines[0])["settings"]["epochs"] == 3, "the old header stays as it was written"
+
+
+def test_cli_run_folder_of_0_1_0_resumes(tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(GOLDEN / "cli_run_v0.1.0", run)
+    before = (run / "trials.jsonl").read_bytes()
+    done = subprocess.run([sys.executable, "-m", "lightning_dnc.cli", "search", "--resume", str(run), "--quiet", "true"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    after = (run / "trials.jsonl").read_bytes()
+    assert after.startswith(before), "finished trials are kept, never re-run"
+    events = [json.loads(line) for line in after.splitlines()]
+    proposed = [e for e in events if e["event"] == "proposed"]
+    finished = [e for e in events if e["event"] == "finished"]
+    assert len(proposed) == len(finished) == 7  # 2 + 1 stage 1, 2 activations, 1 + 1 stage 3
+    assert (run / "result.json").is_file()
