@@ -6,8 +6,7 @@ Public names are imported lazily so that the numeric core (``lightning_dnc.gp``,
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from lightning_dnc._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -25,13 +24,4 @@ _LAZY = {
 
 __all__ = ["__version__", *_LAZY]
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'lightning_dnc' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

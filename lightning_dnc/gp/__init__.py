@@ -28,8 +28,7 @@ Public names are imported lazily so that ``lightning_dnc.gp.arrays`` loads witho
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from lightning_dnc._lazy import lazy_exports
 
 _LAZY = {
     "GaussianProcess": "lightning_dnc.gp.process",
@@ -41,13 +40,4 @@ _LAZY = {
 
 __all__ = list(_LAZY)
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'lightning_dnc.gp' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -6,8 +6,7 @@ the others.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from lightning_dnc._lazy import lazy_exports
 
 _LAZY = {
     "DeepNCheapTuner": "lightning_dnc.lightning.tuner",
@@ -21,9 +20,4 @@ _LAZY = {
 
 __all__ = list(_LAZY)
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'lightning_dnc.lightning' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

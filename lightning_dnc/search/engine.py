@@ -1,102 +1,53 @@
 """The three-stage greedy Deep-n-Cheap search (SPEC §5) as an ask/tell state machine.
 
 The engine proposes complete configurations and is told their :class:`Evaluation`; it never
-trains. Its state is a pure function of (settings, seed, the trials proposed and the evaluations
-told, in order), so replaying a journal rebuilds it exactly and the next proposals are the ones an
-uninterrupted run would make.
+trains. It owns the trials and the order of the stages; what each stage proposes is decided by a
+stage strategy (:mod:`~lightning_dnc.search.stage`): :class:`~lightning_dnc.search.bo_stage.BayesianStage`
+for stages 1 and 3, :class:`~lightning_dnc.search.grid_stage.GridStage` for stage 2. Its state is
+a pure function of (settings, spaces, the trials proposed and the evaluations told, in order), so
+replaying a journal rebuilds it exactly and the next proposals are those an uninterrupted run
+would make.
 
-Stages
+Events
 ------
-1. BO over the skeleton (CNN ``out_channels`` + derived max-pools and shortcuts, or MLP
-   ``hidden_mlp``): ``prior_points`` distinct Sobol points, then ``steps`` EI picks over a pool
-   of ``explore`` random candidates. Configs are completed with the stage-2 defaults and the
-   default training (lr 1e-3, weight decay "auto", batch size 256).
-2. Grid groups (:mod:`lightning_dnc.search.grid`) in ``stage2_order`` around the current best;
-   a group's best option is adopted only when its loss is strictly lower. A group's options are
-   fixed when the group starts (minus configs already proposed); the next group starts only
-   when every option of the current one is told.
-3. BO over ``lr``, ``weight_decay``, ``batch_size`` with the stage-2 winner's architecture.
+Every proposal and every told evaluation is an event (``proposed``/``finished``) handed to the
+observers before the state changes; a journal is one observer. Replay applies the same events
+without handing them out again.
 
 Final ranking: the successful stage-3 trials plus the stage-2 winner (default training), top-k by
-loss (ties: lower trial id).
-
-Failures and interruptions
---------------------------
-A failed trial (or one whose metrics cannot be scored) is never best. In the BO stages the GP is
-told :func:`~lightning_dnc.search.objective.pessimistic_loss` for it. An evaluation whose
-``failure_reason`` is ``"interrupted"`` is journaled but leaves the trial pending: it is handed
-out again by :attr:`StagedSearch.pending` (and after a resume) to be re-run once with the same
-config.
+loss (ties: lower trial id). A failed trial (or one whose metrics cannot be scored) is never best;
+the GP of a BO stage is told :func:`~lightning_dnc.search.objective.pessimistic_loss` for it. An
+evaluation whose ``failure_reason`` is ``"interrupted"`` is journaled but leaves the trial pending:
+it is handed out again by :attr:`StagedSearch.pending` (and after a resume).
 """
 
 from __future__ import annotations
 
-import numbers
 import os
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from lightning_dnc.search import bo, grid
+from lightning_dnc.search.bo_stage import BayesianStage, architecture_completer, training_completer
+from lightning_dnc.search.grid_stage import GridStage
 from lightning_dnc.search.journal import JOURNAL_VERSION, Journal
-from lightning_dnc.search.objective import Objective, pessimistic_loss
+from lightning_dnc.search.objective import Objective
 from lightning_dnc.search.records import STATUS_FAILED, Evaluation
+from lightning_dnc.search.replay import EventReplayer
 from lightning_dnc.search.result import SearchResult
-from lightning_dnc.search.trial import STAGE_NAMES, Proposal, Trial, config_key
-from lightning_dnc.space.config import DEFAULT_BATCH_SIZE, DEFAULT_LR, complete_config
+from lightning_dnc.search.same_search import check_same_search, journal_header
+from lightning_dnc.search.settings import SearchSettings
+from lightning_dnc.search.stage import Stage
+from lightning_dnc.search.trial import Progress, Proposal, Trial, config_key
+from lightning_dnc.validation import SettingError, check_choice, check_int
+from lightning_dnc.vocabulary import FAMILIES, STAGE_NAMES
 
 DONE = 4
-FAMILIES = ("cnn", "mlp")
-SETTING_NAMES = (
-    "family",
-    "prior_points",
-    "steps",
-    "training_prior_points",
-    "training_steps",
-    "explore",
-    "epochs",
-    "stage2_order",
-    "top_k",
-    "seed",
-)
+_SETTING_ATTRIBUTES = {name: name for name in ("prior_points", "steps", "training_prior_points", "training_steps",
+                                                "explore", "stage2_order", "top_k", "seed")} | {"epochs": "search_epochs"}
+Observer = Callable[[Mapping[str, Any]], None]
 
 
-class JournalMismatchError(ValueError):
-    """A journal does not belong to this search (other settings, spaces or code)."""
-
-
-@dataclass(frozen=True)
-class Progress:
-    """Where the search stands, for progress displays.
-
-    Attributes
-    ----------
-    stage : int
-        1, 2 or 3; 4 once finished.
-    stage_name : str
-    index : int
-        Trials proposed so far in this stage.
-    planned : int
-        Trials planned in this stage (stage 2: the option counts of every group, estimated from
-        the current best for groups not started yet).
-    group : str or None
-        The running stage-2 group.
-    finished_trials : int
-        Trials told so far in the whole search.
-    planned_total : int
-        Planned trials of the whole search (the same estimate for stages not started).
-    """
-
-    stage: int
-    stage_name: str
-    index: int
-    planned: int
-    group: str | None
-    finished_trials: int
-    planned_total: int
-
-
-class StagedSearch:
+class StagedSearch(EventReplayer):
     """Ask/tell engine of the three-stage search.
 
     Parameters
@@ -108,24 +59,12 @@ class StagedSearch:
         The stage-3 space.
     objective : Objective, optional
         ``Objective()`` (wc 0.1, penalising t_tr) by default.
-    prior_points, steps : int, default 15, 15
-        Stage-1 Sobol prior points and BO steps (>= 0, at least one in total).
-    explore : int, default 1000
-        Random candidates per BO pick (>= 1).
-    epochs : int, default 100
-        Training epochs of every candidate (put in each proposed config).
-    stage2_order : list of str, optional
-        Grid groups in order; default ``ac, ds, bn, do, sc`` (CNN) or ``ac, do`` (MLP); ``[]``
-        skips stage 2.
-    top_k : int, default 1
-        Configurations returned by the final ranking.
-    seed : int, default 0
-        Seeds the BO candidate pools.
+    prior_points, steps, explore, epochs, stage2_order, top_k, seed, training_prior_points, training_steps
+        See :class:`~lightning_dnc.search.settings.SearchSettings` (``epochs`` is its
+        ``search_epochs``: the epochs of every candidate, put in each proposed config).
     journal : str, os.PathLike or Journal, optional
         Append every proposed and finished trial there. It must be new or empty; to continue a
         journal use :meth:`from_journal`.
-    training_prior_points, training_steps : int, optional
-        Stage-3 budgets (>= 0); default ``prior_points`` and ``steps``.
     metadata : dict, optional
         Plain JSON data stored in the journal header (e.g. a dataset fingerprint) and restored
         by :meth:`from_journal` as :attr:`metadata`, for the caller to check on resume.
@@ -149,7 +88,7 @@ class StagedSearch:
         prior_points: int = 15,
         steps: int = 15,
         explore: int = 1000,
-        epochs: int = 100,
+        epochs: int | None = None,
         stage2_order: Sequence[str] | None = None,
         top_k: int = 1,
         seed: int = 0,
@@ -158,83 +97,79 @@ class StagedSearch:
         training_steps: int | None = None,
         metadata: Mapping[str, Any] | None = None,
     ) -> None:
-        if family not in FAMILIES:
-            raise ValueError(f"`family` must be one of {list(FAMILIES)}, got {family!r}.")
-        if getattr(space, "family", None) != family:
-            raise ValueError(
-                f"`space` must be the {family!r} stage-1 space ({'CNNSpace' if family == 'cnn' else 'MLPSpace'}), "
-                f"got {space!r}."
+        check_choice("family", family, FAMILIES)
+        epochs_given = {} if epochs is None else {"search_epochs": epochs}
+        try:
+            settings = SearchSettings(
+                family=family, objective=Objective() if objective is None else objective, prior_points=prior_points,
+                steps=steps, explore=explore, stage2_order=stage2_order, top_k=top_k, seed=seed,
+                training_prior_points=training_prior_points, training_steps=training_steps, **epochs_given,
             )
-        if getattr(training_space, "family", None) != "training":
-            raise ValueError(f"`training_space` must be a TrainingSpace, got {training_space!r}.")
-        objective = Objective() if objective is None else objective
-        if not isinstance(objective, Objective):
-            raise ValueError(f"`objective` must be an Objective, got {objective!r}.")
-        self.family = family
-        self.space = space
-        self.training_space = training_space
-        self.objective = objective
-        self.prior_points = _count("prior_points", prior_points)
-        self.steps = _count("steps", steps)
-        if self.prior_points + self.steps < 1:
-            raise ValueError(
-                f"Stage 1 needs at least one evaluation: `prior_points` + `steps` must be >= 1, got "
-                f"{prior_points!r} + {steps!r}."
-            )
-        self.training_prior_points = self.prior_points
-        if training_prior_points is not None:
-            self.training_prior_points = _count("training_prior_points", training_prior_points)
-        self.training_steps = self.steps if training_steps is None else _count("training_steps", training_steps)
-        self.explore = _count("explore", explore, minimum=1)
-        self.epochs = _count("epochs", epochs, minimum=1)
-        self.stage2_order = grid.validate_order(family, stage2_order)
-        self.top_k = _count("top_k", top_k, minimum=1)
-        self.seed = _count("seed", seed)
-        if metadata is not None and not isinstance(metadata, Mapping):
-            raise ValueError(f"`metadata` must be a dict of plain JSON data or None, got {metadata!r}.")
-        self.metadata: dict[str, Any] = dict(metadata or {})
-
-        self._trials: list[Trial] = []
-        self._keys: set[str] = set()
-        self._stage = 1
-        self._exhausted = {1: False, 3: False}
-        self._priors: dict[int, list[dict[str, Any]]] = {}
-        self._bound: Objective | None = None
-        # stage 2
-        self._incumbent: int | None = None
-        self._group_pos = 0
-        self._group_options: list[dict[str, Any]] | None = None
-        self._group_ids: list[int] = []
-        self._decisions: list[dict[str, Any]] = []
-        self._stage1_best: int | None = None
-        self._stage2_winner: int | None = None
-
-        self._journal: Journal | None = None
+        except SettingError as err:
+            if err.name != "search_epochs":
+                raise
+            raise SettingError("epochs", err.renamed("`epochs`")) from None
+        self._setup(settings, space, training_space, metadata)
         if journal is not None:
-            self._journal = journal if isinstance(journal, Journal) else Journal(journal)
-            if self._journal.exists():
-                raise ValueError(
-                    f"`journal` {str(self._journal.path)!r} already holds a search; continue it with "
-                    "StagedSearch.from_journal(path) or choose a new file."
-                )
-            self._journal.append(self.header())
+            self.attach_journal(journal, new=True)
         self._advance()
 
-    # ------------------------------------------------------------------ settings
-    def settings(self) -> dict[str, Any]:
-        """The constructor's plain settings (not the spaces or objective), JSON-able."""
-        return {
-            "family": self.family,
-            "prior_points": self.prior_points,
-            "steps": self.steps,
-            "training_prior_points": self.training_prior_points,
-            "training_steps": self.training_steps,
-            "explore": self.explore,
-            "epochs": self.epochs,
-            "stage2_order": list(self.stage2_order),
-            "top_k": self.top_k,
-            "seed": self.seed,
+    @classmethod
+    def from_settings(cls, settings: SearchSettings, space: Any, training_space: Any, *,
+                      journal: str | os.PathLike[str] | Journal | None = None,
+                      metadata: Mapping[str, Any] | None = None) -> StagedSearch:
+        """A new search from a settings record (its ``family`` must be set)."""
+        if settings.family is None:
+            raise SettingError("family", "`family` must be set in the settings to start a search (for_family()).")
+        search = cls.__new__(cls)
+        search._setup(settings, space, training_space, metadata)
+        if journal is not None:
+            search.attach_journal(journal, new=True)
+        search._advance()
+        return search
+
+    def _setup(self, settings: SearchSettings, space: Any, training_space: Any,
+               metadata: Mapping[str, Any] | None) -> None:
+        family = settings.family
+        if getattr(space, "family", None) != family:
+            kind = "CNNSpace" if family == "cnn" else "MLPSpace"
+            raise ValueError(f"`space` must be the {family!r} stage-1 space ({kind}), got {space!r}.")
+        if getattr(training_space, "family", None) != "training":
+            raise ValueError(f"`training_space` must be a TrainingSpace, got {training_space!r}.")
+        if metadata is not None and not isinstance(metadata, Mapping):
+            raise ValueError(f"`metadata` must be a dict of plain JSON data or None, got {metadata!r}.")
+        self.search_settings = settings
+        self.family: str = family  # type: ignore[assignment] # checked by the callers
+        self.space = space
+        self.training_space = training_space
+        self.objective = settings.objective
+        self.metadata: dict[str, Any] = dict(metadata or {})
+        self._trials: list[Trial] = []
+        self._keys: set[str] = set()
+        self._observers: list[Observer] = []
+        self._bound: Objective | None = None
+        self._stage = 1
+        self._winners: dict[int, int | None] = {}
+        architecture = BayesianStage(1, space, settings.prior_points, settings.steps, settings.explore,
+                                     settings.seed, architecture_completer(settings))
+        self._stages: dict[int, Stage] = {
+            1: architecture,
+            2: GridStage(settings.stage2_order or (), lambda: architecture.priors[0] if architecture.priors else None),
+            3: BayesianStage(3, training_space, settings.training_prior_points, settings.training_steps,
+                             settings.explore, settings.seed, training_completer(settings)),
         }
+        self._stages[1].start(self, None)
+
+    def __getattr__(self, name: str) -> Any:
+        """The settings the engine has always exposed as attributes (``search.prior_points``, ...)."""
+        if name in _SETTING_ATTRIBUTES and "search_settings" in self.__dict__:
+            return getattr(self.search_settings, _SETTING_ATTRIBUTES[name])
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    # ------------------------------------------------------------------ settings / header
+    def settings(self) -> dict[str, Any]:
+        """The plain settings stored in the journal header (the record without the objective)."""
+        return self.search_settings.header_settings()
 
     def header(self) -> dict[str, Any]:
         """The journal's header event: everything needed to rebuild this search."""
@@ -251,6 +186,18 @@ class StagedSearch:
             "training_space": self.training_space.to_dict(),
             "metadata": self.metadata,
         }
+
+    def attach_journal(self, journal: str | os.PathLike[str] | Journal, new: bool = False) -> None:
+        """Append every later event to ``journal`` (``new``: it must be empty; the header is written)."""
+        journal = journal if isinstance(journal, Journal) else Journal(journal)
+        if new:
+            if journal.exists():
+                raise ValueError(
+                    f"`journal` {str(journal.path)!r} already holds a search; continue it with "
+                    "StagedSearch.from_journal(path) or choose a new file."
+                )
+            journal.append(self.header())
+        self._observers.append(journal.append)
 
     # ------------------------------------------------------------------ state
     @property
@@ -287,6 +234,14 @@ class StagedSearch:
             return None
         return self.bound_objective.loss(trial.evaluation)
 
+    def is_known(self, config: dict[str, Any]) -> bool:
+        """True when ``config`` was proposed before (in any stage)."""
+        return config_key(config) in self._keys
+
+    def known_keys(self) -> set[str]:
+        """The keys of every proposed config."""
+        return self._keys
+
     @property
     def best_trial(self) -> Trial | None:
         """The successful trial with the lowest loss so far, any stage (``None`` if none)."""
@@ -296,19 +251,15 @@ class StagedSearch:
     @property
     def progress(self) -> Progress:
         """Stage, index within it and the planned counts (see :class:`Progress`)."""
-        planned = {1: self._planned_bo(1), 2: self._planned_grid(), 3: self._planned_bo(3)}
-        stage = self._stage
-        shown = min(stage, 3)
-        index = sum(1 for t in self._trials if t.stage == shown)
-        group = None
-        if stage == 2 and self._group_pos < len(self.stage2_order):
-            group = self.stage2_order[self._group_pos]
+        planned = {n: stage.planned(self, n <= self._stage, n < self._stage) for n, stage in self._stages.items()}
+        shown = min(self._stage, 3)
+        grid = self._stages[2]
         return Progress(
-            stage=stage,
-            stage_name="finished" if stage == DONE else STAGE_NAMES[stage],
-            index=index,
+            stage=self._stage,
+            stage_name="finished" if self.finished else STAGE_NAMES[self._stage],
+            index=sum(1 for t in self._trials if t.stage == shown),
             planned=planned[shown],
-            group=group,
+            group=grid.current_group if self._stage == 2 else None,  # type: ignore[attr-defined]
             finished_trials=sum(1 for t in self._trials if t.evaluation is not None),
             planned_total=sum(planned.values()),
         )
@@ -326,7 +277,7 @@ class StagedSearch:
         ----------
         n : int, default 1
         """
-        n = _count("n", n, minimum=1)
+        n = check_int("n", n, minimum=1)
         out: list[Proposal] = []
         while len(out) < n:
             self._advance()
@@ -335,6 +286,8 @@ class StagedSearch:
                 if self._advance():
                     continue
                 break
+            self._emit({"event": "proposed", "trial_id": proposal.trial_id, "stage": proposal.stage,
+                        "group": proposal.group, "config": proposal.config})
             self._register(proposal)
             out.append(proposal)
         return out
@@ -358,8 +311,7 @@ class StagedSearch:
         if not isinstance(evaluation, Evaluation):
             raise ValueError(f"`evaluation` must be an Evaluation record, got {type(evaluation).__name__}.")
         trial = self._pending_trial(trial_id)
-        if self._journal is not None:
-            self._journal.append({"event": "finished", "trial_id": trial.trial_id, "evaluation": evaluation.to_dict()})
+        self._emit({"event": "finished", "trial_id": trial.trial_id, "evaluation": evaluation.to_dict()})
         self._apply_finished(trial, evaluation)
 
     def is_told(self, trial_id: int) -> bool:
@@ -392,36 +344,24 @@ class StagedSearch:
                 "check the failure reasons in `search.trials`."
             )
         candidates = None
+        stage2_winner = self._winners.get(2)
         if self.finished:
             stage3 = [t.trial_id for t in self._trials if t.stage == 3 and self.loss_of(t) is not None]
-            candidates = tuple(sorted({*stage3, self._stage2_winner}))
+            candidates = tuple(sorted({*stage3, stage2_winner}))
         meta = {
             "settings": self.settings(),
-            "stage1_best": self._stage1_best,
-            "stage2_decisions": list(self._decisions),
-            "stage2_winner": self._stage2_winner,
+            "stage1_best": self._winners.get(1),
+            **self._stages[2].summary(),
+            "stage2_winner": stage2_winner,
             "finished": self.finished,
         }
-        return SearchResult(
-            trials=self.trials,
-            objective=self.bound_objective,
-            candidate_ids=candidates,
-            k=self.top_k,
-            family=self.family,
-            meta=meta,
-        )
+        return SearchResult(trials=self.trials, objective=self.bound_objective, candidate_ids=candidates,
+                            k=self.top_k, family=self.family, meta=meta)
 
     # ------------------------------------------------------------------ journal / resume
     @classmethod
-    def from_journal(
-        cls,
-        path: str | os.PathLike[str] | Journal,
-        *,
-        space: Any = None,
-        training_space: Any = None,
-        force: bool = False,
-        strict: bool = True,
-    ) -> StagedSearch:
+    def from_journal(cls, path: str | os.PathLike[str] | Journal, *, space: Any = None, training_space: Any = None,
+                     force: bool = False, strict: bool = True) -> StagedSearch:
         """Rebuild a search from its journal and keep appending to it.
 
         Parameters
@@ -443,130 +383,40 @@ class StagedSearch:
 
         journal = path if isinstance(path, Journal) else Journal(path)
         events = journal.read()
-        if not events or events[0].get("event") != "header":
-            raise JournalMismatchError(f"Journal {str(journal.path)!r} does not start with a header event.")
-        header = events[0]
-        if header.get("version") != JOURNAL_VERSION:
-            raise JournalMismatchError(
-                f"Journal {str(journal.path)!r} has format version {header.get('version')!r}; this lightning-dnc "
-                f"reads version {JOURNAL_VERSION}."
-            )
-        spaces = {"space": space, "training_space": training_space}
-        for name, given in spaces.items():
-            stored = header[name]
-            if given is None:
-                spaces[name] = space_from_dict(stored)
-            elif given.to_dict() != stored and not force:
-                raise JournalMismatchError(
-                    f"`{name}` {given.to_dict()!r} differs from the journal's {stored!r} in {str(journal.path)!r}; "
-                    "resume with the journal's space, or pass force=True to continue with the new one."
-                )
-        settings = dict(header["settings"])
-        family = settings.pop("family")
-        search = cls(
-            family,
-            spaces["space"],
-            spaces["training_space"],
-            Objective.from_dict(header["objective"]),
-            **settings,
-            metadata=header.get("metadata"),
-        )
-        search.replay(events[1:], strict=strict)
-        search._journal = journal
+        header = journal_header(events, str(journal.path))
+        settings = SearchSettings.from_header(header["settings"], header["objective"])
+        space = space_from_dict(header["space"]) if space is None else space
+        training_space = space_from_dict(header["training_space"]) if training_space is None else training_space
+        now = {**header, "space": space.to_dict(), "training_space": training_space.to_dict()}
+        check_same_search(header, now, str(journal.path), force=force)
+        return cls.resume(events, settings, space, training_space, journal=journal, metadata=header.get("metadata"),
+                          strict=strict)
+
+    @classmethod
+    def resume(cls, events: Sequence[Mapping[str, Any]], settings: SearchSettings, space: Any, training_space: Any,
+               *, journal: str | os.PathLike[str] | Journal | None = None, metadata: Mapping[str, Any] | None = None,
+               strict: bool = True) -> StagedSearch:
+        """A search rebuilt by replaying ``events`` (a journal's, header first), then appending to ``journal``.
+
+        The caller has checked that the events belong to this search
+        (:func:`~lightning_dnc.search.same_search.check_same_search`).
+        """
+        search = cls.from_settings(settings, space, training_space, metadata=metadata)
+        body = list(events[1:]) if events and events[0].get("event") == "header" else list(events)
+        search.replay(body, strict=strict)
+        if journal is not None:
+            search.attach_journal(journal)
         return search
 
-    def replay(self, events: Iterable[Mapping[str, Any]], *, strict: bool = True) -> list[Proposal]:
-        """Rebuild the state from journal events (``proposed``/``finished``; a ``header`` is checked).
-
-        Every ``proposed`` event is re-derived by the engine and compared with the journal, so the
-        state and the next proposals equal those of the uninterrupted run.
-
-        Parameters
-        ----------
-        events : iterable of dict
-            In journal order, without or with its header.
-        strict : bool, default True
-            When False, a proposed config that differs from the engine's own (e.g. after an
-            upgrade changed the numerics) is accepted from the journal instead of raising.
-
-        Returns
-        -------
-        list of Proposal
-            The pending trials (proposed but not finished, or interrupted).
-
-        Raises
-        ------
-        JournalMismatchError
-            When the events do not belong to this search.
-        """
-        journal, self._journal = self._journal, None  # replayed events are already in the journal
-        try:
-            for number, event in enumerate(events, start=1):
-                kind = event.get("event")
-                if kind == "header":
-                    if event.get("settings") != self.settings():
-                        raise JournalMismatchError(
-                            f"Event {number}: the journal's settings {event.get('settings')!r} differ from this "
-                            f"search's {self.settings()!r}."
-                        )
-                elif kind == "proposed":
-                    self._replay_proposed(number, event, strict)
-                elif kind == "finished":
-                    trial = self._pending_trial(event.get("trial_id"), number)
-                    self._apply_finished(trial, Evaluation.from_dict(event["evaluation"]))
-                else:
-                    raise JournalMismatchError(f"Event {number}: unknown event {kind!r}.")
-        finally:
-            self._journal = journal
-        return self.pending
-
-    # ------------------------------------------------------------------ internals: events
-    def _replay_proposed(self, number: int, event: Mapping[str, Any], strict: bool) -> None:
-        self._advance()
-        expected = self._next_proposal()
-        if expected is None or event.get("trial_id") != expected.trial_id or event.get("stage") != expected.stage:
-            wanted = "nothing" if expected is None else f"trial {expected.trial_id} in stage {expected.stage}"
-            raise JournalMismatchError(
-                f"Event {number}: the journal proposes trial {event.get('trial_id')!r} in stage "
-                f"{event.get('stage')!r}, but this search expects {wanted}; the journal belongs to another search."
-            )
-        if config_key(event["config"]) != config_key(expected.config):
-            if strict:
-                raise JournalMismatchError(
-                    f"Event {number}: trial {expected.trial_id} was proposed as {event['config']!r}, but this search "
-                    f"proposes {expected.config!r} (settings, spaces or code changed). Resume with strict=False to "
-                    "trust the journal."
-                )
-            expected = Proposal(expected.trial_id, expected.stage, dict(event["config"]), expected.group)
-        self._register(expected)
+    # ------------------------------------------------------------------ internals
+    def _emit(self, event: Mapping[str, Any]) -> None:
+        for observer in self._observers:
+            observer(event)
 
     def _register(self, proposal: Proposal) -> None:
-        if self._journal is not None:
-            self._journal.append(
-                {
-                    "event": "proposed",
-                    "trial_id": proposal.trial_id,
-                    "stage": proposal.stage,
-                    "group": proposal.group,
-                    "config": proposal.config,
-                }
-            )
         self._trials.append(Trial(proposal.trial_id, proposal.stage, dict(proposal.config), None, proposal.group))
         self._keys.add(config_key(proposal.config))
-        if proposal.stage == 2:
-            self._group_ids.append(proposal.trial_id)
-
-    def _pending_trial(self, trial_id: Any, event_number: int | None = None) -> Trial:
-        where = "" if event_number is None else f"Event {event_number}: "
-        known = isinstance(trial_id, numbers.Integral) and not isinstance(trial_id, bool)
-        if not known or not 0 <= trial_id < len(self._trials):
-            raise ValueError(
-                f"{where}`trial_id` must be the id of a proposed trial (0..{len(self._trials) - 1}), got {trial_id!r}."
-            )
-        trial = self._trials[int(trial_id)]
-        if trial.evaluation is not None:
-            raise ValueError(f"{where}Trial {trial_id} was already told ({trial.state}); each trial is told once.")
-        return trial
+        self._stages[proposal.stage].registered(proposal)
 
     def _apply_finished(self, trial: Trial, evaluation: Evaluation) -> None:
         if evaluation.status == STATUS_FAILED and evaluation.failure_reason == "interrupted":
@@ -575,157 +425,26 @@ class StagedSearch:
         self._bound = None
         self._advance()
 
-    # ------------------------------------------------------------------ internals: proposals
     def _next_proposal(self) -> Proposal | None:
-        if self._stage in (1, 3):
-            return self._next_bo(self._stage)
-        if self._stage == 2 and self._group_options is not None:
-            index = len(self._group_ids)
-            if index < len(self._group_options):
-                group = self.stage2_order[self._group_pos]
-                return Proposal(len(self._trials), 2, dict(self._group_options[index]), group)
-        return None
-
-    def _next_bo(self, stage: int) -> Proposal | None:
-        index = sum(1 for t in self._trials if t.stage == stage)
-        if index >= self._planned_bo(stage) or self._exhausted[stage]:
+        if self.finished:
             return None
-        priors = self._prior_configs(stage)
-        if index < len(priors) and config_key(priors[index]) not in self._keys:
-            return Proposal(len(self._trials), stage, priors[index])
-        space = self.space if stage == 1 else self.training_space
-        complete = self._completer(stage)
-        candidates = bo.candidate_pool(space, self.explore, self.seed, stage, index, complete, self._keys)
-        if not candidates:
-            self._exhausted[stage] = True
-            return None
-        observed, pending = self._gp_data(stage)
-        return Proposal(len(self._trials), stage, bo.pick_by_expected_improvement(space, candidates, observed, pending))
+        return self._stages[self._stage].propose(self, len(self._trials))
 
-    def _gp_data(self, stage: int) -> tuple[list[tuple[dict[str, Any], float]], list[dict[str, Any]]]:
-        trials = [t for t in self._trials if t.stage == stage]
-        losses = {t.trial_id: self.loss_of(t) for t in trials}
-        stage_losses = [loss for loss in losses.values() if loss is not None]
-        other = [loss for t in self._trials if t.stage != stage and (loss := self.loss_of(t)) is not None]
-        stand_in = pessimistic_loss(stage_losses, other)
-        observed, pending = [], []
-        for t in trials:
-            if t.evaluation is None:
-                pending.append(t.config)
-            else:
-                loss = losses[t.trial_id]
-                observed.append((t.config, stand_in if loss is None else loss))
-        return observed, pending
-
-    def _prior_configs(self, stage: int) -> list[dict[str, Any]]:
-        if stage not in self._priors:
-            count = self.prior_points if stage == 1 else self.training_prior_points
-            space = self.space if stage == 1 else self.training_space
-            self._priors[stage] = bo.prior_configs(space, count, self._completer(stage))
-        return self._priors[stage]
-
-    def _completer(self, stage: int) -> bo.Completer:
-        if stage == 1:
-            base = {"lr": DEFAULT_LR, "weight_decay": "auto", "batch_size": DEFAULT_BATCH_SIZE, "epochs": self.epochs}
-            return lambda sample: complete_config({**sample, **base}, family=self.family)
-        architecture = dict(self._trials[self._stage2_winner].config)  # type: ignore[index]
-        return lambda sample: complete_config({**architecture, **sample, "epochs": self.epochs}, family=self.family)
-
-    # ------------------------------------------------------------------ internals: stage moves
     def _advance(self) -> bool:
-        """Move through every stage/group transition that the told trials allow; True if any."""
+        """Move through every stage transition (and grid group) the told trials allow; True if any."""
         moved = False
-        while True:
-            step = self._advance_once()
-            if not step:
-                return moved
+        while not self.finished:
+            stage = self._stages[self._stage]
+            if stage.advance(self):
+                moved = True
+                continue
+            if not stage.complete(self):
+                break
             moved = True
-
-    def _advance_once(self) -> bool:
-        if self._stage in (1, 3):
-            stage = self._stage
-            trials = [t for t in self._trials if t.stage == stage]
-            complete = len(trials) >= self._planned_bo(stage) or self._exhausted[stage]
-            if not complete or any(t.evaluation is None for t in trials):
-                return False
-            if stage == 3:
-                self._stage = DONE
-                return True
-            self._stage1_best = self._best_of(t.trial_id for t in trials)
-            if self._stage1_best is None:
-                self._stage = DONE  # nothing succeeded: there is no architecture to refine
-                return True
-            self._incumbent = self._stage1_best
-            self._stage = 2
-            return True
-        if self._stage != 2:
-            return False
-        if self._group_pos >= len(self.stage2_order):
-            self._stage2_winner = self._incumbent
-            self._stage = 3
-            return True
-        group = self.stage2_order[self._group_pos]
-        if self._group_options is None:
-            options = grid.group_options(group, self._trials[self._incumbent].config)  # type: ignore[index]
-            self._group_options = [o for o in options if config_key(o) not in self._keys]
-            self._group_ids = []
-            if not self._group_options:
-                self._decisions.append({"group": group, "options": 0, "best_trial": None, "adopted": False})
-                self._next_group()
-            return True
-        if len(self._group_ids) < len(self._group_options) or any(
-            self._trials[i].evaluation is None for i in self._group_ids
-        ):
-            return False
-        best = self._best_of(self._group_ids)
-        best_loss = None if best is None else self.loss_of(best)
-        incumbent_loss = self.loss_of(self._incumbent)  # type: ignore[arg-type]
-        adopted = best_loss is not None and incumbent_loss is not None and best_loss < incumbent_loss
-        self._decisions.append(
-            {"group": group, "options": len(self._group_ids), "best_trial": best, "adopted": bool(adopted)}
-        )
-        if adopted:
-            self._incumbent = best
-        self._next_group()
-        return True
-
-    def _next_group(self) -> None:
-        self._group_pos += 1
-        self._group_options = None
-        self._group_ids = []
-
-    def _best_of(self, trial_ids: Iterable[int]) -> int | None:
-        scored = [(loss, i) for i in trial_ids if (loss := self.loss_of(i)) is not None]
-        return min(scored)[1] if scored else None
-
-    def _planned_bo(self, stage: int) -> int:
-        if stage == 1:
-            planned = self.prior_points + self.steps
-        else:
-            planned = self.training_prior_points + self.training_steps
-        if self._exhausted[stage] or (stage == 1 and self._stage > 1) or (stage == 3 and self._stage == DONE):
-            return sum(1 for t in self._trials if t.stage == stage)
-        return planned
-
-    def _planned_grid(self) -> int:
-        done = sum(1 for t in self._trials if t.stage == 2)
-        if self._stage > 2:
-            return done
-        if self._stage == 2 and self._group_options is not None:
-            done += len(self._group_options) - len(self._group_ids)
-            start = self._group_pos + 1
-        else:
-            start = self._group_pos
-        if self._incumbent is None:
-            base = self._prior_configs(1)[0] if self._prior_configs(1) else None
-        else:
-            base = self._trials[self._incumbent].config
-        if base is None:
-            return done
-        return done + sum(len(grid.group_options(g, base)) for g in self.stage2_order[start:])
-
-
-def _count(name: str, value: Any, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum}, got {value!r}.")
-    return int(value)
+            winner = self._winners[self._stage] = stage.winner(self)
+            if self._stage == 3 or winner is None:
+                self._stage = DONE  # stage 1 without a success leaves no architecture to refine
+            else:
+                self._stage += 1
+                self._stages[self._stage].start(self, winner)
+        return moved

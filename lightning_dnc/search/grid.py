@@ -34,8 +34,9 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from lightning_dnc.space.config import ACTIVATIONS, complete_config, shortcuts_with_spacing
 from lightning_dnc.search.trial import config_key
+from lightning_dnc.space.config import ACTIVATIONS, complete_config, shortcuts_with_spacing
+from lightning_dnc.validation import SettingError
 
 CNN_GROUPS = ("ac", "ds", "bn", "do", "sc")
 MLP_GROUPS = ("ac", "do")
@@ -68,17 +69,18 @@ def validate_order(family: str, order: Sequence[str] | None) -> tuple[str, ...]:
     if order is None:
         return allowed
     if isinstance(order, str) or not isinstance(order, Sequence):
-        raise ValueError(f"`stage2_order` must be a list of group names from {list(allowed)}, got {order!r}.")
+        raise SettingError("stage2_order", f"`stage2_order` must be a list of group names from {list(allowed)}, got {order!r}.")
     out = tuple(order)
     unknown = [g for g in out if g not in allowed]
     if unknown:
-        raise ValueError(
+        raise SettingError(
+            "stage2_order",
             f"`stage2_order` has group(s) {unknown} that the {family!r} family does not have; "
             f"choose from {list(allowed)}."
         )
     repeated = sorted({g for g in out if out.count(g) > 1})
     if repeated:
-        raise ValueError(f"`stage2_order` lists group(s) {repeated} more than once: {list(out)!r}.")
+        raise SettingError("stage2_order", f"`stage2_order` lists group(s) {repeated} more than once: {list(out)!r}.")
     return out
 
 

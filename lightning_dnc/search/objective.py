@@ -20,9 +20,9 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from lightning_dnc.search.records import Evaluation
-from lightning_dnc.space.config import is_finite_number
+from lightning_dnc.validation import check_choice, check_number, is_finite_number
+from lightning_dnc.vocabulary import PENALTIES
 
-PENALTIES = ("t_tr", "n_params")
 LOSS_FLOOR = 1e-6
 """``f_p + wc * f_c`` is floored here before the log, so a perfect score (accuracy 1 with
 ``wc = 0``) gives a finite loss of -6 instead of ``-inf``."""
@@ -70,21 +70,14 @@ class Objective:
     regression_scale: float = 10.0
 
     def __post_init__(self) -> None:
-        if not is_finite_number(self.wc) or self.wc < 0:
-            raise ValueError(
-                f"`wc` must be a finite number >= 0 (0 = accuracy only, 0.1 = balanced, 10 = cheapness "
-                f"first), got {self.wc!r}."
-            )
-        if self.penalize not in PENALTIES:
-            raise ValueError(f"`penalize` must be one of {list(PENALTIES)}, got {self.penalize!r}.")
+        wc = check_number("wc", self.wc, 0.0, hint=" (0 = accuracy only, 0.1 = balanced, 10 = cheapness first)")
+        check_choice("penalize", self.penalize, PENALTIES)
         for name in ("t_tr_ref", "n_params_ref"):
-            value = getattr(self, name)
-            if value is not None and (not is_finite_number(value) or value <= 0):
-                raise ValueError(f"`{name}` must be a finite number > 0 or None (measured), got {value!r}.")
-        if not is_finite_number(self.regression_scale) or self.regression_scale <= 0:
-            raise ValueError(f"`regression_scale` must be a finite number > 0, got {self.regression_scale!r}.")
-        object.__setattr__(self, "wc", float(self.wc))
-        object.__setattr__(self, "regression_scale", float(self.regression_scale))
+            if getattr(self, name) is not None:
+                check_number(name, getattr(self, name), 0.0, strict=True, hint=" or None (measured)")
+        object.__setattr__(self, "wc", wc)
+        object.__setattr__(self, "regression_scale", check_number("regression_scale", self.regression_scale, 0.0,
+                                                                  strict=True))
 
     # ------------------------------------------------------------------ references
     @property

@@ -11,7 +11,6 @@ from typing import Any
 from lightning_dnc.search.records import Evaluation
 
 STAGES = (1, 2, 3)
-STAGE_NAMES = {1: "architecture BO", 2: "grid fine-tuning", 3: "training BO"}
 
 STATE_PENDING = "pending"
 STATE_OK = "ok"
@@ -118,3 +117,34 @@ class Trial:
             evaluation=None if evaluation is None else Evaluation.from_dict(evaluation),
             group=data.get("group"),
         )
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where the search stands, for progress displays.
+
+    Attributes
+    ----------
+    stage : int
+        1, 2 or 3; 4 once finished.
+    stage_name : str
+    index : int
+        Trials proposed so far in this stage.
+    planned : int
+        Trials planned in this stage (stage 2: the option counts of every group, estimated from
+        the current best for groups not started yet).
+    group : str or None
+        The running stage-2 group.
+    finished_trials : int
+        Trials told so far in the whole search.
+    planned_total : int
+        Planned trials of the whole search (the same estimate for stages not started).
+    """
+
+    stage: int
+    stage_name: str
+    index: int
+    planned: int
+    group: str | None
+    finished_trials: int
+    planned_total: int

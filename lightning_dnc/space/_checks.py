@@ -6,14 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from lightning_dnc.space.config import is_finite_number
+from lightning_dnc.validation import check_int, is_finite_number, is_int
 
 DEFAULT_OMEGA = 3.0
-
-
-def is_int(value: Any) -> bool:
-    """True for ints (and integer-valued numpy ints), False for bools and floats."""
-    return not isinstance(value, bool) and hasattr(value, "__index__")
 
 
 def int_pair(name: str, value: Any, minimum: int) -> tuple[int, int]:
@@ -46,9 +41,7 @@ def positive_pair(name: str, value: Any) -> tuple[float, float]:
 
 def positive_int(name: str, value: Any) -> int:
     """``value`` as an int >= 1."""
-    if not is_int(value) or int(value) < 1:
-        raise ValueError(f"`{name}` must be an integer >= 1, got {value!r}.")
-    return int(value)
+    return check_int(name, value, minimum=1)
 
 
 def per_variable(name: str, value: Any, variables: tuple[str, ...], default: float, allow_zero: bool) -> dict[str, float]:

@@ -34,7 +34,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-FAMILIES = ("cnn", "mlp")
+from lightning_dnc.validation import is_finite_number
+from lightning_dnc.vocabulary import FAMILIES
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
 
 CNN_LAYER_KEYS = (
@@ -258,16 +259,6 @@ def _prob_list(value: Any, key: str) -> list[float]:
             raise ValueError(f"Every entry of `{key}` must be a probability in [0, 1), got {list(value)!r}.")
         out.append(float(v))
     return out
-
-
-def is_finite_number(v: Any) -> bool:
-    """True for a finite int/float (or numpy scalar); False for bools, strings, None, NaN, inf."""
-    if isinstance(v, bool):
-        return False
-    try:
-        return math.isfinite(float(v))
-    except (TypeError, ValueError):
-        return False
 
 
 def _float(value: Any, key: str) -> float:

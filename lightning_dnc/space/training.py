@@ -13,6 +13,7 @@ from lightning_dnc.space._checks import DEFAULT_OMEGA, int_pair, positive_pair
 from lightning_dnc.space._sampling import int_from_unit, log_uniform_exponent
 from lightning_dnc.space.base import SearchSpace
 from lightning_dnc.space.config import CNN_KEYS, MLP_KEYS
+from lightning_dnc.validation import is_finite_number, is_int
 
 #: Relative tolerance when checking floats against the range ends (10**log10(x) may differ from x).
 REL_TOL = 1e-9
@@ -90,16 +91,16 @@ class TrainingSpace(SearchSpace):
         """
         self._check_keys(config, tuple(dict.fromkeys((*CNN_KEYS, *MLP_KEYS))))
         lr = config["lr"]
-        if not _number(lr) or not _within(float(lr), *self.lr):
+        if not is_finite_number(lr) or not _within(float(lr), *self.lr):
             raise ValueError(f"`lr` must be a number in [{self.lr[0]:g}, {self.lr[1]:g}], got {lr!r}.")
         wd = config["weight_decay"]
-        if not _number(wd) or not (float(wd) == 0.0 or _within(float(wd), *self.weight_decay)):
+        if not is_finite_number(wd) or not (float(wd) == 0.0 or _within(float(wd), *self.weight_decay)):
             raise ValueError(
                 f"`weight_decay` must be 0 or a number in [{self.weight_decay[0]:g}, {self.weight_decay[1]:g}], "
                 f"got {wd!r}."
             )
         bs = config["batch_size"]
-        if isinstance(bs, bool) or not hasattr(bs, "__index__") or not self.batch_size[0] <= int(bs) <= self.batch_size[1]:
+        if not is_int(bs) or not self.batch_size[0] <= int(bs) <= self.batch_size[1]:
             raise ValueError(
                 f"`batch_size` must be an integer in [{self.batch_size[0]}, {self.batch_size[1]}], got {bs!r}."
             )
@@ -114,13 +115,13 @@ class TrainingSpace(SearchSpace):
                 raise ValueError(
                     f"Config {i} needs `lr`, `weight_decay` and `batch_size` to be encoded by TrainingSpace, got {config!r}."
                 ) from None
-            if not _number(lr) or float(lr) <= 0:
+            if not is_finite_number(lr) or float(lr) <= 0:
                 raise ValueError(f"Config {i}: `lr` must be a number > 0 to be encoded, got {lr!r}.")
-            if not _number(wd) or float(wd) < 0:
+            if not is_finite_number(wd) or float(wd) < 0:
                 raise ValueError(
                     f"Config {i}: `weight_decay` must be a number >= 0 to be encoded (resolve 'auto' first), got {wd!r}."
                 )
-            if not _number(bs):
+            if not is_finite_number(bs):
                 raise ValueError(f"Config {i}: `batch_size` must be a number, got {bs!r}.")
             values[i, 0] = math.log10(float(lr))
             values[i, 1] = math.log10(float(wd)) if float(wd) > 0 else self._wd_log_lo
@@ -146,12 +147,3 @@ def _clamp(x: float, lo: float, hi: float) -> float:
 
 def _within(x: float, lo: float, hi: float) -> bool:
     return lo * (1 - REL_TOL) <= x <= hi * (1 + REL_TOL)
-
-
-def _number(v: Any) -> bool:
-    if isinstance(v, bool):
-        return False
-    try:
-        return math.isfinite(float(v))
-    except (TypeError, ValueError):
-        return False

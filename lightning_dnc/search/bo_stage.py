@@ -1,0 +1,129 @@
+"""Stages 1 and 3 (SPEC §5): Sobol prior points, then expected-improvement picks of a GP.
+
+Stage 1 searches the architecture skeleton with the default training settings; stage 3 searches
+lr, weight decay and batch size with the architecture the grid stage handed on. Both are the same
+strategy over another space and another way to complete a sample into a configuration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from lightning_dnc.search import bo
+from lightning_dnc.search.objective import pessimistic_loss
+from lightning_dnc.search.stage import SearchState, Stage, best_of
+from lightning_dnc.search.settings import SearchSettings
+from lightning_dnc.search.trial import Proposal
+from lightning_dnc.space.config import DEFAULT_BATCH_SIZE, DEFAULT_LR, complete_config
+
+CompleterFactory = Callable[[SearchState, "int | None"], bo.Completer]
+"""Builds the completer of a BO stage when it starts, from the trial handed on to it."""
+
+
+class BayesianStage(Stage):
+    """Prior points, then one EI pick per proposal over a pool of random candidates.
+
+    Parameters
+    ----------
+    number : int
+        1 or 3.
+    space : SearchSpace
+        The stage's variables.
+    prior_points, steps, explore, seed : int
+        Budget and pool size (see :class:`~lightning_dnc.search.settings.SearchSettings`).
+    completer : callable
+        ``completer(state, handed_on)`` gives the function that turns a sample of ``space`` into
+        the complete configuration to train.
+    """
+
+    def __init__(self, number: int, space: Any, prior_points: int, steps: int, explore: int, seed: int,
+                 completer: CompleterFactory) -> None:
+        self.number = number
+        self.space = space
+        self.budget = prior_points + steps
+        self.prior_points = prior_points
+        self.explore = explore
+        self.seed = seed
+        self._completer_factory = completer
+        self._complete: bo.Completer | None = None
+        self._priors: list[dict[str, Any]] | None = None
+        self.exhausted = False
+
+    def start(self, state: SearchState, handed_on: int | None) -> None:
+        self._complete = self._completer_factory(state, handed_on)
+
+    @property
+    def priors(self) -> list[dict[str, Any]]:
+        """The stage's distinct Sobol prior configurations (once started)."""
+        if self._priors is None:
+            if self._complete is None:
+                raise RuntimeError(f"Stage {self.number} has not started: its configurations cannot be completed yet.")
+            self._priors = bo.prior_configs(self.space, self.prior_points, self._complete)
+        return self._priors
+
+    def propose(self, state: SearchState, trial_id: int) -> Proposal | None:
+        index = len(self.own_trials(state))
+        if index >= self.planned(state, started=True, finished=False) or self.exhausted:
+            return None
+        priors = self.priors
+        if index < len(priors) and not state.is_known(priors[index]):
+            return Proposal(trial_id, self.number, priors[index])
+        assert self._complete is not None  # started, since the priors exist
+        known = state.known_keys()
+        candidates = bo.candidate_pool(self.space, self.explore, self.seed, self.number, index, self._complete, known)
+        if not candidates:
+            self.exhausted = True
+            return None
+        observed, pending = self._gp_data(state)
+        return Proposal(trial_id, self.number, bo.pick_by_expected_improvement(self.space, candidates, observed, pending))
+
+    def complete(self, state: SearchState) -> bool:
+        trials = self.own_trials(state)
+        proposed_all = len(trials) >= self.planned(state, started=True, finished=False) or self.exhausted
+        return proposed_all and all(t.evaluation is not None for t in trials)
+
+    def winner(self, state: SearchState) -> int | None:
+        return best_of(state, (t.trial_id for t in self.own_trials(state)))
+
+    def planned(self, state: SearchState, started: bool, finished: bool) -> int:
+        if self.exhausted or finished:
+            return len(self.own_trials(state))
+        return self.budget
+
+    def _gp_data(self, state: SearchState) -> tuple[list[tuple[dict[str, Any], float]], list[dict[str, Any]]]:
+        """Told trials with their loss (failed ones: the pessimistic stand-in) and pending configs."""
+        trials = self.own_trials(state)
+        losses = {t.trial_id: state.loss_of(t) for t in trials}
+        stage_losses = [loss for loss in losses.values() if loss is not None]
+        other = [loss for t in state.trials if t.stage != self.number and (loss := state.loss_of(t)) is not None]
+        stand_in = pessimistic_loss(stage_losses, other)
+        observed, pending = [], []
+        for t in trials:
+            if t.evaluation is None:
+                pending.append(t.config)
+            else:
+                loss = losses[t.trial_id]
+                observed.append((t.config, stand_in if loss is None else loss))
+        return observed, pending
+
+
+def architecture_completer(settings: SearchSettings) -> CompleterFactory:
+    """Stage 1: a skeleton sample + the stage-2 defaults + the default training (SPEC §4)."""
+    base = {"lr": DEFAULT_LR, "weight_decay": "auto", "batch_size": DEFAULT_BATCH_SIZE, "epochs": settings.search_epochs}
+
+    def factory(state: SearchState, handed_on: int | None) -> bo.Completer:
+        return lambda sample: complete_config({**sample, **base}, family=settings.family)
+
+    return factory
+
+
+def training_completer(settings: SearchSettings) -> CompleterFactory:
+    """Stage 3: the architecture of the trial handed on + a training sample."""
+
+    def factory(state: SearchState, handed_on: int | None) -> bo.Completer:
+        architecture = dict(state.trials[handed_on].config)  # type: ignore[index]
+        epochs = {"epochs": settings.search_epochs}
+        return lambda sample: complete_config({**architecture, **sample, **epochs}, family=settings.family)
+
+    return factory

@@ -1,0 +1,133 @@
+"""The settings record of a search: everything that decides which candidates it proposes.
+
+:class:`SearchSettings` is frozen, torch-free and validated once, here. The Python API
+(``DeepNCheapTuner``) and the command line both pack their arguments into it; the engine, the
+search loop and resume read it. Two searches with equal records (and equal spaces) propose the
+same candidates, so a resume compares the journal's record with the one asked for, field by
+field (:func:`lightning_dnc.search.same_search.header_changes`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from lightning_dnc.search.grid import validate_order
+from lightning_dnc.search.objective import Objective
+from lightning_dnc.validation import SettingError, check_choice, check_int
+from lightning_dnc.vocabulary import FAMILIES
+
+DEFAULT_SEARCH_EPOCHS = 100
+"""Epochs each candidate trains during the search (SPEC §2: the paper's 100)."""
+
+LEGACY_HEADER_KEYS = {"epochs": "search_epochs"}
+"""Setting names of journals written by lightning-dnc 0.1.0 -> today's names."""
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """What a search proposes, and how many: budgets, objective, order, seed.
+
+    Parameters
+    ----------
+    family : {"cnn", "mlp"}, optional
+        ``None`` until the model tells it (:meth:`for_family`).
+    objective : Objective
+        The objective with the user's references (``None`` references are measured).
+    prior_points, steps : int, default 15, 15
+        Stage-1 Sobol prior points and BO steps (>= 0, at least one in total).
+    training_prior_points, training_steps : int, optional
+        Stage-3 budget (>= 0); ``prior_points`` / ``steps`` when not given.
+    explore : int, default 1000
+        Random candidates scored by expected improvement per BO pick (>= 1).
+    search_epochs : int, default :data:`DEFAULT_SEARCH_EPOCHS`
+        Epochs each candidate trains (>= 1); every proposed config carries it as ``epochs``.
+    stage2_order : sequence of str, optional
+        Stage-2 grid groups in order; default ``ac ds bn do sc`` (CNN) or ``ac do`` (MLP);
+        ``[]`` skips stage 2.
+    top_k : int, default 1
+        Configurations returned by the final ranking (>= 1).
+    seed : int, default 0
+        Seeds the BO candidate pools and every candidate's training (>= 0).
+
+    Raises
+    ------
+    SettingError
+        A ``ValueError`` naming the setting, the value and what is allowed.
+    """
+
+    family: str | None = None
+    objective: Objective = field(default_factory=Objective)
+    prior_points: int = 15
+    steps: int = 15
+    training_prior_points: int | None = None
+    training_steps: int | None = None
+    explore: int = 1000
+    search_epochs: int = DEFAULT_SEARCH_EPOCHS
+    stage2_order: tuple[str, ...] | None = None
+    top_k: int = 1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.family is not None:
+            check_choice("family", self.family, FAMILIES)
+        if not isinstance(self.objective, Objective):
+            raise SettingError("objective", f"`objective` must be an Objective, got {self.objective!r}.")
+        counts = {"prior_points": 0, "steps": 0, "explore": 1, "search_epochs": 1, "top_k": 1, "seed": 0}
+        for name, minimum in counts.items():
+            object.__setattr__(self, name, check_int(name, getattr(self, name), minimum))
+        if self.prior_points + self.steps < 1:
+            raise SettingError(
+                "prior_points",
+                f"Stage 1 needs at least one evaluation: `prior_points` + `steps` must be >= 1, got "
+                f"{self.prior_points!r} + {self.steps!r}.",
+            )
+        for name, fallback in (("training_prior_points", self.prior_points), ("training_steps", self.steps)):
+            value = getattr(self, name)
+            object.__setattr__(self, name, fallback if value is None else check_int(name, value, 0))
+        order = self.stage2_order
+        if order is not None:
+            if isinstance(order, str) or not isinstance(order, Sequence):
+                raise SettingError("stage2_order", f"`stage2_order` must be a list of group names, got {order!r}.")
+            order = tuple(order)
+        if self.family is not None:
+            order = validate_order(self.family, order)
+        object.__setattr__(self, "stage2_order", order)
+
+    # ------------------------------------------------------------------ derived records
+    def for_family(self, family: str) -> SearchSettings:
+        """This record for ``family`` (its stage-2 order checked or defaulted for that family)."""
+        if self.family is not None and self.family != family:
+            raise SettingError("family", f"`family` is {self.family!r} in the settings but {family!r} was asked for.")
+        return dataclasses.replace(self, family=family)
+
+    def replace(self, **changes: Any) -> SearchSettings:
+        """A copy with ``changes`` applied (and validated)."""
+        return dataclasses.replace(self, **changes)
+
+    # ------------------------------------------------------------------ plain data
+    def header_settings(self) -> dict[str, Any]:
+        """The plain settings stored in a journal header (everything but the objective)."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "objective"}
+        out["stage2_order"] = None if self.stage2_order is None else list(self.stage2_order)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data: :meth:`header_settings` plus the objective."""
+        return {**self.header_settings(), "objective": self.objective.to_dict()}
+
+    @classmethod
+    def from_header(cls, settings: Mapping[str, Any], objective: Mapping[str, Any] | None = None) -> SearchSettings:
+        """Inverse of :meth:`header_settings` (also for 0.1.0 journals, which said ``epochs``)."""
+        return cls(**normalise_header_settings(settings),
+                   objective=Objective() if objective is None else Objective.from_dict(objective))
+
+
+def normalise_header_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """A header's settings with today's names (0.1.0 journals said ``epochs`` for ``search_epochs``)."""
+    return {LEGACY_HEADER_KEYS.get(key, key): value for key, value in settings.items()}
+
+
+__all__ = ["DEFAULT_SEARCH_EPOCHS", "SearchSettings", "normalise_header_settings"]

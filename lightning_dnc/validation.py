@@ -1,0 +1,92 @@
+"""Checks of user-given settings, shared by every room.
+
+Each check raises :class:`SettingError` (a ``ValueError``) whose message names the setting in
+back-ticks, the value received and what is allowed; :attr:`SettingError.name` lets a caller (the
+command line) put its own spelling of the setting (``--prior_points``) in place of the name.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+
+class SettingError(ValueError):
+    """A setting has a value that is not allowed.
+
+    Attributes
+    ----------
+    name : str
+        The setting's name as the Python API spells it (``"prior_points"``).
+    """
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(message)
+        self.name = name
+
+    def renamed(self, label: str) -> str:
+        """The message with the back-ticked name replaced by ``label`` (e.g. ``"--prior_points"``)."""
+        return str(self).replace(f"`{self.name}`", label)
+
+
+def is_finite_number(value: Any) -> bool:
+    """True for a finite int/float (or numpy scalar); False for bools, strings, None, NaN, inf."""
+    if isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def is_int(value: Any) -> bool:
+    """True for ints (and numpy integers), False for bools and floats."""
+    return not isinstance(value, bool) and isinstance(value, numbers.Integral)
+
+
+def check_int(name: str, value: Any, minimum: int = 0) -> int:
+    """``value`` as an ``int >= minimum``."""
+    if not is_int(value) or value < minimum:
+        raise SettingError(name, f"`{name}` must be an integer >= {minimum}, got {value!r}.")
+    return int(value)
+
+
+def check_optional_int(name: str, value: Any, minimum: int = 0) -> int | None:
+    """``None``, or ``value`` as an ``int >= minimum``."""
+    return None if value is None else check_int(name, value, minimum)
+
+
+def check_number(name: str, value: Any, minimum: float, strict: bool = False, hint: str = "") -> float:
+    """``value`` as a finite float ``>= minimum`` (``> minimum`` when ``strict``)."""
+    if not is_finite_number(value) or (value <= minimum if strict else value < minimum):
+        bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
+        raise SettingError(name, f"`{name}` must be a finite number {bound}{hint}, got {value!r}.")
+    return float(value)
+
+
+def check_choice(name: str, value: Any, allowed: Sequence[str]) -> str:
+    """``value`` when it is one of ``allowed``."""
+    if not isinstance(value, str) or value not in allowed:
+        raise SettingError(name, f"`{name}` must be one of {list(allowed)}, got {value!r}.")
+    return value
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """``value`` when it is ``True`` or ``False``."""
+    if not isinstance(value, bool):
+        raise SettingError(name, f"`{name}` must be True or False, got {value!r}.")
+    return value
+
+
+__all__ = [
+    "SettingError",
+    "check_bool",
+    "check_choice",
+    "check_int",
+    "check_number",
+    "check_optional_int",
+    "is_finite_number",
+    "is_int",
+]

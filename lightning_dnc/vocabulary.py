@@ -1,0 +1,29 @@
+"""The words every room of lightning-dnc shares, defined once.
+
+Model families, penalised costs, executors, stage names and the journal's file name are used by
+the search, the Lightning glue, the command line and the results folder; they live here so that
+one edit changes them everywhere.
+"""
+
+from __future__ import annotations
+
+FAMILIES: tuple[str, ...] = ("cnn", "mlp")
+"""Model families a search can build: convolutional networks and multilayer perceptrons."""
+
+PENALTIES: tuple[str, ...] = ("t_tr", "n_params")
+"""Costs the objective can penalise: training seconds per epoch, trainable parameter count."""
+
+EXECUTORS: tuple[str, ...] = ("inprocess", "ray")
+"""Where candidates train: in this process, or on Ray workers."""
+
+STAGE_NAMES: dict[int, str] = {
+    1: "architecture skeleton (BO)",
+    2: "fine-tuning (grid)",
+    3: "training hyperparameters (BO)",
+}
+"""The three stages of SPEC §5, as progress displays and reports name them."""
+
+JOURNAL_NAME = "trials.jsonl"
+"""File name of a search's journal inside a results folder."""
+
+__all__ = ["EXECUTORS", "FAMILIES", "JOURNAL_NAME", "PENALTIES", "STAGE_NAMES"]
