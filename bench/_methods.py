@@ -142,7 +142,7 @@ def run_staged(evaluate: EvaluateFn, datamodule: Any, family: str, space: Any, t
         hardware = {"accelerator": accelerator, "devices": 1, "precision": None}
         started = time.perf_counter()
         with instrument(clock, targets):
-            result = run_search(tuner, datamodule, family, hardware)
+            result = run_search(tuner.settings.for_family(family), tuner.run_options, datamodule, hardware)
         wall = time.perf_counter() - started
     phases = {**_evaluation_phase_sums(evaluations), **clock.seconds}
     phases["other"] = max(wall - sum(phases.values()), 0.0)

@@ -37,7 +37,8 @@ import numpy as np
 from lightning_dnc.data import DigitsDataModule
 from lightning_dnc.executors import Executor
 from lightning_dnc.lightning.progress import SearchProgress
-from lightning_dnc.lightning.search_loop import drive, run_search
+from lightning_dnc.executors import drive
+from lightning_dnc.lightning.search_loop import run_search
 from lightning_dnc.lightning.tuner import DeepNCheapTuner
 from lightning_dnc.search import Evaluation, Objective, StagedSearch
 from lightning_dnc.space import MLPSpace, TrainingSpace
@@ -50,14 +51,15 @@ def timed_search(executor: str, budget: dict[str, Any], workers: int, family: st
     tuner = DeepNCheapTuner(family=family, progress=False, executor=executor,
                             max_concurrent=workers if executor == "ray" else 1, **budget)
     started = time.perf_counter()
-    result = run_search(tuner, DigitsDataModule(flatten=family == "mlp"), family, CPU)
+    result = run_search(tuner.settings.for_family(family), tuner.run_options, DigitsDataModule(flatten=family == "mlp"),
+                        CPU)
     return time.perf_counter() - started, result
 
 
 def wall_time_budget(quick: bool, family: str) -> dict[str, Any]:
     """The search timed in part 1: a small MLP search, or the CLI's quick digits CNN search."""
     if family == "cnn":
-        from lightning_dnc.results.budgets import BUDGETS
+        from lightning_dnc.cli.budgets import BUDGETS
         from lightning_dnc.space import CNNSpace
 
         quick_budget = BUDGETS["quick"]

@@ -16,7 +16,7 @@ import time
 import lightning_dnc as dnc
 from lightning_dnc.data import DigitsDataModule
 from lightning_dnc.lightning.search_loop import run_search
-from lightning_dnc.results.budgets import BUDGETS
+from lightning_dnc.cli.budgets import BUDGETS
 
 
 def run(wc: float, penalize: str, seed: int, prior_points: int, steps: int, explore: int) -> dict:
@@ -28,7 +28,8 @@ def run(wc: float, penalize: str, seed: int, prior_points: int, steps: int, expl
         progress=False,
     )
     started = time.perf_counter()
-    result = run_search(tuner, dm, "cnn", {"accelerator": "cpu", "devices": 1, "precision": None})
+    result = run_search(tuner.settings.for_family("cnn"), tuner.run_options, dm,
+                        {"accelerator": "cpu", "devices": 1, "precision": None})
     seconds = time.perf_counter() - started
     ev = result.best.trial.evaluation
     return {"wc": wc, "penalize": penalize, "seconds": round(seconds, 1), "trials": len(result.trials),

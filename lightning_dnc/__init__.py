@@ -15,7 +15,7 @@ _LAZY = {
     "DnCModel": "lightning_dnc.lightning.dnc_model",
     "Trainer": "lightning_dnc.lightning.trainer",
     "tune": "lightning_dnc.lightning.tuner",
-    "SearchAborted": "lightning_dnc.lightning.search_loop",
+    "SearchAborted": "lightning_dnc.executors.driver",
     "SearchResult": "lightning_dnc.search.result",
     "CNNSpace": "lightning_dnc.space",
     "MLPSpace": "lightning_dnc.space",

@@ -10,7 +10,7 @@ import lightning_dnc.executors.ray_executor as ray_executor
 from lightning_dnc.executors import Executor, InProcessExecutor, make_executor
 from lightning_dnc.executors.ray_executor import check_resources, require_ray
 from lightning_dnc.lightning.progress import SearchProgress
-from lightning_dnc.lightning.search_loop import drive
+from lightning_dnc.executors import drive
 from lightning_dnc.search import Evaluation, Journal, Objective, StagedSearch, config_key
 from lightning_dnc.space import MLPSpace, TrainingSpace
 

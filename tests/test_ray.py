@@ -23,7 +23,8 @@ from ray import cloudpickle  # noqa: E402
 from lightning_dnc.data import DigitsDataModule  # noqa: E402
 from lightning_dnc.executors import InProcessExecutor, RayExecutor, make_executor  # noqa: E402
 from lightning_dnc.lightning.progress import SearchProgress  # noqa: E402
-from lightning_dnc.lightning.search_loop import drive, run_search  # noqa: E402
+from lightning_dnc.executors import drive  # noqa: E402
+from lightning_dnc.lightning.search_loop import run_search  # noqa: E402
 from lightning_dnc.lightning.tuner import DeepNCheapTuner  # noqa: E402
 from lightning_dnc.search import Evaluation, Journal, Objective, StagedSearch, config_key  # noqa: E402
 from lightning_dnc.space import MLPSpace, TrainingSpace  # noqa: E402
@@ -151,11 +152,11 @@ def _tiny_tuner(**kwargs):
 def test_digits_search_on_ray_matches_in_process_counts_and_journal(tmp_path):
     # The in-process executor on the same engine settings, with instant fake training (the stage
     # counts of this budget do not depend on the losses).
-    inprocess = run_search(_tiny_tuner(executor=InProcessExecutor(_instant)), DigitsDataModule(flatten=True),
-                            "mlp", CPU)
+    tuner = _tiny_tuner(executor=InProcessExecutor(_instant))
+    inprocess = run_search(tuner.settings, tuner.run_options, DigitsDataModule(flatten=True), CPU)
     journal = tmp_path / "ray.jsonl"
-    on_ray = run_search(_tiny_tuner(executor="ray", max_concurrent=2, journal=journal),
-                         DigitsDataModule(flatten=True), "mlp", CPU)
+    tuner = _tiny_tuner(executor="ray", max_concurrent=2, journal=journal)
+    on_ray = run_search(tuner.settings, tuner.run_options, DigitsDataModule(flatten=True), CPU)
     stages = [[t.stage for t in result.trials] for result in (inprocess, on_ray)]
     assert [stages[0].count(k) for k in (1, 2, 3)] == [stages[1].count(k) for k in (1, 2, 3)]
     keys = [config_key(t.config) for t in on_ray.trials]

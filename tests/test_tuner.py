@@ -101,7 +101,7 @@ def test_no_data_anywhere_says_how_to_pass_it():
         ({"penalize": "flops"}, r"`penalize` must be one of \['t_tr', 'n_params'\]"),
         ({"steps": -1}, "`steps` must be an integer >= 0"),
         ({"executor": "dask"}, "`executor` must be one of"),
-        ({"family": "rnn"}, "`family` must be 'cnn' or 'mlp'"),
+        ({"family": "rnn"}, r"`family` must be one of \['cnn', 'mlp'\]"),
     ],
 )
 def test_bad_settings_are_refused_before_anything_trains(kwargs, match):

@@ -1,6 +1,6 @@
 """Datasets as LightningDataModules that expose ``batch_size``, ``input_shape``, ``num_outputs``, ``task``."""
 
-from lightning_dnc.data.base import DatasetInfo, InMemoryDataModule, RawData, check_datamodule
+from lightning_dnc.data.base import DataModuleContractError, DatasetInfo, InMemoryDataModule, RawData, check_datamodule
 from lightning_dnc.data.digits import DigitsDataModule
 from lightning_dnc.data.factory import DATAMODULES, make_datamodule
 from lightning_dnc.data.loaders import TensorLoader
@@ -26,6 +26,7 @@ __all__ = [
     "NpzDataModule",
     "RawData",
     "TensorLoader",
+    "DataModuleContractError",
     "check_datamodule",
     "make_datamodule",
     "random_crop",

@@ -49,6 +49,17 @@ class DatasetInfo:
     task: str
 
 
+class DataModuleContractError(TypeError, ValueError):
+    """A datamodule lacks what the search needs (a ``TypeError`` and a ``ValueError``)."""
+
+
+HINTS = {
+    "input_shape": "one sample's shape, e.g. (1, 28, 28)",
+    "num_outputs": "classes, or regression targets",
+    "task": "'classification' or 'regression'",
+}
+
+
 def check_datamodule(datamodule: Any, input_shape: Sequence[int] | None = None, num_outputs: int | None = None,
                      task: str | None = None) -> DatasetInfo:
     """Check that ``datamodule`` can be used for a search and return its shape information.
@@ -63,14 +74,15 @@ def check_datamodule(datamodule: Any, input_shape: Sequence[int] | None = None, 
 
     Raises
     ------
-    TypeError
-        When ``batch_size`` or a needed attribute is missing, with what to add.
+    DataModuleContractError
+        When ``batch_size`` or a needed attribute is missing, with what to add (a ``TypeError``
+        and a ``ValueError``).
     ValueError
         When ``task`` is not one of the allowed values.
     """
     name = type(datamodule).__name__
     if not hasattr(datamodule, "batch_size"):
-        raise TypeError(
+        raise DataModuleContractError(
             f"The datamodule {name} has no `batch_size` attribute. The search sets the batch size of every "
             "candidate, so add `self.batch_size = batch_size` in its __init__ and use `self.batch_size` in "
             "its dataloaders."
@@ -79,9 +91,10 @@ def check_datamodule(datamodule: Any, input_shape: Sequence[int] | None = None, 
     for key in values:
         if values[key] is None:
             if not hasattr(datamodule, key):
-                raise TypeError(
-                    f"The datamodule {name} has no `{key}` attribute; add one (e.g. `self.{key} = ...`) or pass "
-                    f"`{key}=` to the evaluator."
+                raise DataModuleContractError(
+                    f"The datamodule {name} has no `{key}` attribute ({HINTS[key]}); add one (e.g. "
+                    f"`self.{key} = ...`), pass `{key}=` to the evaluator, or wrap your loaders with "
+                    "`lightning_dnc.lightning.data_source.LoaderDataModule(train_loader, val_loader)`."
                 )
             values[key] = getattr(datamodule, key)
     if values["task"] not in TASKS:

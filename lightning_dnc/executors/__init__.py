@@ -1,9 +1,11 @@
-"""Where candidates run: in this process (default) or on Ray workers."""
+"""Where candidates run (in this process or on Ray workers), the run options, and the driver loop."""
 
 from lightning_dnc.executors.base import EvaluateFn, Executor
-from lightning_dnc.executors.factory import EXECUTOR_NAMES, make_executor
+from lightning_dnc.executors.driver import OomRetry, SearchAborted, drive
+from lightning_dnc.executors.factory import make_executor
 from lightning_dnc.executors.inprocess import InProcessExecutor
+from lightning_dnc.executors.options import RunOptions
 from lightning_dnc.executors.ray_executor import RAY_AVAILABLE, RayExecutor
 
-__all__ = ["EXECUTOR_NAMES", "RAY_AVAILABLE", "EvaluateFn", "Executor", "InProcessExecutor", "RayExecutor",
-           "make_executor"]
+__all__ = ["RAY_AVAILABLE", "EvaluateFn", "Executor", "InProcessExecutor", "OomRetry", "RayExecutor", "RunOptions",
+           "SearchAborted", "drive", "make_executor"]

@@ -7,8 +7,8 @@ from typing import Any
 
 from lightning_dnc.executors.base import Executor
 from lightning_dnc.executors.inprocess import InProcessExecutor
+from lightning_dnc.vocabulary import EXECUTORS
 
-EXECUTOR_NAMES = ("inprocess", "ray")
 
 
 def make_executor(kind: str | Executor | None, evaluator: Any, max_concurrent: int = 1,
@@ -57,4 +57,4 @@ def make_executor(kind: str | Executor | None, evaluator: Any, max_concurrent: i
 
         return RayExecutor(evaluator, max_concurrent=max_concurrent, resources_per_trial=resources_per_trial,
                            ray_address=ray_address)
-    raise ValueError(f"`executor` must be one of {list(EXECUTOR_NAMES)} or an Executor, got {kind!r}.")
+    raise ValueError(f"`executor` must be one of {list(EXECUTORS)} or an Executor, got {kind!r}.")

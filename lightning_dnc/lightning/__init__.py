@@ -11,7 +11,7 @@ from lightning_dnc._lazy import lazy_exports
 _LAZY = {
     "DeepNCheapTuner": "lightning_dnc.lightning.tuner",
     "tune": "lightning_dnc.lightning.tuner",
-    "SearchAborted": "lightning_dnc.lightning.search_loop",
+    "SearchAborted": "lightning_dnc.executors.driver",
     "DnCModel": "lightning_dnc.lightning.dnc_model",
     "Trainer": "lightning_dnc.lightning.trainer",
     "CandidateEvaluator": "lightning_dnc.lightning.evaluator",

@@ -13,7 +13,8 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-REQUIRED_ATTRIBUTES = ("batch_size", "input_shape", "num_outputs", "task")
+from lightning_dnc.data.base import check_datamodule
+
 
 NO_DATA_MESSAGE = (
     "Deep-n-Cheap needs data to search on, and none was found. Pass it in one of these ways: "
@@ -120,26 +121,8 @@ def resolve_datamodule(
             datamodule = LoaderDataModule(model.train_dataloader(), model.val_dataloader())
     if datamodule is None:
         raise ValueError(NO_DATA_MESSAGE)
-    check_search_datamodule(datamodule)
+    check_datamodule(datamodule)
     return datamodule
-
-
-def check_search_datamodule(datamodule: Any) -> None:
-    """Raise a clear error when ``datamodule`` lacks what the search needs."""
-    missing = [name for name in REQUIRED_ATTRIBUTES if not hasattr(datamodule, name)]
-    if "batch_size" in missing:
-        raise ValueError(
-            f"The datamodule {type(datamodule).__name__} has no `batch_size` attribute. Deep-n-Cheap "
-            "searches the batch size, so add `self.batch_size = ...` in its `__init__` and build "
-            "every dataloader with `batch_size=self.batch_size`."
-        )
-    if missing:
-        raise ValueError(
-            f"The datamodule {type(datamodule).__name__} lacks {missing}. Add `input_shape` (one sample's "
-            "shape, e.g. (1, 28, 28)), `num_outputs` (classes, or regression targets) and `task` "
-            "('classification' or 'regression') as attributes, or wrap your loaders with "
-            "`lightning_dnc.lightning.data_source.LoaderDataModule(train_loader, val_loader)`."
-        )
 
 
 def _overrides(model: pl.LightningModule, hook: str) -> bool:

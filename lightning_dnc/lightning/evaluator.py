@@ -10,17 +10,14 @@ loss) or runs out of memory yields a record with ``status="failed"``; ``Keyboard
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import inspect
-import logging
 import math
 import signal
 import threading
 import time
 import traceback
-import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import lightning.pytorch as pl
@@ -29,14 +26,13 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping
 from lightning.pytorch.utilities.seed import isolate_rng
 
 from lightning_dnc.data.base import DatasetInfo, check_datamodule
+from lightning_dnc.lightning.child_trainer import make_child_trainer, quiet_lightning
 from lightning_dnc.lightning.timing import EpochTimer
 from lightning_dnc.models.layers import count_trainable
 from lightning_dnc.models.module import CandidateModule, NonFiniteMetricError
 from lightning_dnc.search.records import STATUS_FAILED, STATUS_OK, Evaluation
+from lightning_dnc.search.settings import DEFAULT_SEARCH_EPOCHS
 from lightning_dnc.space.config import complete_config
-
-_QUIET_LOGGERS = ("lightning.pytorch", "lightning.fabric", "lightning")
-
 
 class _MetricRecorder(Callback):
     """Per-epoch ``val_acc``/``val_loss``/``train_loss`` from ``callback_metrics`` (modules without ``history``)."""
@@ -64,8 +60,9 @@ class CandidateEvaluator:
     datamodule : LightningDataModule
         Must expose a settable ``batch_size`` and ``input_shape``, ``num_outputs``, ``task``
         (see :func:`lightning_dnc.data.check_datamodule`), unless given below.
-    epochs : int
-        Epochs per candidate when the config has no ``epochs`` key (SPEC default 100).
+    epochs : int, default :data:`~lightning_dnc.search.settings.DEFAULT_SEARCH_EPOCHS`
+        Epochs of a config without an ``epochs`` key (the search puts its ``search_epochs`` in
+        every proposed config, so this applies only to direct calls).
     accelerator, devices, precision
         Passed to every child ``lightning.Trainer``.
     enable_progress_bar : bool
@@ -85,7 +82,7 @@ class CandidateEvaluator:
         Extra ``lightning.Trainer`` arguments (e.g. ``strategy``); they override the defaults.
     """
 
-    def __init__(self, datamodule: Any, epochs: int = 100, accelerator: str = "auto", devices: Any = 1,
+    def __init__(self, datamodule: Any, epochs: int = DEFAULT_SEARCH_EPOCHS, accelerator: str = "auto", devices: Any = 1,
                  precision: Any = None, enable_progress_bar: bool = False, patience: int | None = None,
                  seed: int = 0, input_shape: Sequence[int] | None = None, num_outputs: int | None = None,
                  task: str | None = None, module_class: type[pl.LightningModule] | None = None,
@@ -133,7 +130,7 @@ class CandidateEvaluator:
         status, reason, error = STATUS_OK, None, None
         sigint = _current_sigint_handler()
         try:
-            with isolate_rng(), _quiet():
+            with isolate_rng(), quiet_lightning():
                 torch.manual_seed(self.seed)
                 module = self._make_module(full, epochs)
                 callbacks: list[Callback] = [timer, *self._early_stopping()]
@@ -179,16 +176,9 @@ class CandidateEvaluator:
         return [EarlyStopping(monitor=monitor, mode=mode, patience=self.patience, check_finite=False)]
 
     def _make_trainer(self, epochs: int, callbacks: list[Callback]) -> pl.Trainer:
-        kwargs: dict[str, Any] = dict(
-            max_epochs=epochs, accelerator=self.accelerator, devices=self.devices, logger=False,
-            enable_checkpointing=False, enable_progress_bar=self.enable_progress_bar,
-            enable_model_summary=False, num_sanity_val_steps=0, callbacks=callbacks,
-            check_val_every_n_epoch=1, deterministic=False,
-        )
-        if self.precision is not None:
-            kwargs["precision"] = self.precision
-        kwargs.update(self.trainer_kwargs)
-        return pl.Trainer(**kwargs)
+        hardware = {"accelerator": self.accelerator, "devices": self.devices, "precision": self.precision}
+        return make_child_trainer(epochs, hardware, callbacks, enable_progress_bar=self.enable_progress_bar,
+                                  **self.trainer_kwargs)
 
     def _measurements(self, module: pl.LightningModule | None, trainer: pl.Trainer | None, timer: EpochTimer,
                       recorder: _MetricRecorder) -> dict[str, Any]:
@@ -250,24 +240,6 @@ def _device_name(trainer: pl.Trainer | None) -> str:
 def _error_text(err: BaseException) -> str:
     lines = traceback.format_exception_only(type(err), err)
     return "".join(lines).strip()
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Silence Lightning's per-run info logs and tips while a candidate trains."""
-    loggers = [logging.getLogger(name) for name in _QUIET_LOGGERS]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.WARNING)
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-            warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
-            warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
-            yield
-    finally:
-        for lg, level in zip(loggers, levels):
-            lg.setLevel(level)
 
 
 def _current_sigint_handler() -> Any:

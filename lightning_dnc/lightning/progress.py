@@ -15,8 +15,8 @@ from rich.live import Live
 from rich.table import Table
 
 from lightning_dnc.search.records import Evaluation
+from lightning_dnc.vocabulary import STAGE_NAMES
 
-STAGE_NAMES = {1: "architecture skeleton (BO)", 2: "fine-tuning (grid)", 3: "training hyperparameters (BO)"}
 
 
 @dataclass

@@ -1,7 +1,9 @@
 """``DeepNCheapTuner``: the Deep-n-Cheap search as a Lightning callback and tuner call.
 
-The shape follows Lightning's own tuning features: the algorithm is a private function
-(:func:`lightning_dnc.lightning.search_loop.run_search`), :class:`DeepNCheapTuner` is a thin ``Callback`` that stores the settings and
+The shape follows Lightning's own tuning features: the algorithm is a function that takes plain
+records (:func:`lightning_dnc.lightning.search_loop.run_search` with a
+:class:`~lightning_dnc.search.SearchSettings` and a :class:`~lightning_dnc.executors.RunOptions`),
+:class:`DeepNCheapTuner` is a thin ``Callback`` that packs its arguments into those records and
 exposes the result, and :func:`tune` (also ``lightning_dnc.Trainer.tune``) validates, runs and
 applies the result. Candidates train in fresh child Trainers under ``isolate_rng()`` so the host
 run's random state is left as it was.
@@ -9,7 +11,6 @@ run's random state is left as it was.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -18,15 +19,13 @@ from typing import Any
 import lightning.pytorch as pl
 from lightning.pytorch.utilities.seed import isolate_rng
 
-from lightning_dnc.executors import Executor
+from lightning_dnc.executors import Executor, RunOptions, SearchAborted
 from lightning_dnc.lightning.data_source import resolve_datamodule
-from lightning_dnc.lightning.resume import resolve_resume
-from lightning_dnc.lightning.search_loop import SearchAborted, run_search
-from lightning_dnc.search import SearchResult
+from lightning_dnc.lightning.search_loop import run_search
+from lightning_dnc.search import DEFAULT_SEARCH_EPOCHS, Objective, SearchResult, SearchSettings
 from lightning_dnc.space import CNNSpace, MLPSpace, TrainingSpace
-
-PENALTIES = ("t_tr", "n_params")
-EXECUTORS = ("inprocess", "ray")
+from lightning_dnc.validation import check_choice
+from lightning_dnc.vocabulary import FAMILIES
 
 
 class DeepNCheapTuner(pl.Callback):
@@ -93,7 +92,7 @@ class DeepNCheapTuner(pl.Callback):
         self,
         wc: float = 0.1,
         penalize: str = "t_tr",
-        search_epochs: int = 100,
+        search_epochs: int = DEFAULT_SEARCH_EPOCHS,
         prior_points: int = 15,
         steps: int = 15,
         explore: int = 1000,
@@ -120,68 +119,20 @@ class DeepNCheapTuner(pl.Callback):
         training_steps: int | None = None,
     ) -> None:
         super().__init__()
-        _check_number("wc", wc, lo=0.0)
-        if penalize not in PENALTIES:
-            raise ValueError(f"`penalize` must be one of {list(PENALTIES)}, got {penalize!r}.")
-        for name, value, lo in (("search_epochs", search_epochs, 1), ("prior_points", prior_points, 1),
-                                ("steps", steps, 0), ("explore", explore, 1), ("top_k", top_k, 1)):
-            _check_int(name, value, lo)
-        _check_int("seed", seed, 0)
-        for name, value in (("training_prior_points", training_prior_points), ("training_steps", training_steps)):
-            if value is not None:
-                _check_int(name, value, 0)
-        if space is not None and not isinstance(space, (CNNSpace, MLPSpace)):
-            raise ValueError(f"`space` must be a CNNSpace or MLPSpace, got {type(space).__name__}.")
-        if training_space is not None and not isinstance(training_space, TrainingSpace):
-            raise ValueError(f"`training_space` must be a TrainingSpace, got {type(training_space).__name__}.")
-        if isinstance(executor, str) and executor not in EXECUTORS:
-            raise ValueError(f"`executor` must be one of {list(EXECUTORS)} or an Executor, got {executor!r}.")
-        if family is not None and family not in ("cnn", "mlp"):
-            raise ValueError(f"`family` must be 'cnn' or 'mlp', got {family!r}.")
-        if space is not None and family is not None and space.family != family:
-            raise ValueError(f"`space` is a {space.family} space but `family` is {family!r}; make them agree.")
-        for name, value in (("t_tr_ref", t_tr_ref), ("n_params_ref", n_params_ref)):
-            if value is not None:
-                _check_number(name, value, lo=0.0, strict=True)
-        _check_number("regression_scale", regression_scale, lo=0.0, strict=True)
-        _check_int("max_concurrent", max_concurrent, 1)
-        _check_int("max_consecutive_failures", max_consecutive_failures, 1)
-        for name, flag in (("retry_oom", retry_oom), ("force_resume", force_resume), ("progress", progress)):
-            if not isinstance(flag, bool):
-                raise ValueError(f"`{name}` must be True or False, got {flag!r}.")
-        resume_journal = resolve_resume(resume) if resume is not None else None
-        if resume_journal is not None and journal is not None and Path(journal).resolve() != resume_journal:
-            raise ValueError(
-                f"`journal` {str(journal)!r} and `resume` {str(resume)!r} name different journals; a resumed search "
-                "appends to the journal it resumes, so pass only `resume`."
-            )
-        self.wc = float(wc)
-        self.penalize = penalize
-        self.search_epochs = int(search_epochs)
-        self.prior_points = int(prior_points)
-        self.steps = int(steps)
-        self.training_prior_points = training_prior_points
-        self.training_steps = training_steps
-        self.explore = int(explore)
-        self.top_k = int(top_k)
-        self.seed = int(seed)
-        self.space = space
-        self.training_space = training_space
-        self.executor = executor
-        self.stage2_order = list(stage2_order) if stage2_order is not None else None
-        self.t_tr_ref = t_tr_ref
-        self.n_params_ref = n_params_ref
-        self.regression_scale = float(regression_scale)
-        self.journal = resume_journal or (Path(journal) if journal is not None else None)
-        self.resume = resume_journal
-        self.force_resume = force_resume
-        self.max_consecutive_failures = int(max_consecutive_failures)
-        self.retry_oom = retry_oom
-        self.progress = progress
-        self.family = family
-        self.max_concurrent = int(max_concurrent)
-        self.resources_per_trial = dict(resources_per_trial) if resources_per_trial is not None else None
-        self.ray_address = ray_address
+        objective = Objective(wc=wc, penalize=penalize, t_tr_ref=t_tr_ref, n_params_ref=n_params_ref,
+                              regression_scale=regression_scale)
+        self.settings = SearchSettings(
+            family=family, objective=objective, prior_points=prior_points, steps=steps,
+            training_prior_points=training_prior_points, training_steps=training_steps, explore=explore,
+            search_epochs=search_epochs, stage2_order=stage2_order, top_k=top_k, seed=seed, space=space,
+            training_space=training_space,
+        )
+        self.run_options = RunOptions(
+            executor=executor, max_concurrent=max_concurrent, resources_per_trial=resources_per_trial,
+            ray_address=ray_address, max_consecutive_failures=max_consecutive_failures, retry_oom=retry_oom,
+            journal=None if journal is None else Path(journal), resume=None if resume is None else Path(resume),
+            force_resume=force_resume, progress=progress,
+        )
         self.result: SearchResult | None = None
 
     @property
@@ -244,7 +195,8 @@ def _search_and_apply(dnc: DeepNCheapTuner, trainer: pl.Trainer, model: pl.Light
     host_trainer = getattr(datamodule, "trainer", None)
     try:
         with isolate_rng():
-            result = run_search(dnc, datamodule, family, hardware, model_class=_candidate_class(model))
+            result = run_search(dnc.settings.for_family(family), dnc.run_options, datamodule, hardware,
+                                model_class=_candidate_class(model))
             dnc.result = result
             best = {k: v for k, v in result.best_config.items() if k != "epochs"}
             configure(best)
@@ -266,16 +218,15 @@ def _hardware_of(trainer: pl.Trainer) -> dict[str, Any]:
 
 
 def _model_family(model: pl.LightningModule, dnc: DeepNCheapTuner) -> str:
-    family = getattr(model, "family", None) or dnc.family or (dnc.space.family if dnc.space else None)
+    space = dnc.settings.space
+    family = getattr(model, "family", None) or dnc.settings.family or (space.family if space is not None else None)
     if family is None:
         raise ValueError(
             f"Cannot tell whether {type(model).__name__} is a CNN or an MLP. Use "
             "`lightning_dnc.DnCModel(family='cnn'|'mlp')`, give your module a `family` attribute, or "
             "pass `DeepNCheapTuner(family=...)`."
         )
-    if family not in ("cnn", "mlp"):
-        raise ValueError(f"The model's `family` must be 'cnn' or 'mlp', got {family!r}.")
-    return str(family)
+    return check_choice("family", family, FAMILIES)
 
 
 def _candidate_class(model: pl.LightningModule) -> type | None:
@@ -318,18 +269,6 @@ def _reinitialise(model: pl.LightningModule, config: dict[str, Any]) -> None:
     """Rebuild a user module in place with ``config`` (its other saved hyperparameters kept)."""
     kwargs = {k: v for k, v in dict(getattr(model, "hparams", {})).items() if k != "config"}
     type(model).__init__(model, config=config, **kwargs)
-
-
-def _check_number(name: str, value: Any, lo: float, strict: bool = False) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or (value <= lo if strict else value < lo):
-        bound = f"> {lo:g}" if strict else f">= {lo:g}"
-        raise ValueError(f"`{name}` must be a finite number {bound}, got {value!r}.")
-
-
-def _check_int(name: str, value: Any, lo: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-        raise ValueError(f"`{name}` must be an integer >= {lo}, got {value!r}.")
 
 
 __all__ = ["DeepNCheapTuner", "SearchAborted", "tune"]

@@ -12,7 +12,7 @@ from rich.table import Table
 from lightning_dnc.results.folder import ResultsFolder
 from lightning_dnc.results.plots import plot_history, plot_pareto
 from lightning_dnc.search import SearchResult, Trial
-from lightning_dnc.search.trial import STAGE_NAMES
+from lightning_dnc.vocabulary import STAGE_NAMES
 
 
 def describe_config(config: Mapping[str, Any]) -> str:

@@ -29,6 +29,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from lightning_dnc.vocabulary import JOURNAL_NAME
+
 JOURNAL_VERSION = 1
 EVENTS = ("header", "proposed", "finished")
 
@@ -163,3 +165,34 @@ class Journal:
             TornJournalWarning,
             stacklevel=3,
         )
+
+
+def find_journal(resume: str | os.PathLike[str]) -> Path:
+    """The journal a ``resume`` argument names: ``RUN_DIR/trials.jsonl`` or the file itself.
+
+    Raises
+    ------
+    ValueError
+        When the path does not exist, or is a folder without ``trials.jsonl``, or a file that is
+        not a JSON-lines journal (e.g. a checkpoint: nothing is ever unpickled).
+    """
+    if not isinstance(resume, (str, os.PathLike)) or not str(resume):
+        raise ValueError(f"`resume` must be a results folder or a journal path, got {resume!r}.")
+    path = Path(resume).expanduser().resolve()
+    if path.is_dir():
+        path = path / JOURNAL_NAME
+        if not path.is_file():
+            raise ValueError(
+                f"`resume` {str(resume)!r} is a folder without {JOURNAL_NAME}; pass the results folder of a search "
+                "started with a journal (or the journal file itself)."
+            )
+    elif not path.is_file():
+        raise ValueError(f"`resume` {str(resume)!r} does not exist; pass a results folder or its {JOURNAL_NAME}.")
+    with open(path, "rb") as fh:
+        head = fh.read(64)
+    if path.suffix not in (".jsonl", ".json") or not head.lstrip().startswith(b"{"):
+        raise ValueError(
+            f"`resume` {str(resume)!r} is not a search journal (a .jsonl file of JSON events); checkpoints and "
+            "pickles are never loaded."
+        )
+    return path

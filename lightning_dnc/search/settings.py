@@ -23,6 +23,8 @@ DEFAULT_SEARCH_EPOCHS = 100
 """Epochs each candidate trains during the search (SPEC §2: the paper's 100)."""
 
 LEGACY_HEADER_KEYS = {"epochs": "search_epochs"}
+NOT_IN_HEADER = ("objective", "space", "training_space")
+"""Fields the journal header stores in sections of their own."""
 """Setting names of journals written by lightning-dnc 0.1.0 -> today's names."""
 
 
@@ -51,6 +53,10 @@ class SearchSettings:
         Configurations returned by the final ranking (>= 1).
     seed : int, default 0
         Seeds the BO candidate pools and every candidate's training (>= 0).
+    space : CNNSpace or MLPSpace, optional
+        The stage-1 space; ``None``: the journal's on resume, else the SPEC space of the family.
+    training_space : TrainingSpace, optional
+        The stage-3 space; ``None`` as for ``space``.
 
     Raises
     ------
@@ -69,10 +75,22 @@ class SearchSettings:
     stage2_order: tuple[str, ...] | None = None
     top_k: int = 1
     seed: int = 0
+    space: Any = None
+    training_space: Any = None
 
     def __post_init__(self) -> None:
         if self.family is not None:
             check_choice("family", self.family, FAMILIES)
+        if self.space is not None and getattr(self.space, "family", None) not in FAMILIES:
+            raise SettingError("space", f"`space` must be a CNNSpace or MLPSpace, got {type(self.space).__name__}.")
+        if self.space is not None and self.family is not None and self.space.family != self.family:
+            raise SettingError(
+                "space", f"`space` is a {self.space.family} space but `family` is {self.family!r}; make them agree."
+            )
+        if self.training_space is not None and getattr(self.training_space, "family", None) != "training":
+            raise SettingError(
+                "training_space", f"`training_space` must be a TrainingSpace, got {type(self.training_space).__name__}."
+            )
         if not isinstance(self.objective, Objective):
             raise SettingError("objective", f"`objective` must be an Objective, got {self.objective!r}.")
         counts = {"prior_points": 0, "steps": 0, "explore": 1, "search_epochs": 1, "top_k": 1, "seed": 0}
@@ -101,6 +119,8 @@ class SearchSettings:
         """This record for ``family`` (its stage-2 order checked or defaulted for that family)."""
         if self.family is not None and self.family != family:
             raise SettingError("family", f"`family` is {self.family!r} in the settings but {family!r} was asked for.")
+        if self.space is not None and self.space.family != family:
+            raise SettingError("space", f"`space` is a {self.space.family} space but the model family is {family!r}.")
         return dataclasses.replace(self, family=family)
 
     def replace(self, **changes: Any) -> SearchSettings:
@@ -109,14 +129,11 @@ class SearchSettings:
 
     # ------------------------------------------------------------------ plain data
     def header_settings(self) -> dict[str, Any]:
-        """The plain settings stored in a journal header (everything but the objective)."""
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "objective"}
+        """The plain settings stored in a journal header (the objective and spaces have their own sections)."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in NOT_IN_HEADER}
         out["stage2_order"] = None if self.stage2_order is None else list(self.stage2_order)
         return out
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON data: :meth:`header_settings` plus the objective."""
-        return {**self.header_settings(), "objective": self.objective.to_dict()}
 
     @classmethod
     def from_header(cls, settings: Mapping[str, Any], objective: Mapping[str, Any] | None = None) -> SearchSettings:

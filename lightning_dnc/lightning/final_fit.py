@@ -11,7 +11,7 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.utilities.seed import isolate_rng
 
-from lightning_dnc.lightning.evaluator import _quiet as quiet_lightning
+from lightning_dnc.lightning.child_trainer import make_child_trainer, quiet_lightning
 from lightning_dnc.lightning.timing import EpochTimer
 from lightning_dnc.models import CandidateModule
 
@@ -30,18 +30,11 @@ def train_final_model(config: Mapping[str, Any], datamodule: Any, epochs: int, h
     started = time.perf_counter()
     datamodule.batch_size = int(config["batch_size"])
     timer = EpochTimer()
-    kwargs: dict[str, Any] = dict(
-        max_epochs=epochs, accelerator=hardware.get("accelerator", "auto"), devices=hardware.get("devices", 1),
-        logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-        num_sanity_val_steps=0, callbacks=[timer],
-    )
-    if hardware.get("precision") is not None:
-        kwargs["precision"] = hardware["precision"]
     with isolate_rng(), quiet_lightning():
         torch.manual_seed(seed)
         module = CandidateModule({**config, "epochs": epochs}, datamodule.input_shape, datamodule.num_outputs,
                                  task=datamodule.task, epochs=epochs)
-        trainer = pl.Trainer(**kwargs)
+        trainer = make_child_trainer(epochs, hardware, [timer])
         trainer.fit(module, datamodule=datamodule)
         metrics: dict[str, Any] = {}
         val = trainer.validate(module, datamodule=datamodule, verbose=False)[0]

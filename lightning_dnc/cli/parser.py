@@ -1,70 +1,20 @@
-"""``python -m lightning_dnc.cli``: search, train, and report from the command line.
-
-Subcommands
------------
-fit      search (unless ``--candidate`` gives a configuration), then train the best configuration
-         for ``--epochs``, report validation and test accuracy and save the checkpoint.
-search   the search only.
-report   re-rank a finished run for another ``--wc``/``--penalize`` without training.
-
-Every option can come from a YAML file (``--config search.yaml``) and be overridden on the
-command line; ``--print_config`` prints the fully resolved settings, which ``--config`` accepts
-back. Built on jsonargparse (the parser behind LightningCLI): LightningCLI itself instantiates one
-model and one datamodule class, while our ``fit`` runs a search, a final training and a report,
-so we use its parser directly.
-
-Reliability
------------
-- ``fit --resume RUN_DIR`` (or ``search --resume RUN_DIR``) continues a stopped search from its
-  ``config.yaml`` and ``trials.jsonl``: finished trials are never re-run, an interrupted one is
-  re-run once, the proposals are those of an uninterrupted run. Options given next to
-  ``--resume`` override the saved ones; a changed search space or dataset is refused unless
-  ``--force true``, a changed budget, seed or objective always. Resuming a finished run does
-  nothing (``fit`` trains the final model if that had not happened yet).
-- Ctrl+C and SIGTERM stop the run: the running trial is journaled as interrupted and the process
-  exits with 130 (SIGINT) or 143 (SIGTERM) after one line saying how to resume.
-- ``--max_consecutive_failures N`` failed candidates in a row stop the search (exit code 3) with
-  a summary; ``--retry_oom`` retries an out-of-memory candidate once at half its batch size.
-- Exit codes: 0 done, 1 failed, 2 bad input (nothing written), 3 too many failed candidates,
-  130/143 interrupted.
-- ``--config`` and ``config.yaml`` are read as YAML with a safe loader (no Python tags); binary
-  files (pickles, checkpoints) are refused before parsing; nothing is ever unpickled.
-"""
+"""The command line's parser: options, subcommands, YAML config files and ``--resume`` re-parsing."""
 
 from __future__ import annotations
 
-import contextlib
-import signal
-import sys
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
-from lightning_dnc.results.budgets import BUDGETS
+from lightning_dnc.cli.budgets import BUDGETS
+from lightning_dnc.cli.errors import UsageError
 
-EXIT_BAD_INPUT = 2
-EXIT_FAILED = 1
-EXIT_ABORTED = 3
 BINARY_MAGIC = (b"\x80", b"PK\x03\x04", b"\x1f\x8b")  # pickle (protocol >= 2), zip (torch.save), gzip
 
 
-class RunInterrupted(BaseException):
-    """Raised in the main thread by the CLI's SIGINT/SIGTERM handler.
-
-    A ``BaseException`` but not a ``KeyboardInterrupt``: Lightning turns a ``KeyboardInterrupt`` in
-    ``fit`` into ``SystemExit(1)`` and ignores further Ctrl+C, while other exceptions pass through
-    its clean-up unchanged, so the search sees the signal as it is.
-    """
-
-    def __init__(self, signum: int) -> None:
-        self.signum = int(signum)
-        super().__init__(f"received {signal.Signals(self.signum).name}")
-
-
-def _add_search_options(parser: ArgumentParser, report_only: bool = False) -> None:
+def add_search_options(parser: ArgumentParser, report_only: bool = False) -> None:
     parser.add_argument("--config", action=ActionConfigFile, help="YAML file with any of these options.")
     parser.add_argument("--wc", type=float, default=0.1,
                         help="Cost weight: 0 = accuracy only, 0.1 = balanced, 10 = cheapness first.")
@@ -145,77 +95,21 @@ def build_parser() -> ArgumentParser:
     )
     subcommands = parser.add_subcommands(required=True, dest="command")
     fit = ArgumentParser(description="Search, then train the best configuration and save it.")
-    _add_search_options(fit)
+    add_search_options(fit)
     subcommands.add_subcommand("fit", fit, help="Search, then train and save the best model.")
     search = ArgumentParser(description="Run the search only and save its results.")
-    _add_search_options(search)
+    add_search_options(search)
     subcommands.add_subcommand("search", search, help="Run the search only.")
     report = ArgumentParser(description="Re-rank a finished run for another trade-off, without training.")
     report.add_argument("run_dir", type=str, help="A results folder written by fit or search.")
-    _add_search_options(report, report_only=True)
+    add_search_options(report, report_only=True)
     report.add_argument("--quiet", type=bool, default=False, help="Plain output.")
     report.add_argument("--debug", type=bool, default=False, help="Show full tracebacks.")
     subcommands.add_subcommand("report", report, help="Re-rank a finished run without training.")
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the process exit code."""
-    from rich.console import Console
-
-    from lightning_dnc.results import commands
-
-    argv = list(sys.argv[1:] if argv is None else argv)
-    console = Console(highlight=False)
-    debug = _debug_requested(argv)
-    try:
-        _check_config_files(argv)
-        parser = build_parser()
-        args = parser.parse_args(argv)
-        command = args.command
-        options: Namespace = args[command]
-        resume = None
-        if command != "report" and options.resume is not None:
-            options, resume = _resume_options(parser, argv, command, options)
-    except commands.UsageError as err:
-        if debug:
-            raise
-        console.print(f"[bold red]error:[/] {err}", soft_wrap=True)
-        return EXIT_BAD_INPUT
-    debug = bool(getattr(options, "debug", False))
-    context: dict[str, Any] = {}
-    try:
-        with _signals_raise():
-            if command == "report":
-                return commands.run_report(options, console)
-            return commands.run_fit(options, console, train_final=(command == "fit"), resume=resume, context=context)
-    except commands.UsageError as err:
-        if debug:
-            raise
-        console.print(f"[bold red]error:[/] {err}", soft_wrap=True)
-        return EXIT_BAD_INPUT
-    except (RunInterrupted, KeyboardInterrupt, SystemExit) as err:
-        signum = err.signum if isinstance(err, RunInterrupted) else signal.SIGINT
-        name = signal.Signals(signum).name
-        hint = _resume_hint(command, context)
-        console.print(f"[bold red]interrupted[/] ({name}): the running trial is recorded as interrupted and the "
-                      f"journal is saved.{hint}", soft_wrap=True)
-        return 128 + int(signum)
-    except Exception as err:  # noqa: BLE001 - one clear line unless --debug
-        if debug:
-            raise
-        from lightning_dnc.lightning.tuner import SearchAborted
-
-        hint = _resume_hint(command, context)
-        if isinstance(err, SearchAborted):
-            console.print(f"[bold red]aborted:[/] {err}{hint}", soft_wrap=True)
-            return EXIT_ABORTED
-        console.print(f"[bold red]failed:[/] {type(err).__name__}: {err} (run again with --debug for the traceback)"
-                      f"{hint}", soft_wrap=True)
-        return EXIT_FAILED
-
-
-def _debug_requested(argv: Sequence[str]) -> bool:
+def debug_requested(argv: Sequence[str]) -> bool:
     """``--debug true`` before the parser ran (so that errors while parsing can show a traceback)."""
     for i, token in enumerate(argv):
         value = token.split("=", 1)[1] if token.startswith("--debug=") else None
@@ -226,18 +120,8 @@ def _debug_requested(argv: Sequence[str]) -> bool:
     return False
 
 
-def _resume_hint(command: str, context: dict[str, Any]) -> str:
-    """`` Resume with: ...`` when the run got as far as writing a journal, else ``""``."""
-    out = context.get("out")
-    if command == "report" or out is None or not (Path(out) / "trials.jsonl").is_file():
-        return ""
-    return f" Resume with: python -m lightning_dnc.cli {command} --resume {out}"
-
-
-def _check_config_files(argv: Sequence[str]) -> None:
+def check_config_files(argv: Sequence[str]) -> None:
     """Refuse ``--config`` files that are not text (pickles, checkpoints) before jsonargparse reads them."""
-    from lightning_dnc.results.commands import UsageError
-
     for i, token in enumerate(argv):
         if token == "--config" and i + 1 < len(argv):
             value = argv[i + 1]
@@ -254,8 +138,6 @@ def _check_config_files(argv: Sequence[str]) -> None:
 
 
 def _require_text_yaml(flag: str, path: Path) -> None:
-    from lightning_dnc.results.commands import UsageError
-
     head = path.read_bytes()[:4096]
     binary = head.startswith(BINARY_MAGIC) or b"\x00" in head
     try:
@@ -269,10 +151,10 @@ def _require_text_yaml(flag: str, path: Path) -> None:
         )
 
 
-def _resume_options(parser: ArgumentParser, argv: list[str], command: str,
+def resume_options(parser: ArgumentParser, argv: list[str], command: str,
                     options: Namespace) -> tuple[Namespace, Any]:
     """Re-parse with the run's ``config.yaml`` first and the command line on top of it."""
-    from lightning_dnc.results.commands import ResumeRequest, UsageError
+    from lightning_dnc.cli.plan import ResumeRequest
 
     if options.get("config"):
         raise UsageError("--resume uses the run's own config.yaml; do not combine it with --config.")
@@ -299,38 +181,3 @@ def _resume_options(parser: ArgumentParser, argv: list[str], command: str,
     if not isinstance(saved, dict):
         raise UsageError(f"{str(settings)!r} does not hold the settings of a run (expected a mapping).")
     return args[command], ResumeRequest(run_dir=run_dir.resolve(), explicit=explicit, saved=saved)
-
-
-@contextlib.contextmanager
-def _signals_raise() -> Iterator[None]:
-    """SIGINT and SIGTERM raise :class:`RunInterrupted` in the main thread (once; repeats are ignored)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received: list[int] = []
-
-    def handler(signum: int, frame: Any) -> None:
-        if received:
-            return  # already stopping: let the clean-up finish
-        received.append(signum)
-        raise RunInterrupted(signum)
-
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    for sig in previous:
-        signal.signal(sig, handler)
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old if old is not None else signal.SIG_DFL)
-
-
-def _entry() -> None:
-    sys.exit(main())
-
-
-if __name__ == "__main__":
-    _entry()
-
-
-__all__: list[Any] = ["RunInterrupted", "build_parser", "main"]

@@ -1,0 +1,5 @@
+"""``python -m lightning_dnc.cli``."""
+
+from lightning_dnc.cli.entry import run
+
+run()

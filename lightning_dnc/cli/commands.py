@@ -1,0 +1,129 @@
+"""What ``fit``, ``search`` and ``report`` do, once :func:`~lightning_dnc.cli.plan.resolve_run` checked the input.
+
+A run holds the lock of its journal (``trials.jsonl.lock``) from before its first write to its
+end, so two runs never write the same folder.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from jsonargparse import Namespace
+from rich.console import Console
+
+from lightning_dnc.cli.errors import UsageError
+from lightning_dnc.cli.plan import ResumeRequest, RunPlan, resolve_run
+from lightning_dnc.results.folder import ResultsFolder
+from lightning_dnc.search import JournalCorruptError, JournalMismatchError, Objective
+from lightning_dnc.validation import SettingError
+from lightning_dnc.vocabulary import JOURNAL_NAME
+
+#: Never saved in config.yaml: they describe one invocation, not the run.
+NOT_SAVED = ("config", "__path__", "overwrite", "resume", "force")
+
+
+def run_fit(options: Namespace, console: Console, train_final: bool = True, resume: ResumeRequest | None = None,
+            context: dict[str, Any] | None = None) -> int:
+    """``fit`` (search + final training) and ``search`` (search only), new or resumed.
+
+    ``context["out"]`` is set to the results folder once it is known (for the caller's messages).
+    """
+    from lightning_dnc.lightning.search_loop import run_search
+    from lightning_dnc.search.lock import LockHeldError, RunLock
+
+    plan = resolve_run(options, resume)
+    if options.quiet:
+        console = Console(highlight=False, force_terminal=False, force_interactive=False)
+    if resume is not None and _nothing_to_do(plan.out, train_final):
+        console.print(f"{str(plan.out)!r} is complete (search{' and final training' if train_final else ''} "
+                      "done); nothing to do.")
+        return 0
+    lock = RunLock.for_journal(plan.out / JOURNAL_NAME)
+    try:
+        lock.acquire()
+    except LockHeldError as err:
+        raise UsageError(str(err)) from err
+    try:
+        folder = ResultsFolder.create(plan.out)
+        if context is not None:
+            context["out"] = plan.out
+        if resume is None:
+            folder.write_yaml("config.yaml", _settings_dict(options, plan.out))
+        return _search_and_finish(plan, folder, console, train_final, run_search)
+    finally:
+        lock.release()
+
+
+def _nothing_to_do(out: Path, train_final: bool) -> bool:
+    """True when the run's search finished (``result.json``) and, for ``fit``, its final model was trained."""
+    return (out / "result.json").is_file() and (not train_final or (out / "final.json").is_file())
+
+
+def _search_and_finish(plan: RunPlan, folder: ResultsFolder, console: Console, train_final: bool,
+                       run_search: Any) -> int:
+    from lightning_dnc.lightning.final_fit import train_final_model
+    from lightning_dnc.results.report import write_report
+    from lightning_dnc.search import SearchResult
+
+    options = plan.options
+    started = time.perf_counter()
+    result: SearchResult | None = None
+    if plan.candidate is None:
+        verb = "Resuming" if plan.resume is not None else "Deep-n-Cheap search:"
+        console.print(f"{verb} family {plan.family}, data {options.data}, wc {options.wc}, "
+                      f"penalize {options.penalize}, budget {options.budget} -> {plan.out}")
+        try:
+            result = run_search(plan.settings, plan.run_options, plan.datamodule, plan.hardware, console=console,
+                                live=None if not options.quiet else False, lock_held=True)
+        except (JournalCorruptError, JournalMismatchError) as err:
+            raise UsageError(str(err)) from err
+        folder.write_text("result.json", result.to_json())
+        best = dict(result.best_config)
+    else:
+        best = dict(plan.candidate)
+    search_seconds = time.perf_counter() - started
+    best.pop("epochs", None)
+    folder.write_yaml("best.yaml", {"family": plan.family, "data": str(options.data), "epochs": plan.final_epochs,
+                                    "candidate": best})
+    final = None
+    if train_final:
+        console.print(f"Training the best configuration for {plan.final_epochs} epochs ...")
+        final = train_final_model(best, plan.datamodule, plan.final_epochs, plan.hardware, seed=options.seed,
+                                  checkpoint=folder.file("best.ckpt"))
+        folder.write_text("final.json", json.dumps(final, indent=2))
+    write_report(folder.path, result, final, search_seconds=search_seconds, wc=float(options.wc),
+                 penalize=options.penalize, console=console)
+    return 0
+
+
+def run_report(options: Namespace, console: Console) -> int:
+    """``report RUN_DIR``: re-rank a finished run for another trade-off, without training."""
+    from lightning_dnc.results.report import write_report
+    from lightning_dnc.search import SearchResult
+
+    try:
+        Objective(wc=options.wc, penalize=options.penalize)
+    except SettingError as err:
+        raise UsageError(err.renamed(f"--{err.name}")) from err
+    run_dir = Path(options.run_dir)
+    source = run_dir / "result.json"
+    if not source.is_file():
+        raise UsageError(f"{str(run_dir)!r} is not a finished search folder (no result.json in it).")
+    result = SearchResult.from_json(source.read_text(encoding="utf-8"))
+    write_report(run_dir, result, None, search_seconds=None, wc=float(options.wc), penalize=options.penalize,
+                 console=console, suffix=f"_wc{options.wc:g}_{options.penalize}")
+    return 0
+
+
+def _settings_dict(options: Namespace, out: Path) -> dict[str, Any]:
+    data = options.as_dict()
+    for key in NOT_SAVED:
+        data.pop(key, None)
+    data["out"] = str(out)  # resolved: a resume from another working directory finds the same folder
+    return data
+
+
+__all__ = ["run_fit", "run_report"]

@@ -1,0 +1,87 @@
+"""How a search runs (not what it searches): executor, concurrency, failures, journal and resume.
+
+:class:`RunOptions` is the second record ``DeepNCheapTuner`` and the command line fill, beside
+:class:`~lightning_dnc.search.settings.SearchSettings`. None of its fields changes which
+candidates are proposed, so none of them has to match when a search is resumed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lightning_dnc.executors.base import Executor
+from lightning_dnc.search.journal import find_journal
+from lightning_dnc.validation import SettingError, check_bool, check_choice, check_int
+from lightning_dnc.vocabulary import EXECUTORS
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Where candidates train and how the search survives failures and interruptions.
+
+    Parameters
+    ----------
+    executor : {"inprocess", "ray"} or Executor, optional
+        Where candidates train; in this process by default.
+    max_concurrent : int, default 1
+        Candidates trained at once (``executor="ray"``); batch BO proposes that many at a time.
+    resources_per_trial : dict, optional
+        Ray resources of one candidate, e.g. ``{"cpu": 1, "gpu": 1}``.
+    ray_address : str, optional
+        An existing Ray cluster to join (``"auto"``); a local one is started otherwise.
+    max_consecutive_failures : int, default 5
+        Stop with ``SearchAborted`` after this many failed candidates in a row.
+    retry_oom : bool, default True
+        Train a candidate that ran out of memory once more at half its batch size.
+    journal : str or Path, optional
+        JSON-lines file every proposed and finished trial is appended to.
+    resume : str or Path, optional
+        A results folder (holding ``trials.jsonl``) or a journal to continue; resolved to the
+        journal file, which new trials are appended to.
+    force_resume : bool, default False
+        Resume even though the search space or the dataset differ from the journal's.
+    progress : bool, default True
+        Show a live panel (terminal) or one line per trial.
+    """
+
+    executor: str | Executor | None = None
+    max_concurrent: int = 1
+    resources_per_trial: Mapping[str, float] | None = None
+    ray_address: str | None = None
+    max_consecutive_failures: int = 5
+    retry_oom: bool = True
+    journal: Path | None = None
+    resume: Path | None = None
+    force_resume: bool = False
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.executor is not None and not isinstance(self.executor, Executor):
+            check_choice("executor", self.executor, EXECUTORS)
+        check_int("max_concurrent", self.max_concurrent, 1)
+        check_int("max_consecutive_failures", self.max_consecutive_failures, 1)
+        for name in ("retry_oom", "force_resume", "progress"):
+            check_bool(name, getattr(self, name))
+        if self.resources_per_trial is not None:
+            object.__setattr__(self, "resources_per_trial", dict(self.resources_per_trial))
+        resume = find_journal(self.resume) if self.resume is not None else None
+        journal = Path(self.journal) if self.journal is not None else None
+        if resume is not None and journal is not None and journal.resolve() != resume:
+            raise SettingError(
+                "journal",
+                f"`journal` {str(self.journal)!r} and `resume` {str(self.resume)!r} name different journals; a resumed "
+                "search appends to the journal it resumes, so pass only `resume`.",
+            )
+        object.__setattr__(self, "resume", resume)
+        object.__setattr__(self, "journal", resume or journal)
+
+    def replace(self, **changes: Any) -> RunOptions:
+        """A copy with ``changes`` applied (and validated)."""
+        return dataclasses.replace(self, **changes)
+
+
+__all__ = ["RunOptions"]
