@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 
@@ -20,15 +20,27 @@ class SettingError(ValueError):
     ----------
     name : str
         The setting's name as the Python API spells it (``"prior_points"``).
+    others : tuple of str
+        Further settings the message names (a check of two settings together).
     """
 
-    def __init__(self, name: str, message: str) -> None:
+    def __init__(self, name: str, message: str, others: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.name = name
+        self.others = tuple(others)
 
-    def renamed(self, label: str) -> str:
-        """The message with the back-ticked name replaced by ``label`` (e.g. ``"--prior_points"``)."""
-        return str(self).replace(f"`{self.name}`", label)
+    def renamed(self, label: str | Callable[[str], str]) -> str:
+        """The message with the back-ticked names spelled by ``label``.
+
+        ``label`` is the new spelling of :attr:`name` (e.g. ``"--prior_points"``), or a function
+        from a setting's name to its spelling, applied to :attr:`name` and :attr:`others`.
+        """
+        message = str(self)
+        if isinstance(label, str):
+            return message.replace(f"`{self.name}`", label)
+        for name in (self.name, *self.others):
+            message = message.replace(f"`{name}`", label(name))
+        return message
 
 
 def is_finite_number(value: Any) -> bool:

@@ -81,7 +81,7 @@ def resolve_run(options: Namespace, resume: ResumeRequest | None = None) -> RunP
     except UsageError:
         raise
     except SettingError as err:
-        raise UsageError(err.renamed(flag_of(err.name))) from err
+        raise UsageError(err.renamed(flag_of)) from err
     except (ValueError, TypeError, FileNotFoundError, KeyError) as err:
         raise UsageError(str(err).strip("'\"")) from err
 

@@ -101,6 +101,7 @@ class SearchSettings:
                 "prior_points",
                 f"Stage 1 needs at least one evaluation: `prior_points` + `steps` must be >= 1, got "
                 f"{self.prior_points!r} + {self.steps!r}.",
+                others=("steps",),
             )
         for name, fallback in (("training_prior_points", self.prior_points), ("training_steps", self.steps)):
             value = getattr(self, name)
