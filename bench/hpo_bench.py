@@ -1,0 +1,235 @@
+"""Search quality and search cost in minutes: LCBench surrogate or real training, lightning-dnc vs peers.
+
+Suites
+------
+``lcbench`` (default): the LCBench surrogate of YAHPO Gym 1.0.2 (34 OpenML tasks, MLPs, fidelity
+``epoch`` 1-52), offline from ``../shared/benchmarks`` (``--data-path``, or the environment variable
+``LIGHTNING_DNC_BENCH_DATA``). Every method searches the same reduced space (``_hpo_space``), is
+scored by SPEC §1's objective with the surrogate's validation accuracy and time per epoch
+(``t_tr_ref``: the task's centre configuration), and gets the same budget, ``--budget``
+full-training equivalents (x 52 epochs; the last candidate may finish). Simulated time = the
+surrogate's training seconds of every epoch a method trains + the wall time of the method's own
+ask/tell calls (``_hpo_trace``). Regret is normalised against a 5,000-configuration random sample
+of each task, cached under ``--cache`` (``_hpo_metrics``).
+
+``real``: today's real-training comparison on the embedded digits data (``digits-cnn``,
+``digits-mlp``), through ``bench/_methods.py`` (``_hpo_real``).
+
+Methods: ``dnc-paper``, ``dnc``, ``random``, ``tpe``, ``tpe-hyperband``, ``asha``, ``dehb``
+(``_hpo_methods``). Both suites print the same table: per wc and method, the median [25th, 75th
+percentile] regret over tasks x seeds, regret at 10/30/100 full trainings, simulated and decision
+time, evaluations, hypervolume ratio, and lightning-dnc's (``dnc``) per-task win/tie/loss and the
+Wilcoxon signed-rank p-value over tasks.
+
+Run ``python bench/hpo_bench.py --suite lcbench`` (``--quick``: 3 tasks x 2 seeds, budget 10).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import _hpo_lcbench as lc  # noqa: E402
+import _hpo_methods as hm  # noqa: E402
+import _hpo_space as hs  # noqa: E402
+from _hpo_metrics import hypervolume, reference_stats, summarise, summarise_run  # noqa: E402
+from _hpo_report import format_tables, plot  # noqa: E402
+from _hpo_trace import Trace, objective  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+QUICK = {"tasks": 3, "seeds": 2, "budget": 10.0, "reference_size": 1000}
+DEFAULTS = {"seeds": 10, "budget": 30.0, "reference_size": 5000}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--suite", default="lcbench", choices=("lcbench", "real"))
+    p.add_argument("--tasks", nargs="+", default=None,
+                   help="a count N (the first N tasks) or task names (LCBench OpenML ids; digits-cnn digits-mlp)")
+    p.add_argument("--seeds", type=int, default=None, help="seeds 0..S-1 (default 10; 2 with --quick)")
+    p.add_argument("--methods", nargs="+", default=list(hm.METHODS), metavar="METHOD",
+                   help=f"any of {' '.join(hm.METHODS)} (default: all)")
+    p.add_argument("--wc", type=float, nargs="+", default=[0.0, 0.1], help="cost weights (default 0 0.1)")
+    p.add_argument("--budget", type=float, default=None,
+                   help="full-training equivalents per search (default 30; 10 with --quick)")
+    p.add_argument("--reference-size", type=int, default=None,
+                   help="configurations of the random reference sample per task (default 5000; 1000 with --quick)")
+    p.add_argument("--data-path", default=None, help=f"folder holding lcbench/ (default ${lc.ENV_DATA} or "
+                                                     "../shared/benchmarks)")
+    p.add_argument("--cache", type=Path, default=RESULTS / "hpo_cache", help="reference-sample cache folder")
+    p.add_argument("--workers", type=int, default=None,
+                   help="processes for the lcbench suite, one task at a time each (default: 2 on a machine with "
+                        ">= 2 cores, else 1; 1 with --quick)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per process in the real suite (default 1)")
+    p.add_argument("--quick", action="store_true", help="3 tasks x 2 seeds, budget 10, reference sample 1000")
+    p.add_argument("--json", type=Path, default=None, help="write every run and the summary there")
+    p.add_argument("--plot", type=Path, default=None, help="write the regret-vs-simulated-time plot there")
+    return p
+
+
+def resolve(args: argparse.Namespace) -> dict[str, Any]:
+    """Validated settings from the options and the ``--quick`` preset."""
+    preset = {**DEFAULTS, **(QUICK if args.quick else {})}
+    settings: dict[str, Any] = {
+        "suite": args.suite, "quick": bool(args.quick), "wcs": [float(w) for w in args.wc],
+        "seeds": args.seeds if args.seeds is not None else preset["seeds"],
+        "budget": float(args.budget if args.budget is not None else preset["budget"]),
+        "reference_size": args.reference_size if args.reference_size is not None else preset["reference_size"],
+        "workers": args.workers if args.workers is not None else (1 if args.quick else min(2, os.cpu_count() or 1)),
+        "threads": args.threads,
+    }
+    unknown = [m for m in args.methods if m not in hm.METHODS]
+    if unknown:
+        raise SystemExit(f"--methods: unknown {unknown}; choose from {list(hm.METHODS)}.")
+    settings["methods"] = list(dict.fromkeys(args.methods))
+    for name in ("seeds", "reference_size", "workers"):
+        if settings[name] < 1:
+            raise SystemExit(f"--{name.replace('_', '-')} must be >= 1, got {settings[name]!r}.")
+    if settings["budget"] < 1:
+        raise SystemExit(f"--budget must be >= 1 full-training equivalent, got {settings['budget']!r}.")
+    if any(w < 0 for w in settings["wcs"]):
+        raise SystemExit(f"--wc values must be >= 0, got {settings['wcs']!r}.")
+    if args.suite == "lcbench":
+        path = lc.data_path(args.data_path)
+        why = lc.missing(path)
+        if why is not None:
+            raise SystemExit(f"Suite lcbench cannot run: {why}")
+        settings["data_path"] = str(path)
+        available = lc.task_ids(path)
+    else:
+        from _hpo_real import TASKS
+
+        available = list(TASKS)
+    settings["tasks"] = _tasks(args.tasks, available, QUICK["tasks"] if args.quick else len(available))
+    return settings
+
+
+def _tasks(given: Sequence[str] | None, available: list[str], default: int) -> list[str]:
+    if not given:
+        return available[:default]
+    if len(given) == 1 and given[0].isdigit() and given[0] not in available:
+        n = int(given[0])
+        if not 1 <= n <= len(available):
+            raise SystemExit(f"--tasks N must be in [1, {len(available)}], got {n}.")
+        return available[:n]
+    unknown = [t for t in given if t not in available]
+    if unknown:
+        raise SystemExit(f"--tasks: unknown {unknown}; available: {' '.join(available)}.")
+    return list(dict.fromkeys(given))
+
+
+_BENCH: dict[str, Any] = {}
+
+
+def run_lcbench_task(job: tuple[str, dict[str, Any], str]) -> list[dict[str, Any]]:
+    """Every seed x wc x method on one LCBench task (runs in a worker process)."""
+    task_id, settings, cache = job
+    path = Path(settings["data_path"])
+    if str(path) not in _BENCH:
+        _BENCH[str(path)] = lc.benchmark(path, task_id, Path(cache) / "yahpo_config.yaml")
+    task = lc.Task(_BENCH[str(path)], task_id)
+    sample = lc.reference_sample(task, settings["reference_size"], Path(cache))
+    cost = sample["t_tr"] / task.t_tr_ref
+    rows = []
+    for wc in settings["wcs"]:
+        ref = reference_stats(objective(1.0 - sample["best_acc"], cost, wc))
+        ref_hv = hypervolume(np.stack([1.0 - sample["best_acc"], cost], axis=1))
+        for seed in range(settings["seeds"]):
+            for method in settings["methods"]:
+                trace = Trace(task, wc, settings["budget"])
+                started = time.perf_counter()
+                info = hm.run_method(method, trace, seed)
+                wall = time.perf_counter() - started
+                metrics = summarise_run(trace.events, ref, task.full_time, settings["budget"], lc.MAX_EPOCHS, ref_hv)
+                rows.append({
+                    "suite": "lcbench", "task": task_id, "seed": seed, "method": method, "wc": float(wc),
+                    "budget": settings["budget"], **metrics, "simulated_time": trace.simulated_s,
+                    "simulated_time_full": trace.simulated_s / task.full_time, "decision_time": trace.decision_s,
+                    "training_time": trace.train_s, "evaluations": len(trace.configs), "epochs": trace.epochs,
+                    "settings": hm.settings_of(method, settings["budget"]), "info": info, "wall_s": wall,
+                    "reference": ref, "t_tr_ref": task.t_tr_ref, "full_time": task.full_time,
+                })
+    return rows
+
+
+def run(settings: dict[str, Any], cache: Path, log: Any) -> dict[str, Any]:
+    """Every task; returns the JSON report."""
+    started = time.perf_counter()
+    skipped = {m: why for m in settings["methods"] if (why := hm.missing(m)) is not None}
+    methods = [m for m in settings["methods"] if m not in skipped]
+    if settings["suite"] == "real":
+        import _hpo_real
+
+        skipped.update(_hpo_real.skipped(methods))
+        rows: list[dict[str, Any]] = []
+        for task in settings["tasks"]:
+            rows += _hpo_real.run_task(task, range(settings["seeds"]), settings["wcs"], methods, settings["budget"],
+                                       settings["threads"], log)
+    else:
+        jobs = [(t, {**settings, "methods": methods}, str(cache)) for t in settings["tasks"]]
+        rows = []
+        if settings["workers"] > 1:
+            with multiprocessing.get_context("spawn").Pool(settings["workers"]) as pool:
+                for done in pool.imap_unordered(run_lcbench_task, jobs):
+                    rows += done
+                    log(f"task {done[0]['task']} done ({len(rows)} runs, {time.perf_counter() - started:.0f} s)")
+        else:
+            for job in jobs:
+                rows += run_lcbench_task(job)
+                log(f"task {job[0]} done ({len(rows)} runs, {time.perf_counter() - started:.0f} s)")
+    order = {t: i for i, t in enumerate(settings["tasks"])}
+    rows.sort(key=lambda r: (order[r["task"]], r["seed"], r["wc"], settings["methods"].index(r["method"])))
+    ours = next((m for m in ("dnc", "dnc-paper") if m in methods), methods[0] if methods else "dnc")
+    import torch
+
+    return {
+        "settings": {**settings, "space": hs.describe() if settings["suite"] == "lcbench" else None,
+                     "dnc_settings": hm.DNC_SETTINGS, "explore": hm.EXPLORE},
+        "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
+                    "torch": torch.__version__},
+        "runs": rows,
+        "summary": summarise(rows, ours=ours),
+        "skipped": skipped,
+        "elapsed_s": time.perf_counter() - started,
+    }
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = build_parser().parse_args(argv)
+    settings = resolve(args)
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    result = run(settings, args.cache, log)
+    tables = format_tables(result["summary"], result["skipped"])
+    out_plot = args.plot or RESULTS / f"hpo_bench_{settings['suite']}.png"
+    title = (f"{settings['suite']}: {len(settings['tasks'])} tasks x {settings['seeds']} seeds, budget "
+             f"{settings['budget']:g} full trainings (median, 25-75th pct shaded)")
+    result["plot"] = str(plot(result["summary"], out_plot, title))
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=1, default=str))
+    print(f"suite {settings['suite']}: {len(settings['tasks'])} tasks x {settings['seeds']} seeds, budget "
+          f"{settings['budget']:g} full-training equivalents; median [25th, 75th pct] over tasks x seeds; "
+          f"win/tie/loss per task for {result['summary']['ours']}")
+    print(tables)
+    print(f"\nplot: {result['plot']}   total {result['elapsed_s']:.0f} s")
+    return result
+
+
+if __name__ == "__main__":
+    main()
