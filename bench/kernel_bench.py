@@ -3,7 +3,8 @@
 For the CNN, MLP and training spaces, n observed points and m candidates, one acquisition step is
 cross-covariance K_* (m, n) + posterior (mean, variance) + expected improvement over the m
 candidates, the Cholesky factor of the observations being already available (the search keeps
-it up to date). Three implementations, timed in the same run:
+it up to date: one GP per BO stage, extended by one row per told trial, see
+``lightning_dnc.search.bo.StageGP``). Three implementations, timed in the same run:
 
 (a) ``numba``: :meth:`lightning_dnc.gp.GaussianProcess.expected_improvement` on encoded candidates
     (warm: compiled code already loaded; compile/load time is reported apart);
@@ -14,8 +15,10 @@ it up to date). Three implementations, timed in the same run:
     candidates and its time is scaled linearly in m (marked ``python_extrapolated``).
 
 ``vs_numpy`` = b / a and ``vs_python`` = c / a: how many times faster (a) is. Times are medians.
-Also: one-row Cholesky extension at n = 1000 vs scipy refactorisation, and import + first
-acquisition step in a fresh process with a cold and a warm Numba cache.
+Also: one-row Cholesky extension at n = 1000 vs scipy refactorisation, import + first
+acquisition step in a fresh process with a cold and a warm Numba cache, and the path the search
+really takes per BO pick -- ``StagedSearch.ask`` (pool, dedupe, GP update, EI, completion) against
+the 0.1.0 path on the same states (:mod:`_ask_bench`).
 
 Usage::
 
@@ -48,6 +51,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 import naive  # noqa: E402  (tests/naive.py: the reference twins)
+from _ask_bench import bench_picks  # noqa: E402
 from lightning_dnc.gp import GaussianProcess, _compiled  # noqa: E402
 from lightning_dnc.gp.cholesky import PIVOT_REL_TOL  # noqa: E402
 from lightning_dnc.space import CNNSpace, MLPSpace, TrainingSpace  # noqa: E402
@@ -221,6 +225,7 @@ def run(quick: bool) -> dict:
     result["acquisition"] = rows
     result["cholesky"] = bench_cholesky(1000, cfg["min_time"])
     result["import_first_step"] = None if quick else bench_first_step()
+    result["ask_per_pick"] = bench_picks(explore=1000, steps=4 if quick else 12)
     result["targets"] = check_targets(result)
     return result
 
@@ -241,6 +246,9 @@ def check_targets(result: dict) -> dict:
     if result["import_first_step"]:
         warm = result["import_first_step"]["warm"]["total_s"]
         out["warm_import_first_step_s"] = {"value": warm, "target": "< 2", "ok": warm < 2}
+    for row in result["ask_per_pick"]:
+        name = "ask_ms_per_pick_" + "_".join(row["stage"].replace("(", "").replace(")", "").split())
+        out[name] = {"value": row["ask_ms"], "target": "<= 10", "ok": row["ask_ms"] <= 10}
     return out
 
 
@@ -269,6 +277,10 @@ def print_table(result: dict) -> None:
                 f"import + first step, {label} cache: {t['total_s']:.2f} s (import {t['import_s']:.2f} s, "
                 f"first step {t['first_step_s']:.2f} s; process wall {t['process_wall_s']:.2f} s)"
             )
+    print("\nStagedSearch.ask per BO pick (the search's own path) vs the 0.1.0 path on the same states, medians:")
+    for r in result["ask_per_pick"]:
+        print(f"  {r['stage']:<22} explore {r['explore']}: 0.1.0 {r['old_ms']:7.1f} ms, ask {r['ask_ms']:6.1f} ms -> "
+              f"{r['speedup']:.1f}x ({r['picks']} picks, {r['different_picks']} different)")
     print("\ntargets:")
     for name, t in result["targets"].items():
         print(f"  {name:<40} {t['value']:>10.3f}  target {t['target']:<6} {'ok' if t['ok'] else 'MISSED'}")

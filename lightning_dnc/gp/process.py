@@ -199,6 +199,27 @@ class GaussianProcess:
             raise
         self._update_alpha()
 
+    def retarget(self, losses: Sequence[float] | np.ndarray) -> None:
+        """Replace the losses of every observed configuration; the factor is kept.
+
+        ``L`` depends on the configurations only, so new targets (e.g. after the objective's
+        reference or a failed trial's stand-in changed) cost one ``cho_solve``, not a factorisation.
+
+        Parameters
+        ----------
+        losses : array-like, shape (n_observed,)
+            Finite losses, in the order the configurations were observed.
+        """
+        y = np.asarray(losses, dtype=np.float64).reshape(-1)
+        if y.shape[0] != self.n_observed:
+            raise ValueError(f"`losses` must have one value per observation ({self.n_observed}), got {y.shape[0]}.")
+        bad = np.flatnonzero(~np.isfinite(y))
+        if bad.size:
+            raise ValueError(f"`losses` must be finite; got {y[bad].tolist()!r} at positions {bad.tolist()}.")
+        self._y = y
+        if self.n_observed:
+            self._update_alpha()
+
     def refit(self) -> np.ndarray:
         """Fit ``omega`` by maximum marginal likelihood now, refactor, and return the new omega."""
         if self.n_observed < 2:

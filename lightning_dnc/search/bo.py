@@ -6,17 +6,21 @@ makes the same picks:
 * prior points are the first distinct configs of the space's unscrambled Sobol sequence;
 * the candidate pool of the pick at stage index ``i`` is ``space.sample(explore, seed=s,
   method="random")`` with ``s`` drawn from ``numpy.random.SeedSequence([seed, stage, i,
-  attempt])`` -- no generator state to save or restore;
-* the GP is rebuilt for every pick from the stage's finished trials (in trial-id order) and its
-  pending trials, which are told a fantasised loss equal to the best loss observed in the stage
-  (the "constant liar"), so ``ask(n)`` equals ``n`` successive ``ask(1)`` calls and gives
-  distinct configs;
+  attempt])`` -- no generator state to save or restore -- reduced to its distinct samples that
+  would not complete to a configuration already proposed. A sample holds exactly the stage's
+  variables and completion keeps them, so samples are compared by their variables
+  (:func:`projection_key`) and only the winner is completed;
+* one GP per stage (:class:`StageGP`) holds the stage's told trials: each is added once, as one
+  more row of the Cholesky factor, and the losses are refreshed at every pick (the objective's
+  reference and the stand-in loss of failed trials may change); pending trials are fantasies at
+  the best loss observed in the stage (the "constant liar"), so ``ask(n)`` equals ``n`` successive
+  ``ask(1)`` calls and gives distinct configs;
 * the pick is the first candidate with the largest expected improvement.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -67,10 +71,14 @@ def pool_seed(seed: int, stage: int, index: int, attempt: int) -> int:
     return int(np.random.SeedSequence([seed, stage, index, attempt]).generate_state(1)[0])
 
 
-def candidate_pool(
-    space: Any, explore: int, seed: int, stage: int, index: int, complete: Completer, exclude: set[str]
-) -> list[dict[str, Any]]:
-    """Distinct complete configs from ``explore`` uniform random samples, minus ``exclude`` keys.
+def projection_key(space: Any, config: Mapping[str, Any]) -> Hashable:
+    """The stage variables of ``config`` as a hashable key (lists become tuples)."""
+    return tuple([tuple(v) if type(v) is list else v for v in map(config.__getitem__, space.keys)])
+
+
+def candidate_samples(space: Any, explore: int, seed: int, stage: int, index: int,
+                      known: set[Hashable]) -> list[dict[str, Any]]:
+    """Distinct samples of ``explore`` uniform random ones whose :func:`projection_key` is not ``known``.
 
     Up to :data:`POOL_ATTEMPTS` pools are drawn until one has a candidate left; ``[]`` means the
     stage has nothing new to offer.
@@ -78,54 +86,75 @@ def candidate_pool(
     for attempt in range(POOL_ATTEMPTS):
         samples = space.sample(explore, seed=pool_seed(seed, stage, index, attempt), method="random")
         out: list[dict[str, Any]] = []
-        seen = set(exclude)
+        seen = set(known)
         for sample in samples:
-            config = complete(sample)
-            key = config_key(config)
+            key = projection_key(space, sample)
             if key not in seen:
                 seen.add(key)
-                out.append(config)
+                out.append(sample)
         if out:
             return out
     return []
 
 
-def pick_by_expected_improvement(
-    space: Any,
-    candidates: Sequence[dict[str, Any]],
-    observed: Sequence[tuple[dict[str, Any], float]],
-    pending: Sequence[dict[str, Any]],
-    xi: float = 1e-4,
-) -> dict[str, Any]:
-    """The candidate with the largest EI (first one on ties) under a GP of the stage.
+class StageGP:
+    """The GP of one BO stage, kept between picks.
 
     Parameters
     ----------
     space : SearchSpace
         The stage's space; only its ``keys`` of each config reach the GP.
-    candidates : list of dict
-        Non-empty list of complete configs.
-    observed : list of (config, loss)
-        Finished trials of the stage with their (real or pessimistic) loss.
-    pending : list of dict
-        Proposed but unfinished configs of the stage; they are observed with the constant-liar
-        loss ``min(observed losses)`` (0 when nothing is observed yet).
     xi : float, default 1e-4
         EI exploration margin (SPEC §6).
     """
-    if not candidates:
-        raise ValueError("`candidates` must not be empty.")
-    if not observed and not pending:
-        return candidates[0]
-    from lightning_dnc.gp import GaussianProcess  # numba loads on first BO pick only
 
-    def project(config: dict[str, Any]) -> dict[str, Any]:
-        return {key: config[key] for key in space.keys}
+    def __init__(self, space: Any, xi: float = 1e-4) -> None:
+        self.space = space
+        self.xi = xi
+        self._gp: Any = None
+        self._rows: dict[int, int] = {}  # trial id -> row of the GP
 
-    losses = [loss for _, loss in observed]
-    lie = min(losses) if losses else 0.0
-    gp = GaussianProcess(space)
-    gp.observe([project(c) for c, _ in observed] + [project(c) for c in pending], losses + [lie] * len(pending))
-    ei = np.asarray(gp.expected_improvement([project(c) for c in candidates], xi=xi), dtype=np.float64)
-    ei = np.where(np.isfinite(ei), ei, -np.inf)
-    return candidates[int(np.argmax(ei))]
+    def pick(self, candidates: Sequence[dict[str, Any]], observed: Sequence[tuple[int, dict[str, Any], float]],
+             pending: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """The candidate with the largest EI (first one on ties).
+
+        Parameters
+        ----------
+        candidates : list of dict
+            Non-empty list of samples (or complete configs) of the stage.
+        observed : list of (trial_id, config, loss)
+            Told trials of the stage with their (real or pessimistic) loss.
+        pending : list of dict
+            Proposed but unfinished configs; observed with the constant-liar loss
+            ``min(observed losses)`` (0 when nothing is observed yet).
+        """
+        if not candidates:
+            raise ValueError("`candidates` must not be empty.")
+        if not observed and not pending:
+            return candidates[0]
+        model = self._model(observed, pending)
+        ei = np.asarray(model.expected_improvement(self._project(candidates), xi=self.xi), dtype=np.float64)
+        ei = np.where(np.isfinite(ei), ei, -np.inf)
+        return candidates[int(np.argmax(ei))]
+
+    def _model(self, observed: Sequence[tuple[int, dict[str, Any], float]], pending: Sequence[dict[str, Any]]) -> Any:
+        from lightning_dnc.gp import GaussianProcess  # numba loads on first BO pick only
+
+        if self._gp is None:
+            self._gp = GaussianProcess(self.space)
+        new = [(trial_id, config) for trial_id, config, _ in observed if trial_id not in self._rows]
+        if new:
+            self._gp.observe(self._project([config for _, config in new]), np.zeros(len(new)))
+            for trial_id, _ in new:
+                self._rows[trial_id] = len(self._rows)
+        losses = np.empty(len(self._rows))
+        for trial_id, _, loss in observed:
+            losses[self._rows[trial_id]] = loss
+        self._gp.retarget(losses)
+        if not pending:
+            return self._gp
+        lie = float(losses.min()) if len(losses) else 0.0
+        return self._gp.with_fantasies(self._project(pending), np.full(len(pending), lie))
+
+    def _project(self, configs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        return [{key: config[key] for key in self.space.keys} for config in configs]

@@ -7,14 +7,14 @@ strategy over another space and another way to complete a sample into a configur
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from lightning_dnc.search import bo
 from lightning_dnc.search.objective import pessimistic_loss
 from lightning_dnc.search.stage import SearchState, Stage, best_of
 from lightning_dnc.search.settings import SearchSettings
-from lightning_dnc.search.trial import Proposal
+from lightning_dnc.search.trial import Proposal, config_key
 from lightning_dnc.space.config import DEFAULT_BATCH_SIZE, DEFAULT_LR, complete_config
 
 CompleterFactory = Callable[[SearchState, "int | None"], bo.Completer]
@@ -48,6 +48,8 @@ class BayesianStage(Stage):
         self._completer_factory = completer
         self._complete: bo.Completer | None = None
         self._priors: list[dict[str, Any]] | None = None
+        self._gp = bo.StageGP(space)
+        self._known: dict[int, Hashable | None] = {}  # trial id -> its stage variables, if a completion here
         self.exhausted = False
 
     def start(self, state: SearchState, handed_on: int | None) -> None:
@@ -70,13 +72,13 @@ class BayesianStage(Stage):
         if index < len(priors) and not state.is_known(priors[index]):
             return Proposal(trial_id, self.number, priors[index])
         assert self._complete is not None  # started, since the priors exist
-        known = state.known_keys()
-        candidates = bo.candidate_pool(self.space, self.explore, self.seed, self.number, index, self._complete, known)
+        candidates = bo.candidate_samples(self.space, self.explore, self.seed, self.number, index,
+                                          self._known_samples(state))
         if not candidates:
             self.exhausted = True
             return None
         observed, pending = self._gp_data(state)
-        return Proposal(trial_id, self.number, bo.pick_by_expected_improvement(self.space, candidates, observed, pending))
+        return Proposal(trial_id, self.number, self._complete(self._gp.pick(candidates, observed, pending)))
 
     def complete(self, state: SearchState) -> bool:
         trials = self.own_trials(state)
@@ -91,7 +93,21 @@ class BayesianStage(Stage):
             return len(self.own_trials(state))
         return self.budget
 
-    def _gp_data(self, state: SearchState) -> tuple[list[tuple[dict[str, Any], float]], list[dict[str, Any]]]:
+    def _known_samples(self, state: SearchState) -> set[Hashable]:
+        """Stage variables of every proposed config that a sample of this stage completes to.
+
+        A sample is new exactly when its variables are not in this set: completion keeps the
+        variables and depends on nothing else, so each trial is checked once.
+        """
+        assert self._complete is not None
+        for trial in state.trials[len(self._known):]:
+            sample = {key: trial.config[key] for key in self.space.keys if key in trial.config}
+            ok = len(sample) == len(self.space.keys)
+            completes = ok and config_key(self._complete(sample)) == config_key(trial.config)
+            self._known[trial.trial_id] = bo.projection_key(self.space, sample) if completes else None
+        return {key for key in self._known.values() if key is not None}
+
+    def _gp_data(self, state: SearchState) -> tuple[list[tuple[int, dict[str, Any], float]], list[dict[str, Any]]]:
         """Told trials with their loss (failed ones: the pessimistic stand-in) and pending configs."""
         trials = self.own_trials(state)
         losses = {t.trial_id: state.loss_of(t) for t in trials}
@@ -104,7 +120,7 @@ class BayesianStage(Stage):
                 pending.append(t.config)
             else:
                 loss = losses[t.trial_id]
-                observed.append((t.config, stand_in if loss is None else loss))
+                observed.append((t.trial_id, t.config, stand_in if loss is None else loss))
         return observed, pending
 
 

@@ -78,8 +78,11 @@ class SearchSpace(ABC):
             ``"sobol"``: unscrambled Sobol points after the all-zeros one (the first config is the
             centre of the box); ``"random"``: uniform random points.
         """
-        points = unit_points(n, self._unit_dimension(), seed, method).tolist()  # plain Python floats
-        return [self._config_from_unit(u) for u in points]
+        return self._configs_from_units(unit_points(n, self._unit_dimension(), seed, method))
+
+    def _configs_from_units(self, points: np.ndarray) -> list[dict[str, Any]]:
+        """One config per row of ``points`` (spaces may override with a vectorised twin)."""
+        return [self._config_from_unit(u) for u in points.tolist()]  # plain Python floats
 
     def centre(self) -> dict[str, Any]:
         """The config at the centre of the unit box (the first Sobol prior point)."""

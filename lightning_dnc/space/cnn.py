@@ -14,6 +14,7 @@ from lightning_dnc.space._sampling import int_from_unit
 from lightning_dnc.space.base import SearchSpace
 from lightning_dnc.space.config import (
     CNN_KEYS,
+    MAXPOOL_THRESHOLDS,
     complete_config,
     derive_maxpools,
     shortcut_spacing_for_depth,
@@ -93,6 +94,33 @@ class CNNSpace(SearchSpace):
             channels.append(int_from_unit(u[1 + i], prev, min(2 * prev, self.channels_upper)))
         return self._skeleton(channels)
 
+    def _configs_from_units(self, points: np.ndarray) -> list[dict[str, Any]]:
+        """Vectorised :meth:`_config_from_unit` over the rows of ``points`` (the same float64
+        operations in the same order, so the same integers; a test compares the two)."""
+        m, n_max = points.shape[0], self.num_conv_layers[1]
+        lo_n, hi_n = self.num_conv_layers
+        depth = np.minimum(np.floor(lo_n + points[:, 0] * (hi_n + 1 - lo_n)).astype(np.int64), hi_n)
+        channels = np.zeros((m, n_max), dtype=np.int64)
+        lo, hi = self.channels_first
+        channels[:, 0] = np.minimum(np.floor(lo + points[:, 1] * (hi + 1 - lo)).astype(np.int64), hi)
+        for i in range(1, n_max):
+            prev = channels[:, i - 1]
+            top = np.minimum(2 * prev, self.channels_upper)
+            channels[:, i] = np.minimum(np.floor(prev + points[:, 1 + i] * (top + 1 - prev)).astype(np.int64), top)
+        pools = np.zeros((m, n_max), dtype=np.int64)
+        inside = np.arange(1, n_max)[None, :] < depth[:, None]
+        for threshold in MAXPOOL_THRESHOLDS:
+            exceeds = (channels[:, 1:] > threshold) & inside
+            rows = np.flatnonzero(exceeds.any(axis=1))
+            pools[rows, exceeds[rows].argmax(axis=1)] = 1
+        pools[np.cumsum(pools, axis=1) > self.max_downsamples] = 0
+        shortcuts = {d: shortcuts_with_spacing(d, shortcut_spacing_for_depth(d)) for d in range(lo_n, hi_n + 1)}
+        out = []
+        for row, d in zip(range(m), depth.tolist()):
+            out.append({"out_channels": channels[row, :d].tolist(), "apply_maxpools": pools[row, :d].tolist(),
+                        "shortcuts": list(shortcuts[d])})
+        return out
+
     def _skeleton(self, channels: list[int]) -> dict[str, Any]:
         depth = len(channels)
         return {
@@ -168,8 +196,7 @@ class CNNSpace(SearchSpace):
         """Layered encoding: channels (m, n_max) int64 zero-padded, depths (m,) int64, per-layer
         ``inv_span`` and ``root`` (see :mod:`lightning_dnc.gp.arrays`)."""
         n_max = self.num_conv_layers[1]
-        values = np.zeros((len(configs), n_max), dtype=np.int64)
-        lengths = np.zeros(len(configs), dtype=np.int64)
+        rows, depths = [], []
         for i, config in enumerate(configs):
             try:
                 channels = config["out_channels"]
@@ -180,8 +207,10 @@ class CNNSpace(SearchSpace):
                 raise ValueError(
                     f"Config {i}: `out_channels` must have 1..{n_max} layers for this space, got {n}: {channels!r}."
                 )
-            values[i, :n] = channels
-            lengths[i] = n
+            rows.append([*channels, *[0] * (n_max - n)])
+            depths.append(n)
+        values = np.array(rows, dtype=np.int64).reshape(len(configs), n_max)
+        lengths = np.array(depths, dtype=np.int64)
         if values.size and (values.min() < 0 or np.any((values < 1) & (np.arange(n_max) < lengths[:, None]))):
             raise ValueError("Every entry of `out_channels` must be an integer >= 1.")
         return EncodedConfigs(

@@ -75,6 +75,24 @@ class TrainingSpace(SearchSpace):
             wd = _clamp(10.0**wd_exponent, *self.weight_decay)
         return {"lr": lr, "weight_decay": wd, "batch_size": int_from_unit(u[2], *self.batch_size)}
 
+    def _configs_from_units(self, points: np.ndarray) -> list[dict[str, Any]]:
+        """:meth:`_config_from_unit` over the rows of ``points`` with the per-space constants
+        computed once (the same scalar operations, so the same values)."""
+        (lr_lo, lr_hi), (wd_lo, wd_hi), (bs_lo, bs_hi) = self.lr, self.weight_decay, self.batch_size
+        lr_a, lr_b = math.log10(lr_lo), math.log10(lr_hi)
+        wd_a, wd_b = math.log10(wd_lo), math.log10(wd_hi)
+        zero_below = self._wd_log_lo + 1.0
+        floor = math.floor
+        out = []
+        for u_lr, u_wd, u_bs in points.tolist():
+            wd_exponent = wd_a + u_wd * (wd_b - wd_a)
+            out.append({
+                "lr": min(max(10.0 ** (lr_a + u_lr * (lr_b - lr_a)), lr_lo), lr_hi),
+                "weight_decay": 0.0 if wd_exponent < zero_below else min(max(10.0**wd_exponent, wd_lo), wd_hi),
+                "batch_size": min(int(floor(bs_lo + u_bs * (bs_hi + 1 - bs_lo))), bs_hi),
+            })
+        return out
+
     def largest_config(self) -> dict[str, Any]:
         """The upper corner of the box (training hyperparameters do not size a network)."""
         return {"lr": self.lr[1], "weight_decay": self.weight_decay[1], "batch_size": self.batch_size[1]}
@@ -107,6 +125,23 @@ class TrainingSpace(SearchSpace):
 
     def encode(self, configs: Sequence[Mapping[str, Any]]) -> EncodedConfigs:
         """Column encoding: (m, 3) float64 of [log10 lr, log10 wd (0 -> log10 wd_lo), batch size]."""
+        try:
+            columns = [(c["lr"], c["weight_decay"], c["batch_size"]) for c in configs]
+        except (KeyError, TypeError):
+            columns = None
+        plain = columns is not None and all(
+            type(lr) is float and lr > 0 and type(wd) is float and wd >= 0 and type(bs) is int
+            and math.isfinite(lr) and math.isfinite(wd) for lr, wd, bs in columns
+        )
+        if not plain:
+            return self._encode_checked(configs)
+        log_lo, log10 = self._wd_log_lo, math.log10
+        values = np.array([(log10(lr), log10(wd) if wd > 0 else log_lo, float(bs)) for lr, wd, bs in columns],
+                          dtype=np.float64).reshape(len(configs), 3)
+        return self._encoded(values)
+
+    def _encode_checked(self, configs: Sequence[Mapping[str, Any]]) -> EncodedConfigs:
+        """:meth:`encode` with a clear error for each config that cannot be encoded."""
         values = np.empty((len(configs), 3), dtype=np.float64)
         for i, config in enumerate(configs):
             try:
@@ -126,6 +161,9 @@ class TrainingSpace(SearchSpace):
             values[i, 0] = math.log10(float(lr))
             values[i, 1] = math.log10(float(wd)) if float(wd) > 0 else self._wd_log_lo
             values[i, 2] = float(bs)
+        return self._encoded(values)
+
+    def _encoded(self, values: np.ndarray) -> EncodedConfigs:
         return EncodedConfigs(
             kind="columns",
             values=values,

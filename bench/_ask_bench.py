@@ -1,0 +1,93 @@
+"""``StagedSearch.ask`` per BO pick, today's path against the 0.1.0 path on the same search states.
+
+The 0.1.0 path (the baseline, re-created here from public pieces): sample the pool one row at a
+time, complete and key every candidate, drop the ones already proposed, and build a fresh GP from
+the stage's told and pending trials for every pick. Today's path (``StagedSearch.ask``): a
+vectorised pool, candidates compared by their stage variables and only the winner completed, and
+one GP per stage whose Cholesky factor grows by one row per told trial. Both are timed on the same
+state before each pick of a search driven by a synthetic objective, and the baseline's pick is
+checked to be the configuration ``ask`` returns.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from test_golden_proposals import synthetic_evaluation  # noqa: E402
+
+from lightning_dnc.gp import GaussianProcess  # noqa: E402
+from lightning_dnc.search import Objective, StagedSearch, config_key  # noqa: E402
+from lightning_dnc.search.bo import POOL_ATTEMPTS, pool_seed  # noqa: E402
+from lightning_dnc.space import CNNSpace, MLPSpace, TrainingSpace  # noqa: E402
+from lightning_dnc.space._sampling import unit_points  # noqa: E402
+
+
+def old_pick(search: StagedSearch) -> dict[str, Any] | None:
+    """The 0.1.0 engine's BO pick for the search's current state (None: not a BO pick)."""
+    stage = search._stages[search.stage]  # noqa: SLF001 - the bench re-creates the old internals
+    index = len(stage.own_trials(search))
+    if index < len(stage.priors):
+        return None
+    space, complete = stage.space, stage._complete  # noqa: SLF001
+    pool: list[dict[str, Any]] = []
+    for attempt in range(POOL_ATTEMPTS):
+        points = unit_points(search.explore, space._unit_dimension(), pool_seed(search.seed, stage.number, index, attempt),
+                             "random").tolist()  # noqa: SLF001
+        seen = set(search.known_keys())
+        for sample in (space._config_from_unit(u) for u in points):  # noqa: SLF001
+            config = complete(sample)
+            key = config_key(config)
+            if key not in seen:
+                seen.add(key)
+                pool.append(config)
+        if pool:
+            break
+    observed, pending = stage._gp_data(search)  # noqa: SLF001
+    if not observed and not pending:
+        return pool[0]
+    losses = [loss for _, _, loss in observed]
+    lie = min(losses) if losses else 0.0
+    project = lambda c: {k: c[k] for k in space.keys}  # noqa: E731
+    gp = GaussianProcess(space)
+    gp.observe([project(c) for _, c, _ in observed] + [project(c) for c in pending], losses + [lie] * len(pending))
+    ei = np.asarray(gp.expected_improvement([project(c) for c in pool]))
+    return pool[int(np.argmax(np.where(np.isfinite(ei), ei, -np.inf)))]
+
+
+def bench_picks(explore: int = 1000, steps: int = 12, seed: int = 0) -> list[dict[str, Any]]:
+    """Median ms per BO pick, old path and ``ask``, for the CNN and MLP skeleton and the training stage."""
+    rows = []
+    for family, space in (("cnn", CNNSpace()), ("mlp", MLPSpace())):
+        search = StagedSearch(family, space, TrainingSpace(), Objective(wc=0.1), prior_points=5, steps=steps,
+                              explore=explore, epochs=3, seed=seed, stage2_order=[], training_prior_points=5,
+                              training_steps=steps)
+        times: dict[int, dict[str, list[float]]] = {1: {"old": [], "new": []}, 3: {"old": [], "new": []}}
+        mismatches = 0
+        while not search.finished:
+            stage = search.stage
+            started = time.perf_counter()
+            expected = old_pick(search)
+            old_s = time.perf_counter() - started
+            started = time.perf_counter()
+            proposals = search.ask(1)
+            new_s = time.perf_counter() - started
+            if expected is not None:
+                times[stage]["old"].append(old_s)
+                times[stage]["new"].append(new_s)
+                mismatches += config_key(expected) != config_key(proposals[0].config)
+            for p in proposals:
+                search.tell(p.trial_id, synthetic_evaluation(p.config, False))
+        for stage, name in ((1, f"{family} skeleton"), (3, f"training (after {family})")):
+            old_ms = statistics.median(times[stage]["old"]) * 1e3
+            new_ms = statistics.median(times[stage]["new"]) * 1e3
+            rows.append({"stage": name, "explore": explore, "picks": len(times[stage]["new"]), "old_ms": old_ms,
+                         "ask_ms": new_ms, "speedup": old_ms / new_ms, "different_picks": mismatches})
+    return rows
