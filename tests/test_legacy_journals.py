@@ -51,4 +51,6 @@ def test_cli_run_folder_of_0_1_0_resumes(tmp_path):
     proposed = [e for e in events if e["event"] == "proposed"]
     finished = [e for e in events if e["event"] == "finished"]
     assert len(proposed) == len(finished) == 7  # 2 + 1 stage 1, 2 activations, 1 + 1 stage 3
-    assert (run / "result.json").is_file()
+    result = json.loads((run / "result.json").read_text())
+    assert result["meta"]["earlier_session_trials"] == [0, 1, 2, 3]
+    assert "in earlier sessions" in (run / "report.md").read_text(), "the search cost counts every session"

@@ -63,13 +63,20 @@ def test_pareto_front_matches_brute_force():
 
 
 def test_rescore_changes_the_winner_without_training():
-    r = result()
+    r = SearchResult(TRIALS, Objective(wc=0.1, t_tr_ref=2.0, n_params_ref=20000.0))
     accurate = r.rescore(wc=0.0)
     assert accurate.best.trial_id == 1
     cheap = r.rescore(wc=10, penalize="n_params")
     assert cheap.best.trial_id == 2
-    assert cheap.objective.n_params_ref == 1000.0  # first successful trial
-    assert r.best.trial_id == result().best.trial_id  # the original is unchanged
+    assert cheap.objective.n_params_ref == 20000.0  # the searched space's largest network, never a trial's
+    assert r.best.trial_id == SearchResult(TRIALS, r.objective).best.trial_id  # the original is unchanged
+
+
+def test_rescore_by_n_params_needs_the_space_reference():
+    legacy = SearchResult(TRIALS, Objective(wc=0.1, t_tr_ref=2.0))  # a 0.1.0 result of a t_tr search
+    with pytest.raises(ValueError, match="largest network of its space"):
+        legacy.rescore(penalize="n_params")
+    assert legacy.rescore(penalize="n_params", n_params_ref=20000.0).objective.n_params_ref == 20000.0
 
 
 def test_json_round_trip_and_summary():

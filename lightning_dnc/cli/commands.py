@@ -85,6 +85,7 @@ def _search_and_finish(plan: RunPlan, folder: ResultsFolder, console: Console, t
     else:
         best = dict(plan.candidate)
     search_seconds = time.perf_counter() - started
+    earlier_seconds = _earlier_sessions_seconds(result)
     best.pop("epochs", None)
     folder.write_yaml("best.yaml", {"family": plan.family, "data": str(options.data), "epochs": plan.final_epochs,
                                     "candidate": best})
@@ -94,9 +95,35 @@ def _search_and_finish(plan: RunPlan, folder: ResultsFolder, console: Console, t
         final = train_final_model(best, plan.datamodule, plan.final_epochs, plan.hardware, seed=options.seed,
                                   checkpoint=folder.file("best.ckpt"))
         folder.write_text("final.json", json.dumps(final, indent=2))
-    write_report(folder.path, result, final, search_seconds=search_seconds, wc=float(options.wc),
-                 penalize=options.penalize, console=console)
+    write_report(folder.path, result, final, search_seconds=search_seconds + earlier_seconds, wc=float(options.wc),
+                 penalize=options.penalize, console=console, earlier_seconds=earlier_seconds)
     return 0
+
+
+def _earlier_sessions_seconds(result: Any) -> float:
+    """Training wall time of the trials a resumed search finished in its earlier sessions."""
+    if result is None:
+        return 0.0
+    earlier = set(result.meta.get("earlier_session_trials") or ())
+    return float(sum(t.evaluation.wall_time or 0.0 for t in result.trials if t.trial_id in earlier and t.evaluation))
+
+
+def _n_params_ref_of_run(run_dir: Path) -> float | None:
+    """N_p of the largest network of a run's space, from its journal header (for 0.1.0 results)."""
+    from lightning_dnc.models import largest_network_params
+    from lightning_dnc.search import Journal
+    from lightning_dnc.search.same_search import journal_header
+    from lightning_dnc.space import space_from_dict
+
+    path = run_dir / JOURNAL_NAME
+    if not path.is_file():
+        return None
+    events = Journal(path).read()
+    header = journal_header(events, str(path))
+    dataset = (header.get("metadata") or {}).get("dataset") or {}
+    if "input_shape" not in dataset or "num_outputs" not in dataset:
+        return None
+    return float(largest_network_params(space_from_dict(header["space"]), dataset["input_shape"], dataset["num_outputs"]))
 
 
 def run_report(options: Namespace, console: Console) -> int:
@@ -113,8 +140,14 @@ def run_report(options: Namespace, console: Console) -> int:
     if not source.is_file():
         raise UsageError(f"{str(run_dir)!r} is not a finished search folder (no result.json in it).")
     result = SearchResult.from_json(source.read_text(encoding="utf-8"))
+    n_params_ref = result.objective.n_params_ref
+    if n_params_ref is None and options.penalize == "n_params":
+        n_params_ref = _n_params_ref_of_run(run_dir)
+        if n_params_ref is None:
+            raise UsageError(f"{str(run_dir)!r} does not record the N_p of its space's largest network and has no "
+                             f"{JOURNAL_NAME} to compute it from; re-rank with --penalize t_tr.")
     write_report(run_dir, result, None, search_seconds=None, wc=float(options.wc), penalize=options.penalize,
-                 console=console, suffix=f"_wc{options.wc:g}_{options.penalize}")
+                 console=console, suffix=f"_wc{options.wc:g}_{options.penalize}", n_params_ref=n_params_ref)
     return 0
 
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lightning_dnc.executors.options import RunOptions
-from lightning_dnc.search import Journal, SearchSettings, StagedSearch, check_same_search
+from lightning_dnc.search import Journal, SearchSettings, StagedSearch, check_same_search, header_changes
 from lightning_dnc.search.same_search import journal_header
 
 
@@ -52,9 +52,14 @@ class JournalToResume:
             "metadata": dict(metadata),
         }
         check_same_search(self.header, now, str(self.path), force=self.force)
-        return StagedSearch.resume(self.events, settings, settings.space, settings.training_space,
-                                   journal=None if read_only else self.path, metadata=self.header.get("metadata"),
-                                   strict=not self.force)
+        engine = StagedSearch.resume(self.events, settings, settings.space, settings.training_space,
+                                     journal=None if read_only else self.path, metadata=self.header.get("metadata"),
+                                     strict=not self.force)
+        if header_changes(self.header, now) and not read_only:
+            # A forced resume onto a new space or dataset: record them, so the next resume compares with them.
+            engine.metadata = dict(metadata)
+            engine.record_header()
+        return engine
 
 
 def dataset_fingerprint(datamodule: Any) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from lightning_dnc.lightning.progress import SearchProgress
 from lightning_dnc.lightning.resume import JournalToResume, dataset_fingerprint
 from lightning_dnc.search import Journal, SearchResult, SearchSettings, StagedSearch
 from lightning_dnc.search.lock import RunLock
-from lightning_dnc.space import CNNSpace, MLPSpace, TrainingSpace, complete_config
+from lightning_dnc.space import CNNSpace, MLPSpace, TrainingSpace
 
 
 def is_rank_zero() -> bool:
@@ -104,9 +104,10 @@ def _complete_settings(settings: SearchSettings, resuming: JournalToResume | Non
 
     Spaces not given are the journal's on resume, else the SPEC spaces. A ``n_params_ref`` not
     given is the journal's on resume (so old losses stay comparable), else N_p of the largest
-    network the space allows (SPEC §1), when N_p is penalised.
+    network the space allows (SPEC §1) -- also when ``t_tr`` is penalised, so that a later re-rank
+    by N_p (``SearchResult.rescore``, ``report --penalize n_params``) has the right reference.
     """
-    from lightning_dnc.models import count_parameters
+    from lightning_dnc.models import largest_network_params
 
     family = settings.family
     stored = (lambda key: resuming.stored_space(key)) if resuming is not None else (lambda key: None)
@@ -114,10 +115,10 @@ def _complete_settings(settings: SearchSettings, resuming: JournalToResume | Non
     training_space = settings.training_space or stored("training_space") or TrainingSpace()
     objective = settings.objective
     if objective.n_params_ref is None:
-        n_params_ref = resuming.stored_n_params_ref() if resuming is not None else None
-        if n_params_ref is None and objective.penalize == "n_params" and resuming is None:
-            largest = complete_config({**space.largest_config(), "family": family})
-            n_params_ref = count_parameters(largest, datamodule.input_shape, datamodule.num_outputs)
+        if resuming is not None:
+            n_params_ref = resuming.stored_n_params_ref()
+        else:
+            n_params_ref = largest_network_params(space, datamodule.input_shape, datamodule.num_outputs)
         objective = dataclasses.replace(objective, n_params_ref=n_params_ref)
     return settings.replace(space=space, training_space=training_space, objective=objective)
 

@@ -1,7 +1,7 @@
 """Candidate networks (SPEC §3) and the LightningModule that trains one (SPEC §2)."""
 
 from lightning_dnc.models.cnn import CNN, plan_conv_layers
-from lightning_dnc.models.factory import build_network, count_parameters
+from lightning_dnc.models.factory import build_network, count_parameters, largest_network_params
 from lightning_dnc.models.mlp import MLP
 from lightning_dnc.models.module import CandidateModule, NonFiniteMetricError, lr_milestones, regression_loss
 
@@ -12,6 +12,7 @@ __all__ = [
     "NonFiniteMetricError",
     "build_network",
     "count_parameters",
+    "largest_network_params",
     "lr_milestones",
     "plan_conv_layers",
     "regression_loss",

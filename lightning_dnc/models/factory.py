@@ -71,3 +71,17 @@ def count_parameters(config: Mapping[str, Any], input_shape: Sequence[int], num_
     with torch.device("meta"):
         net = build_network(config, input_shape, num_outputs)
     return count_trainable(net)
+
+
+def largest_network_params(space: Any, input_shape: Sequence[int], num_outputs: int) -> int:
+    """N_p of the largest network ``space`` allows: the default ``N_p_ref`` of SPEC §1.
+
+    Parameters
+    ----------
+    space : CNNSpace or MLPSpace
+    input_shape : sequence of int
+        One sample's shape.
+    num_outputs : int
+    """
+    largest = complete_config({**space.largest_config(), "family": space.family})
+    return count_parameters(largest, input_shape, num_outputs)

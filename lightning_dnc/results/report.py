@@ -88,7 +88,7 @@ def _trial_table(rows: Sequence[dict[str, Any]]) -> list[str]:
 
 def write_report(run_dir: Path, result: SearchResult | None, final: Mapping[str, Any] | None, *,
                  search_seconds: float | None, wc: float, penalize: str, console: Console | None = None,
-                 suffix: str = "") -> Path:
+                 suffix: str = "", n_params_ref: float | None = None, earlier_seconds: float = 0.0) -> Path:
     """Write the report and plots of a run into ``run_dir`` and print the summary.
 
     Parameters
@@ -100,26 +100,35 @@ def write_report(run_dir: Path, result: SearchResult | None, final: Mapping[str,
     search_seconds : float, optional
         Wall time of the search.
     wc, penalize
-        The trade-off to rank by; the result is re-scored when they differ from its objective.
+        The trade-off to rank by. With the search's own, the report shows the search's final
+        ranking (SPEC §5: the stage-3 trials and the stage-2 winner); with another, every
+        successful trial is re-ranked (``SearchResult.rescore``). The report says which.
     suffix : str
         Appended to the file names (``report`` of another trade-off keeps the original files).
+    n_params_ref : float, optional
+        N_p of the largest network of the searched space, for a result that lacks it (0.1.0).
+    earlier_seconds : float, default 0
+        Part of ``search_seconds`` spent in earlier sessions of a resumed search.
     """
     folder = ResultsFolder(Path(run_dir))
     lines = [f"# Deep-n-Cheap run: {Path(run_dir).name}", ""]
     ranked = None
     if result is not None:
-        ranked = result
-        if result.objective.wc != wc or result.objective.penalize != penalize or suffix:
-            ranked = result.rescore(wc=wc, penalize=penalize)
+        own = result.objective.wc == wc and result.objective.penalize == penalize
+        ranked = result if own else result.rescore(wc=wc, penalize=penalize, n_params_ref=n_params_ref)
         rows = trial_rows(ranked)
         objective = ranked.objective
         lines += [
             f"Objective: `log10(f_p + {objective.wc:g} * f_c)`, penalising `{objective.penalize}` "
             f"(t_tr_ref {_fmt(objective.t_tr_ref, '.4g')} s, N_p_ref {_fmt(objective.n_params_ref, ',.0f')}).",
             "",
+            _ranking_note(result, own),
+            "",
         ]
         if search_seconds is not None:
-            lines += [f"Search cost: {search_seconds / 3600:.3f} hours ({search_seconds:.0f} s) for "
+            earlier = (f", of which {earlier_seconds:.0f} s in earlier sessions (their trials' training time)"
+                       if earlier_seconds else "")
+            lines += [f"Search cost: {search_seconds / 3600:.3f} hours ({search_seconds:.0f} s{earlier}) for "
                       f"{len(rows)} trials ({sum(r['state'] == 'failed' for r in rows)} failed).", ""]
         for stage in (1, 2, 3):
             stage_rows = [r for r in rows if r["stage"] == stage]
@@ -148,6 +157,18 @@ def write_report(run_dir: Path, result: SearchResult | None, final: Mapping[str,
     if console is not None:
         print_summary(console, ranked, final, search_seconds, report)
     return report
+
+
+def _ranking_note(result: SearchResult, own: bool) -> str:
+    """Which ranking the report shows: the search's own (SPEC §5) or a re-rank of every trial."""
+    searched = f"wc={result.objective.wc:g}, penalize={result.objective.penalize}"
+    if not own:
+        return (f"Ranking: every successful trial re-ranked for this trade-off, without training (the search ran with "
+                f"{searched}).")
+    if result.candidate_ids is None:
+        return f"Ranking: every successful trial so far ({searched}; the search has not finished)."
+    return (f"Ranking: the search's own final ranking ({searched}; SPEC §5 candidates: the stage-3 trials and the "
+            "stage-2 winner).")
 
 
 def print_summary(console: Console, result: SearchResult | None, final: Mapping[str, Any] | None,

@@ -34,7 +34,6 @@ from lightning_dnc.search.objective import Objective
 from lightning_dnc.search.records import STATUS_FAILED, Evaluation
 from lightning_dnc.search.replay import EventReplayer
 from lightning_dnc.search.result import SearchResult
-from lightning_dnc.search.same_search import check_same_search, journal_header
 from lightning_dnc.search.settings import SearchSettings
 from lightning_dnc.search.stage import Stage
 from lightning_dnc.search.trial import Progress, Proposal, Trial, config_key
@@ -150,6 +149,7 @@ class StagedSearch(EventReplayer):
         self._bound: Objective | None = None
         self._stage = 1
         self._winners: dict[int, int | None] = {}
+        self._replayed: tuple[int, ...] = ()  # trials told in earlier sessions (resume)
         architecture = BayesianStage(1, space, settings.prior_points, settings.steps, settings.explore,
                                      settings.seed, architecture_completer(settings))
         self._stages: dict[int, Stage] = {
@@ -186,6 +186,10 @@ class StagedSearch(EventReplayer):
             "training_space": self.training_space.to_dict(),
             "metadata": self.metadata,
         }
+
+    def record_header(self) -> None:
+        """Hand the current :meth:`header` to the observers (after a forced change of space or data)."""
+        self._emit(self.header())
 
     def attach_journal(self, journal: str | os.PathLike[str] | Journal, new: bool = False) -> None:
         """Append every later event to ``journal`` (``new``: it must be empty; the header is written)."""
@@ -354,59 +358,10 @@ class StagedSearch(EventReplayer):
             **self._stages[2].summary(),
             "stage2_winner": stage2_winner,
             "finished": self.finished,
+            "earlier_session_trials": list(self._replayed),
         }
         return SearchResult(trials=self.trials, objective=self.bound_objective, candidate_ids=candidates,
                             k=self.top_k, family=self.family, meta=meta)
-
-    # ------------------------------------------------------------------ journal / resume
-    @classmethod
-    def from_journal(cls, path: str | os.PathLike[str] | Journal, *, space: Any = None, training_space: Any = None,
-                     force: bool = False, strict: bool = True) -> StagedSearch:
-        """Rebuild a search from its journal and keep appending to it.
-
-        Parameters
-        ----------
-        path : str, os.PathLike or Journal
-        space, training_space : optional
-            The spaces the caller expects; a difference from the journal's raises unless
-            ``force`` (then the given spaces are used).
-        force : bool, default False
-        strict : bool, default True
-            See :meth:`replay`.
-
-        Returns
-        -------
-        StagedSearch
-            Its :attr:`pending` trials are the ones to (re-)evaluate first.
-        """
-        from lightning_dnc.space import space_from_dict
-
-        journal = path if isinstance(path, Journal) else Journal(path)
-        events = journal.read()
-        header = journal_header(events, str(journal.path))
-        settings = SearchSettings.from_header(header["settings"], header["objective"])
-        space = space_from_dict(header["space"]) if space is None else space
-        training_space = space_from_dict(header["training_space"]) if training_space is None else training_space
-        now = {**header, "space": space.to_dict(), "training_space": training_space.to_dict()}
-        check_same_search(header, now, str(journal.path), force=force)
-        return cls.resume(events, settings, space, training_space, journal=journal, metadata=header.get("metadata"),
-                          strict=strict)
-
-    @classmethod
-    def resume(cls, events: Sequence[Mapping[str, Any]], settings: SearchSettings, space: Any, training_space: Any,
-               *, journal: str | os.PathLike[str] | Journal | None = None, metadata: Mapping[str, Any] | None = None,
-               strict: bool = True) -> StagedSearch:
-        """A search rebuilt by replaying ``events`` (a journal's, header first), then appending to ``journal``.
-
-        The caller has checked that the events belong to this search
-        (:func:`~lightning_dnc.search.same_search.check_same_search`).
-        """
-        search = cls.from_settings(settings, space, training_space, metadata=metadata)
-        body = list(events[1:]) if events and events[0].get("event") == "header" else list(events)
-        search.replay(body, strict=strict)
-        if journal is not None:
-            search.attach_journal(journal)
-        return search
 
     # ------------------------------------------------------------------ internals
     def _emit(self, event: Mapping[str, Any]) -> None:

@@ -1,4 +1,5 @@
-"""Replay of journal events into a search: the same state changes as ask/tell, no events handed out.
+"""Resume: a search rebuilt from its journal by replaying the events (the same state changes as
+ask/tell, no events handed out).
 
 :class:`EventReplayer` is the part of :class:`~lightning_dnc.search.engine.StagedSearch` that
 reads ``proposed`` and ``finished`` events back. Every ``proposed`` event is re-derived by the
@@ -9,20 +10,73 @@ uninterrupted run.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Iterable, Mapping
+import os
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from lightning_dnc.search.journal import Journal
 from lightning_dnc.search.records import Evaluation
-from lightning_dnc.search.same_search import JournalMismatchError
-from lightning_dnc.search.settings import normalise_header_settings
+from lightning_dnc.search.same_search import JournalMismatchError, check_same_search, journal_header
+from lightning_dnc.search.settings import SearchSettings, normalise_header_settings
 from lightning_dnc.search.trial import Proposal, Trial, config_key
 
 
 class EventReplayer:
-    """Mixin: :meth:`replay` for an engine with ``_trials``, ``_advance``, ``_next_proposal``,
-    ``_register``, ``_apply_finished``, ``settings`` and ``pending``."""
+    """Mixin of the engine: :meth:`from_journal`, :meth:`resume` and :meth:`replay`, for an engine with
+    ``from_settings``, ``attach_journal``, ``_trials``, ``_advance``, ``_next_proposal``, ``_register``,
+    ``_apply_finished``, ``settings`` and ``pending``."""
 
     _trials: list[Trial]
+
+    @classmethod
+    def from_journal(cls, path: str | os.PathLike[str] | Journal, *, space: Any = None, training_space: Any = None,
+                     force: bool = False, strict: bool = True) -> Any:
+        """Rebuild a search from its journal and keep appending to it.
+
+        Parameters
+        ----------
+        path : str, os.PathLike or Journal
+        space, training_space : optional
+            The spaces the caller expects; a difference from the journal's raises unless
+            ``force`` (then the given spaces are used).
+        force : bool, default False
+        strict : bool, default True
+            See :meth:`replay`.
+
+        Returns
+        -------
+        StagedSearch
+            Its :attr:`pending` trials are the ones to (re-)evaluate first.
+        """
+        from lightning_dnc.space import space_from_dict
+
+        journal = path if isinstance(path, Journal) else Journal(path)
+        events = journal.read()
+        header = journal_header(events, str(journal.path))
+        settings = SearchSettings.from_header(header["settings"], header["objective"])
+        space = space_from_dict(header["space"]) if space is None else space
+        training_space = space_from_dict(header["training_space"]) if training_space is None else training_space
+        now = {**header, "space": space.to_dict(), "training_space": training_space.to_dict()}
+        check_same_search(header, now, str(journal.path), force=force)
+        return cls.resume(events, settings, space, training_space, journal=journal, metadata=header.get("metadata"),
+                          strict=strict)
+
+    @classmethod
+    def resume(cls, events: Sequence[Mapping[str, Any]], settings: SearchSettings, space: Any, training_space: Any,
+               *, journal: str | os.PathLike[str] | Journal | None = None, metadata: Mapping[str, Any] | None = None,
+               strict: bool = True) -> Any:
+        """A search rebuilt by replaying ``events`` (a journal's, header first), then appending to ``journal``.
+
+        The caller has checked that the events belong to this search
+        (:func:`~lightning_dnc.search.same_search.check_same_search`).
+        """
+        search = cls.from_settings(settings, space, training_space, metadata=metadata)
+        body = list(events[1:]) if events and events[0].get("event") == "header" else list(events)
+        search.replay(body, strict=strict)
+        search._replayed = tuple(t.trial_id for t in search._trials if t.evaluation is not None)
+        if journal is not None:
+            search.attach_journal(journal)
+        return search
 
     def replay(self, events: Iterable[Mapping[str, Any]], *, strict: bool = True) -> list[Proposal]:
         """Rebuild the state from journal events (``proposed``/``finished``; a ``header`` is checked).

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from lightning_dnc.search.objective import Objective
@@ -185,8 +185,13 @@ class SearchResult:
             New cost weight (>= 0); this result's by default.
         penalize : {"t_tr", "n_params"}, optional
             New penalty; this result's by default.
-        t_tr_ref, n_params_ref : float, optional
-            References; this result's by default, else the first successful trial's.
+        t_tr_ref : float, optional
+            Reference seconds per epoch; this result's by default, else the first successful
+            trial's (SPEC §1).
+        n_params_ref : float, optional
+            Reference parameter count; this result's by default: N_p of the largest network of the
+            searched space, which the search stores whatever it penalised (SPEC §1). Never taken
+            from a trial.
         k : int, optional
             Length of the new ``top_k``; this result's by default.
 
@@ -195,14 +200,29 @@ class SearchResult:
         SearchResult
             Ranking all successful trials (the greedy path of the search was specific to its own
             objective, so every evaluated configuration competes).
+
+        Raises
+        ------
+        ValueError
+            When N_p is penalised and no ``n_params_ref`` is known (a result saved by 0.1.0 from a
+            search that penalised ``t_tr``): pass it.
         """
+        n_ref = self.objective.n_params_ref if n_params_ref is None else n_params_ref
         objective = Objective(
             wc=self.objective.wc if wc is None else wc,
             penalize=self.objective.penalize if penalize is None else penalize,
             t_tr_ref=self.objective.t_tr_ref if t_tr_ref is None else t_tr_ref,
-            n_params_ref=self.objective.n_params_ref if n_params_ref is None else n_params_ref,
+            n_params_ref=n_ref,
             regression_scale=self.objective.regression_scale,
-        ).with_references(t.evaluation for t in sorted(self.trials, key=lambda t: t.trial_id) if t.evaluation)
+        )
+        if objective.penalize == "n_params" and n_ref is None:
+            raise ValueError(
+                "This result does not know N_p of the largest network of its space (`n_params_ref`), the reference "
+                "for penalising N_p (SPEC §1); pass `n_params_ref=` "
+                "(lightning_dnc.models.largest_network_params(space, input_shape, num_outputs))."
+            )
+        evaluations = (t.evaluation for t in sorted(self.trials, key=lambda t: t.trial_id) if t.evaluation)
+        objective = replace(objective.with_references(evaluations), n_params_ref=n_ref)
         meta = {**self.meta, "rescored_from": self.objective.to_dict()}
         return SearchResult(self.trials, objective, None, self.k if k is None else k, self.family, meta)
 

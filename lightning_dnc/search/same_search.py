@@ -58,10 +58,14 @@ class HeaderChange:
 
 
 def journal_header(events: Sequence[Mapping[str, Any]], source: str) -> dict[str, Any]:
-    """The header event that opens ``events`` (read from ``source``), checked for its format version."""
-    header = dict(events[0]) if events else {}
-    if header.get("event") != "header":
+    """The header in force at the end of ``events`` (read from ``source``), checked for its format version.
+
+    A journal opens with a header; a forced resume onto a new space or dataset appends another
+    one (same settings, the new spaces and fingerprint), which later resumes compare against.
+    """
+    if not events or events[0].get("event") != "header":
         raise JournalMismatchError(f"Journal {source!r} does not start with a header event; it cannot be resumed.")
+    header = dict(next(e for e in reversed(events) if e.get("event") == "header"))
     if header.get("version") != JOURNAL_VERSION:
         raise JournalMismatchError(
             f"Journal {source!r} has format version {header.get('version')!r}; this lightning-dnc reads version "
