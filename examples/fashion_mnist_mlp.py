@@ -1,6 +1,7 @@
 """MLP search on Fashion-MNIST, penalising training time (the paper's Fashion-MNIST experiment).
 
-Downloads Fashion-MNIST into ./data the first time (needs internet).
+Downloads Fashion-MNIST into ./data the first time (needs internet). As in the paper, MLP inputs
+are not augmented (the datamodule's default ``augment="auto"`` augments CNN inputs only).
 
     python examples/fashion_mnist_mlp.py --wc 0.1
 """

@@ -151,7 +151,13 @@ def test_idx_datasets_read_torchvision_files(tmp_path, cls, name):
     assert y[:3].tolist() == [0, 1, 2]
     xb, _ = next(iter(dm.train_dataloader()))
     assert xb.shape == (8, 1, 28, 28) and xb.dtype == torch.float32
-    assert dm.augment == (cls is FashionMNISTDataModule)
+    assert dm.augments == (cls is FashionMNISTDataModule)
+    if cls is FashionMNISTDataModule:  # augment="auto": CNN inputs only, as in the paper
+        assert dm.augment == "auto"
+        dm.use_family("mlp")
+        assert not dm.augments and not dm._transforms["train"].augments
+        dm.use_family("cnn")
+        assert dm.augments and dm._transforms["train"].augments
 
 
 def test_missing_files_give_a_clear_error(tmp_path):
@@ -281,3 +287,19 @@ def test_cifar_batch_with_a_planted_object_is_refused(tmp_path):
     dm = CIFAR10DataModule(root=str(tmp_path), download=False)
     with pytest.raises(pickle.UnpicklingError, match="may only hold arrays"):
         dm.setup("fit")
+
+
+def test_tuning_an_mlp_switches_auto_augmentation_off(tmp_path):
+    import lightning_dnc as dnc
+    from lightning_dnc.executors import InProcessExecutor
+    from lightning_dnc.search import Evaluation
+
+    _write_mnist(tmp_path, "FashionMNIST")
+    dm = FashionMNISTDataModule(root=tmp_path, download=False, batch_size=8)
+    assert dm.augments  # "auto" before the family is known
+    fake = InProcessExecutor(lambda c: Evaluation(config=dict(c), best_val_acc=0.5, t_tr=0.1, n_params=10))
+    tuner = dnc.DeepNCheapTuner(prior_points=1, steps=0, explore=5, search_epochs=1, stage2_order=[],
+                                training_prior_points=0, training_steps=0, progress=False, executor=fake)
+    trainer = dnc.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False, accelerator="cpu")
+    trainer.tune(dnc.DnCModel(family="mlp"), datamodule=dm, dnc=tuner)
+    assert dm.family == "mlp" and not dm.augments

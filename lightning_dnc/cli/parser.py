@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
@@ -56,7 +56,8 @@ def add_search_options(parser: ArgumentParser, report_only: bool = False) -> Non
     parser.add_argument("--batch_size_range", type=list[int] | None, default=None,
                         help="Batch-size range [lo, hi] (SPEC default [32, 512]).")
     parser.add_argument("--val_split", type=float, default=0.2, help="Fraction of the training set used for validation.")
-    parser.add_argument("--augment", type=bool, default=True, help="Augment image training data (SPEC §2).")
+    parser.add_argument("--augment", type=bool | Literal["auto"], default="auto",
+                        help="Augment image training data (SPEC §2): true, false, or auto (CNN only, as the paper).")
     parser.add_argument("--root", type=str, default="data", help="Folder of downloaded torchvision data sets.")
     parser.add_argument("--download", type=bool, default=True, help="Download torchvision data sets when missing.")
     parser.add_argument("--accelerator", type=str, default="auto", help="cpu, gpu, mps or auto.")

@@ -216,6 +216,8 @@ def _load_data(options: Namespace) -> Any:
         raise UsageError(f"--data {data!r} is not a known dataset; use one of {list(DATAMODULES)} or a path to a .npz file.")
     accepted = inspect.signature(target.__init__).parameters
     datamodule = make_datamodule(data, **{k: v for k, v in offered.items() if k in accepted})
+    if hasattr(datamodule, "use_family"):
+        datamodule.use_family(options.family)
     try:
         datamodule.prepare_data()
         datamodule.setup("fit")

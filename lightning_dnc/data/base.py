@@ -119,9 +119,10 @@ class InMemoryDataModule(pl.LightningDataModule):
         from ``seed``.
     seed : int
         Seed of the random split and of the per-epoch shuffling and augmentation.
-    augment : bool
+    augment : bool or "auto"
         Random crop (``crop_padding``) and horizontal flip on training batches, where the dataset
-        defines them.
+        defines them. ``"auto"``: on for CNNs, off for MLPs (the paper augments CNN inputs only);
+        the search tells the datamodule the family (:meth:`use_family`); before that, on.
     loader : {"auto", "tensor", "dataloader"}
         ``"auto"`` keeps the data on the training device and slices it when it fits there (always on
         CPU; on CUDA when it takes under 40% of the free memory), else uses a ``DataLoader``.
@@ -159,7 +160,10 @@ class InMemoryDataModule(pl.LightningDataModule):
         self.val_split = float(val_split)
         self.split = split
         self.seed = int(seed)
-        self.augment = bool(augment)
+        if augment not in (True, False, "auto"):
+            raise ValueError(f"`augment` must be True, False or 'auto', got {augment!r}.")
+        self.augment: bool | str = augment
+        self.family: str | None = None
         self.loader = loader
         self.num_workers = num_workers
         self._splits: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None
@@ -243,6 +247,20 @@ class InMemoryDataModule(pl.LightningDataModule):
             self._build_transforms()
         return self._splits
 
+    @property
+    def augments(self) -> bool:
+        """Whether training batches are augmented now (``"auto"`` resolved by :attr:`family`)."""
+        if self.augment == "auto":
+            return self.family != "mlp"
+        return bool(self.augment)
+
+    def use_family(self, family: str) -> None:
+        """Tell the datamodule which model family trains on it (resolves ``augment="auto"``)."""
+        before = self.augments
+        self.family = family
+        if self._splits is not None and self.augments != before:
+            self._build_transforms()
+
     def _build_transforms(self) -> None:
         assert self._splits is not None
         mean, std = self.mean, self.std
@@ -258,8 +276,9 @@ class InMemoryDataModule(pl.LightningDataModule):
             mean_t = torch.as_tensor(mean, dtype=torch.float32).reshape(shape)
             std_t = torch.as_tensor(std, dtype=torch.float32).reshape(shape)
         plain = BatchTransform(self.scale, mean_t, std_t)
-        train = BatchTransform(self.scale, mean_t, std_t, crop_padding=self.crop_padding if self.augment else 0,
-                               hflip=self.hflip and self.augment)
+        augment = self.augments
+        train = BatchTransform(self.scale, mean_t, std_t, crop_padding=self.crop_padding if augment else 0,
+                               hflip=self.hflip and augment)
         self._transforms = {"train": train, "val": plain, "test": plain}
 
     def arrays(self, stage: str = "val") -> tuple[torch.Tensor, torch.Tensor]:

@@ -29,10 +29,10 @@ CIFAR100_MEAN, CIFAR100_STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)
 class _TorchvisionDataModule(InMemoryDataModule):
     scale = 1.0 / 255.0
     num_classes = 10
-    default_augment = True
+    default_augment: bool | str = "auto"
 
     def __init__(self, root: str | os.PathLike[str] = "data", download: bool = False, batch_size: int = 256,
-                 val_split: float = 0.2, split: str = "tail", seed: int = 0, augment: bool | None = None,
+                 val_split: float = 0.2, split: str = "tail", seed: int = 0, augment: bool | str | None = None,
                  loader: str = "auto", num_workers: int | None = None) -> None:
         super().__init__(batch_size=batch_size, val_split=val_split, split=split, seed=seed,
                          augment=self.default_augment if augment is None else augment, loader=loader,

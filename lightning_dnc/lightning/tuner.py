@@ -190,6 +190,8 @@ def tune(
 def _search_and_apply(dnc: DeepNCheapTuner, trainer: pl.Trainer, model: pl.LightningModule,
                       datamodule: Any) -> SearchResult:
     family = _model_family(model, dnc)
+    if callable(getattr(datamodule, "use_family", None)):
+        datamodule.use_family(family)  # resolves augment="auto" (CNN inputs only)
     configure = _config_applier(model, datamodule)
     hardware = _hardware_of(trainer)
     host_trainer = getattr(datamodule, "trainer", None)
