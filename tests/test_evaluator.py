@@ -194,3 +194,21 @@ def test_datamodule_without_batch_size_is_rejected():
         CandidateEvaluator(Bare())
     with pytest.raises(ValueError, match="`epochs` must be an int >= 1"):
         CandidateEvaluator(DigitsDataModule(), epochs=0)
+
+
+class _DivergesAtEpoch3(CandidateModule):
+    def training_step(self, batch, batch_idx):
+        loss = super().training_step(batch, batch_idx)
+        return loss * float("nan") if self.current_epoch >= 2 else loss
+
+
+def test_a_candidate_that_diverges_later_is_scored_before_it_and_stopped(digits_flat):
+    evaluator = CandidateEvaluator(digits_flat, epochs=5, accelerator="cpu", module_class=_DivergesAtEpoch3)
+    ev = evaluator.evaluate(MLP)
+    assert ev.ok and ev.diverged and ev.failure_reason is None
+    assert len(ev.val_acc_curve) == len(ev.val_loss_curve) == len(ev.train_loss_curve) == 2
+    assert ev.best_val_acc == max(ev.val_acc_curve) and ev.best_val_loss == min(ev.val_loss_curve)
+    assert ev.epochs_run == 2, "training stopped in the epoch that diverged (of 5)"
+    assert ev.extra["diverged"]["epoch"] == 3 and "nan" in ev.extra["diverged"]["error"].lower()
+    back = Evaluation.from_dict(ev.to_dict())
+    assert back.diverged and back.ok

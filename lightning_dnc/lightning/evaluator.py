@@ -46,6 +46,8 @@ class _MetricRecorder(Callback):
         for key in ("val_loss", "val_acc"):
             if key in trainer.callback_metrics:
                 self.history[key].append(float(trainer.callback_metrics[key]))
+                if not math.isfinite(self.history[key][-1]):
+                    trainer.should_stop = True  # diverged: the epochs before it are what counts
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:  # noqa: D102
         if "train_loss" in trainer.callback_metrics:
@@ -153,11 +155,20 @@ class CandidateEvaluator:
             _break_references(module, trainer, self.datamodule)
             del module, trainer
             _release_memory()
-        if status == STATUS_OK and not _all_finite(fields):
-            status, reason, error = STATUS_FAILED, "nan", "A validation metric is NaN or infinite."
+        diverged = False
+        if reason == "nan" or (status == STATUS_OK and not _all_finite(fields)):
+            error = error or "A validation metric is NaN or infinite."
+            kept = _before_divergence(fields, self.info.task)
+            if kept is None:  # NaN in the first epoch: nothing to score
+                status, reason = STATUS_FAILED, "nan"
+            else:  # diverged later: scored with what it reached before (the original method's rule)
+                fields, diverged = kept, True
+                fields["extra"] = {**fields["extra"], "diverged": {"epoch": len(fields["val_loss_curve"]) + 1,
+                                                                   "error": error}}
+                status, reason, error = STATUS_OK, None, None
         return Evaluation(
             config=full, status=status, task=self.info.task, failure_reason=reason, error=error,
-            wall_time=time.perf_counter() - started, **fields,
+            wall_time=time.perf_counter() - started, diverged=diverged, **fields,
         )
 
     # -- pieces -----------------------------------------------------------------------------
@@ -215,6 +226,22 @@ def _best(values: Sequence[float], pick: Any) -> float | None:
     if any(not math.isfinite(v) for v in values):
         return math.nan
     return float(pick(values))
+
+
+def _before_divergence(fields: Mapping[str, Any], task: str) -> dict[str, Any] | None:
+    """``fields`` cut to the epochs before the first non-finite loss or metric; None if there are none."""
+    curves = ("val_acc_curve", "val_loss_curve", "train_loss_curve")
+    epochs = len(fields["val_loss_curve"])
+    for epoch in range(epochs):
+        if not all(math.isfinite(fields[c][epoch]) for c in curves if epoch < len(fields[c])):
+            epochs = epoch
+            break
+    if epochs == 0:
+        return None
+    kept = {**fields, **{c: tuple(fields[c][:epochs]) for c in curves}}
+    kept["best_val_loss"] = _best(kept["val_loss_curve"], min)
+    kept["best_val_acc"] = _best(kept["val_acc_curve"], max) if task == "classification" else None
+    return kept
 
 
 def _all_finite(fields: Mapping[str, Any]) -> bool:

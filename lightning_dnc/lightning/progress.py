@@ -35,7 +35,8 @@ def describe(evaluation: Evaluation) -> str:
     else:
         metric = f"val_loss {evaluation.best_val_loss:.4g}"
     t_tr = f"{evaluation.t_tr:.3f}s" if evaluation.t_tr is not None else "-"
-    return f"{metric}  t_tr {t_tr}  N_p {evaluation.n_params:,}"
+    diverged = "  (diverged: scored before it)" if evaluation.diverged else ""
+    return f"{metric}  t_tr {t_tr}  N_p {evaluation.n_params:,}{diverged}"
 
 
 def _format_seconds(seconds: float) -> str:
@@ -124,7 +125,7 @@ class SearchProgress:
                 "-" if metric is None else f"{metric:.4f}",
                 "-" if ev.t_tr is None else f"{ev.t_tr:.3f}",
                 "-" if ev.n_params is None else f"{ev.n_params:,}",
-                ev.status if ev.ok else f"failed: {ev.failure_reason}",
+                ("ok (diverged)" if ev.diverged else ev.status) if ev.ok else f"failed: {ev.failure_reason}",
             )
         target = self._live.console if self._live is not None else self.console
         target.print(table)

@@ -57,6 +57,7 @@ def trial_rows(result: SearchResult) -> list[dict[str, Any]]:
             "n_params": None if ev is None else ev.n_params,
             "wall_time": None if ev is None else ev.wall_time,
             "failure": None if ev is None or ev.ok else f"{ev.failure_reason}: {(ev.error or '').splitlines()[0][:60]}",
+            "diverged": ev is not None and ev.diverged,
             "config": trial.trained_config,
             "pareto": trial.trial_id in front,
         })
@@ -81,7 +82,8 @@ def _trial_table(rows: Sequence[dict[str, Any]]) -> list[str]:
     return _markdown_table(
         ["trial", "group", "loss", "val acc", "val loss", "t_tr (s)", "N_p", "status", "configuration"],
         [[r["trial_id"], r["group"] or "", _fmt(r["loss"]), _fmt(r["val_acc"]), _fmt(r["val_loss"]),
-          _fmt(r["t_tr"], ".3f"), _fmt(r["n_params"], ","), r["failure"] or r["state"], describe_config(r["config"])]
+          _fmt(r["t_tr"], ".3f"), _fmt(r["n_params"], ","),
+          r["failure"] or ("ok (diverged: scored before it)" if r["diverged"] else r["state"]), describe_config(r["config"])]
          for r in rows],
     )
 

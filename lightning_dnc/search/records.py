@@ -44,6 +44,10 @@ class Evaluation:
         Where it trained, e.g. ``"cpu"`` or ``"cuda:0 (NVIDIA H100)"``.
     failure_reason : str or None
         One of ``FAILURE_REASONS`` when ``status == "failed"``.
+    diverged : bool
+        The loss became NaN/inf after at least one finite epoch: training stopped there and the
+        metrics are those reached before (``status`` stays ``"ok"``; a candidate that is NaN in its
+        first epoch is failed with ``"nan"``).
     error : str or None
         The error text of a failed evaluation.
     extra : dict
@@ -66,6 +70,7 @@ class Evaluation:
     failure_reason: str | None = None
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    diverged: bool = False
 
     @property
     def ok(self) -> bool:
