@@ -51,7 +51,8 @@ def run_fit(options: Namespace, console: Console, train_final: bool = True, resu
         if context is not None:
             context["out"] = plan.out
         if resume is None:
-            folder.write_yaml("config.yaml", _settings_dict(options, plan.out))
+            folder.write_yaml("config.yaml", {**_settings_dict(options, plan.out),
+                                              "t_tr_mode": plan.settings.objective.t_tr_mode})
         return _search_and_finish(plan, folder, console, train_final, run_search)
     finally:
         lock.release()

@@ -91,7 +91,9 @@ def _resolve_run(options: Namespace, resume: ResumeRequest | None) -> RunPlan:
 
     check_choice("budget", options.budget, tuple(BUDGETS))
     budget = BUDGETS[options.budget]
-    objective = Objective(wc=options.wc, penalize=options.penalize)
+    # --t_tr_mode unset: "step" for a new run; on --resume the run's own (0.1.0 runs measured "epoch").
+    t_tr_mode = options.t_tr_mode if options.t_tr_mode is not None or resume is not None else "step"
+    objective = Objective(wc=options.wc, penalize=options.penalize, t_tr_mode=t_tr_mode)
     settings = SearchSettings(family=options.family, objective=objective)  # the family first: it picks the limits
     final_epochs = budget.epochs if options.epochs is None else options.epochs
     if final_epochs < 1:

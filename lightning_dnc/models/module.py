@@ -172,10 +172,17 @@ class CandidateModule(pl.LightningModule):
         return {n: (values[i] / values[k + i] if values[k + i] > 0 else math.nan) for i, n in enumerate(names)}
 
     # -- training ---------------------------------------------------------------------------
+    def step_loss(self, batch: Sequence[torch.Tensor]) -> torch.Tensor:
+        """The training loss of one ``(x, y)`` batch: forward and loss, nothing recorded.
+
+        The cost measurement (:class:`~lightning_dnc.lightning.cost_probe.CostProbe`) times
+        training steps with it; :meth:`training_step` adds the epoch bookkeeping.
+        """
+        return self.loss(self(batch[0]), batch[1])
+
     def training_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> torch.Tensor:  # noqa: D102
-        x, y = batch[0], batch[1]
-        loss = self.loss(self(x), y)
-        self._add("train_loss", loss, int(y.shape[0]))
+        loss = self.step_loss(batch)
+        self._add("train_loss", loss, int(batch[1].shape[0]))
         return loss
 
     def on_train_epoch_end(self) -> None:  # noqa: D102
