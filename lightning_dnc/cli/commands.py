@@ -18,8 +18,8 @@ from lightning_dnc.cli.errors import UsageError
 from lightning_dnc.cli.plan import ResumeRequest, RunPlan, resolve_run
 from lightning_dnc.results.folder import ResultsFolder
 from lightning_dnc.search import JournalCorruptError, JournalMismatchError, Objective
-from lightning_dnc.validation import SettingError
-from lightning_dnc.vocabulary import JOURNAL_NAME
+from lightning_dnc.validation import SettingError, check_choices
+from lightning_dnc.vocabulary import JOURNAL_NAME, PENALTIES
 
 #: Never saved in config.yaml: they describe one invocation, not the run.
 NOT_SAVED = ("config", "__path__", "overwrite", "resume", "force")
@@ -96,7 +96,7 @@ def _search_and_finish(plan: RunPlan, folder: ResultsFolder, console: Console, t
                                   checkpoint=folder.file("best.ckpt"))
         folder.write_text("final.json", json.dumps(final, indent=2))
     write_report(folder.path, result, final, search_seconds=search_seconds, wc=float(options.wc),
-                 penalize=options.penalize, console=console)
+                 penalize=options.penalize, console=console, pareto_costs=options.pareto_costs)
     return 0
 
 
@@ -106,7 +106,9 @@ def run_report(options: Namespace, console: Console) -> int:
     from lightning_dnc.search import SearchResult
 
     try:
-        Objective(wc=options.wc, penalize=options.penalize)
+        Objective(wc=options.wc, penalize=options.penalize, t_tr_mode=options.t_tr_mode)
+        if options.pareto_costs is not None:
+            check_choices("pareto_costs", options.pareto_costs, PENALTIES)
     except SettingError as err:
         raise UsageError(err.renamed(f"--{err.name}")) from err
     run_dir = Path(options.run_dir)
@@ -114,8 +116,15 @@ def run_report(options: Namespace, console: Console) -> int:
     if not source.is_file():
         raise UsageError(f"{str(run_dir)!r} is not a finished search folder (no result.json in it).")
     result = SearchResult.from_json(source.read_text(encoding="utf-8"))
-    write_report(run_dir, result, None, search_seconds=None, wc=float(options.wc), penalize=options.penalize,
-                 console=console, suffix=f"_wc{options.wc:g}_{options.penalize}")
+    if options.t_tr_mode is not None and options.t_tr_mode != result.objective.t_tr_mode:
+        result = result.rescore(t_tr_mode=options.t_tr_mode)
+    mode = "" if options.t_tr_mode is None else f"_{options.t_tr_mode}"
+    try:
+        write_report(run_dir, result, None, search_seconds=None, wc=float(options.wc), penalize=options.penalize,
+                     console=console, suffix=f"_wc{options.wc:g}_{options.penalize}{mode}",
+                     pareto_costs=options.pareto_costs)
+    except ValueError as err:
+        raise UsageError(f"report {str(run_dir)!r}: {err}") from err
     return 0
 
 
