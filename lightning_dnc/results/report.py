@@ -227,10 +227,16 @@ def _objective_lines(result: SearchResult) -> list[str]:
             f"FLOPs_ref {_si(objective.flops_ref)}, latency_ref {_fmt(objective.latency_ref, '.3g')} s, "
             f"memory_ref {_si(objective.memory_ref, 'B')}")
     mode = {"step": "the training step timed in a tight loop", "epoch": "the loop's mean epoch (SPEC §1)"}
-    return [f"Objective: `log10(f_p + {objective.wc:g} * f_c)`, penalising `{objective.penalize}` ({refs}).", "",
-            f"t_tr: {mode.get(objective.t_tr_mode or 'step')}; ± is the standard deviation of its measurement. "
-            "N_p and FLOPs are exact counts; latency (batch 1) and t_tr are measured; memory is measured on CUDA "
-            "and estimated elsewhere.", ""]
+    lines = [f"Objective: `log10(f_p + {objective.wc:g} * f_c)`, penalising `{objective.penalize}` ({refs}).", "",
+             f"t_tr: {mode.get(objective.t_tr_mode or 'step')}; ± is the standard deviation of its measurement. "
+             "N_p and FLOPs are exact counts; latency (batch 1) and t_tr are measured; memory is measured on CUDA "
+             "and estimated elsewhere.", ""]
+    unmeasured = [t.trial_id for t in result.trials
+                  if t.evaluation is not None and t.evaluation.ok and objective.measure(t.evaluation) is None]
+    if unmeasured and objective.wc > 0:
+        lines += [f"Trials {unmeasured} have no `{objective.penalize}` record (run by lightning-dnc 0.1.0) and are "
+                  "not ranked.", ""]
+    return lines
 
 
 def print_summary(console: Console, result: SearchResult | None, final: Mapping[str, Any] | None,
