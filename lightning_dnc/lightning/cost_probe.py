@@ -58,6 +58,14 @@ class CostProbe(Callback):
         if trainer.world_size > 1:
             self.costs = CandidateCosts(error="not measured in multi-process (DDP) runs")
             return
+        try:
+            self.costs = self._measure(trainer, pl_module)
+        except torch.cuda.OutOfMemoryError:
+            raise
+        except Exception as err:  # noqa: BLE001 - costs that cannot be measured stay None; training goes on
+            self.costs = CandidateCosts(error=f"{type(err).__name__}: {err}")
+
+    def _measure(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> CandidateCosts:
         loader = trainer.train_dataloader
         generators = [g for g in (getattr(loader, "generator", None),) if isinstance(g, torch.Generator)]
         with isolate_rng():
@@ -92,7 +100,7 @@ class CostProbe(Callback):
                     scaler.update()
 
         pl_module.train()
-        self.costs = measure_costs(
+        return measure_costs(
             pl_module, optimizers, train_step, loss_of, batch, _slice, _inputs, epoch_shape(loader, batch),
             self.epochs, eval_batch_size(trainer.val_dataloaders, _inputs(batch).shape[0]),
             trainer.strategy.root_device, self.step_plan, self.num_threads, generators,

@@ -16,8 +16,9 @@ candidate's training. Each part runs after the one before, on the same warm proc
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -161,42 +162,66 @@ def measure_costs(model: torch.nn.Module, optimizers: Sequence[torch.optim.Optim
     started = time.perf_counter()
     sync = _synchronizer(device)
     values: dict[str, Any] = {"seconds": {}}
+    errors: list[str] = []
     full = batch if shape.full_steps > 0 else None
     partial = slice_batch(batch, shape.last_batch) if shape.last_batch > 0 else None
+    first = full if full is not None else partial
     with preserved_training_state(model, optimizers, generators, stateful), fixed_threads(num_threads):
-        with cuda_peak_scope(device) as peak:
+        with _part("steps", values, errors), cuda_peak_scope(device) as peak:
             timing = time_epoch(None if full is None else (lambda: train_step(full)),
                                 None if partial is None else (lambda: train_step(partial)),
                                 shape.full_steps, epochs, step_plan, sync)
-        values.update(t_tr_step=timing.seconds_per_epoch, t_tr_step_spread=timing.spread,
-                      t_tr_step_estimates=list(timing.estimates))
-        values["seconds"]["steps"] = timing.probe_s
-        mark = time.perf_counter()
-        first = full if full is not None else partial
-        counted = int(inputs_of(first).shape[0])
-        saved = SavedForBackward(exclude=list(model.parameters()))
-        with saved.counting():
-            if loss_of is None:
-                flops = count_flops(train_step, first)
-            else:
-                flops = count_flops(lambda: loss_of(first).backward())
-        for p in model.parameters():
-            p.grad = None
-        values["flops_train"] = float(flops) / counted * shape.samples
-        estimate = MemoryEstimate(model_bytes(model), gradient_bytes(model), optimizer_state_bytes(optimizers),
-                                  saved.bytes)
-        values["memory_estimate"] = asdict(estimate)
-        if "peak" in peak:
-            values.update(memory=float(peak["peak"] - peak["start"] + model_bytes(model)), memory_method="cuda_peak")
-        else:
-            values.update(memory=float(estimate.total), memory_method="estimate")
-        values["seconds"]["counts"] = time.perf_counter() - mark
-        mark = time.perf_counter()
-        values.update(_inference(model, inputs_of(first), eval_batch_size, timing.seconds_per_epoch * epochs,
-                                 num_threads))
-        values["seconds"]["latency"] = time.perf_counter() - mark
+            values.update(t_tr_step=timing.seconds_per_epoch, t_tr_step_spread=timing.spread,
+                          t_tr_step_estimates=list(timing.estimates))
+        with _part("counts", values, errors):
+            values.update(_counts(model, optimizers, train_step, loss_of, first, inputs_of, shape, peak))
+        training_s = values.get("t_tr_step", 0.0) * epochs
+        with _part("latency", values, errors):
+            values.update(_inference(model, inputs_of(first), eval_batch_size, training_s, num_threads))
     values["seconds"]["total"] = time.perf_counter() - started
-    return CandidateCosts(**values)
+    return CandidateCosts(**values, error="; ".join(errors) or None)
+
+
+@contextlib.contextmanager
+def _part(name: str, values: dict[str, Any], errors: list[str]) -> Iterator[None]:
+    """Time one part into ``values["seconds"]``; an error (not running out of memory) is noted, not raised.
+
+    A part the candidate's own training cannot do either (a step that raises) fails the same way when
+    the training runs it; running out of memory propagates so the evaluation is an ``"oom"`` failure.
+    """
+    mark = time.perf_counter()
+    try:
+        yield
+    except torch.cuda.OutOfMemoryError:
+        raise
+    except Exception as err:  # noqa: BLE001 - a cost that cannot be measured stays None
+        errors.append(f"{name}: {type(err).__name__}: {err}")
+    finally:
+        values["seconds"][name] = time.perf_counter() - mark
+
+
+def _counts(model: torch.nn.Module, optimizers: Sequence[torch.optim.Optimizer], train_step: Callable[[Any], object],
+            loss_of: Callable[[Any], torch.Tensor] | None, batch: Any, inputs_of: Callable[[Any], torch.Tensor],
+            shape: EpochShape, peak: dict[str, int]) -> dict[str, Any]:
+    """Training FLOPs per epoch and the memory (estimate; CUDA peak when measured) from one counted step."""
+    counted = int(inputs_of(batch).shape[0])
+    saved = SavedForBackward(exclude=list(model.parameters()))
+    with saved.counting():
+        if loss_of is None:
+            flops = count_flops(train_step, batch)
+        else:
+            flops = count_flops(lambda: loss_of(batch).backward())
+    for p in model.parameters():
+        p.grad = None
+    estimate = MemoryEstimate(model_bytes(model), gradient_bytes(model), optimizer_state_bytes(optimizers),
+                              saved.bytes)
+    values: dict[str, Any] = {"flops_train": float(flops) / counted * shape.samples,
+                              "memory_estimate": asdict(estimate)}
+    if "peak" in peak:
+        values.update(memory=float(peak["peak"] - peak["start"] + model_bytes(model)), memory_method="cuda_peak")
+    else:
+        values.update(memory=float(estimate.total), memory_method="estimate")
+    return values
 
 
 def _inference(model: torch.nn.Module, x: torch.Tensor, eval_batch_size: int, training_s: float,
