@@ -9,8 +9,8 @@ trainer's precision context, through its gradient scaler if any) with none of th
 Everything the steps change is restored, so the candidate then trains exactly as without the probe.
 
 The training step uses ``step_loss(batch)`` when the module has it (``CandidateModule`` does),
-else its ``training_step(batch, 0)`` with ``self.log`` silenced; a module with manual optimisation
-is stepped by its own ``training_step``. Runs with more than one process (DDP) are not probed
+else its ``training_step(batch, 0)`` with ``self.log`` silenced; any other module with manual
+optimisation is stepped by its own ``training_step``. Runs with more than one process (DDP) are not probed
 (their costs are ``None``; step-mode ``t_tr`` falls back to the epoch loop's).
 """
 
@@ -23,7 +23,6 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import Callback
-from lightning.pytorch.utilities.seed import isolate_rng
 from lightning_utilities.core.apply_func import apply_to_collection
 
 from lightning_dnc.measure import CandidateCosts, EpochShape, StepPlan, measure_costs
@@ -68,7 +67,7 @@ class CostProbe(Callback):
     def _measure(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> CandidateCosts:
         loader = trainer.train_dataloader
         generators = [g for g in (getattr(loader, "generator", None),) if isinstance(g, torch.Generator)]
-        with isolate_rng():
+        with torch.random.fork_rng(devices=[]):
             states = [g.get_state() for g in generators]
             try:
                 batch = next(iter(loader))
@@ -79,7 +78,8 @@ class CostProbe(Callback):
         optimizers = list(trainer.optimizers)
         plugin = trainer.precision_plugin
         scaler = getattr(plugin, "scaler", None)
-        loss_of = _loss_function(pl_module) if pl_module.automatic_optimization else None
+        has_step_loss = callable(getattr(pl_module, "step_loss", None))
+        loss_of = _loss_function(pl_module) if pl_module.automatic_optimization or has_step_loss else None
         if loss_of is None:
             def train_step(b: Any) -> None:
                 with _silenced_logging(pl_module), plugin.forward_context():

@@ -26,7 +26,7 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping
 from lightning.pytorch.utilities.seed import isolate_rng
 
 from lightning_dnc.data.base import DatasetInfo, check_datamodule
-from lightning_dnc.lightning.child_trainer import make_child_trainer, quiet_lightning
+from lightning_dnc.lightning.child_trainer import cheap_cuda_checks, make_child_trainer, quiet_lightning
 from lightning_dnc.lightning.cost_probe import CostProbe
 from lightning_dnc.lightning.timing import EpochTimer
 from lightning_dnc.measure import CandidateCosts, StepPlan
@@ -157,13 +157,14 @@ class CandidateEvaluator:
         status, reason, error = STATUS_OK, None, None
         sigint = _current_sigint_handler()
         try:
-            with isolate_rng(), quiet_lightning():
+            with isolate_rng(), quiet_lightning(), cheap_cuda_checks():
                 torch.manual_seed(self.seed)
                 module = self._make_module(full, epochs)
                 callbacks: list[Callback] = [probe, timer, *self._early_stopping()]
-                if not isinstance(getattr(module, "history", None), Mapping):
+                keeps_history = isinstance(getattr(module, "history", None), Mapping)
+                if not keeps_history:
                     callbacks.append(recorder)  # modules without `history` report through logged metrics
-                trainer = self._make_trainer(epochs, callbacks)
+                trainer = self._make_trainer(epochs, callbacks, barebones=keeps_history and self.patience is None)
                 trainer.fit(module, datamodule=self.datamodule)
         except (KeyboardInterrupt, SystemExit):
             raise
@@ -191,6 +192,11 @@ class CandidateEvaluator:
     def _make_module(self, config: dict[str, Any], epochs: int) -> pl.LightningModule:
         offered = {"input_shape": self.info.input_shape, "num_outputs": self.info.num_outputs,
                    "task": self.info.task, "epochs": epochs}
+        if all(getattr(self.module_class, name, None) is getattr(CandidateModule, name)
+               for name in ("training_step", "configure_optimizers")):
+            # CandidateModule's own steps skip the automatic loop's per-step hooks; a subclass that
+            # changes the step or the optimizers keeps Lightning's loop.
+            offered["own_steps"] = True
         params = inspect.signature(self.module_class.__init__).parameters
         takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
         kwargs = {k: v for k, v in offered.items() if takes_any or k in params}
@@ -202,10 +208,14 @@ class CandidateEvaluator:
         monitor, mode = ("val_acc", "max") if self.info.task == "classification" else ("val_loss", "min")
         return [EarlyStopping(monitor=monitor, mode=mode, patience=self.patience, check_finite=False)]
 
-    def _make_trainer(self, epochs: int, callbacks: list[Callback]) -> pl.Trainer:
+    def _make_trainer(self, epochs: int, callbacks: list[Callback], barebones: bool = False) -> pl.Trainer:
+        """A child trainer; ``barebones`` (Lightning's raw-speed mode, no ``self.log``) when nothing reads
+        logged metrics: the module keeps its own ``history``, no early stopping, no progress bar."""
         hardware = {"accelerator": self.accelerator, "devices": self.devices, "precision": self.precision}
-        return make_child_trainer(epochs, hardware, callbacks, enable_progress_bar=self.enable_progress_bar,
-                                  **self.trainer_kwargs)
+        kwargs = dict(self.trainer_kwargs)
+        if barebones and not self.enable_progress_bar:
+            kwargs.setdefault("barebones", True)
+        return make_child_trainer(epochs, hardware, callbacks, enable_progress_bar=self.enable_progress_bar, **kwargs)
 
     def _measurements(self, module: pl.LightningModule | None, trainer: pl.Trainer | None, timer: EpochTimer,
                       recorder: _MetricRecorder, costs: CandidateCosts | None) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from typing import Any
 
 from lightning_dnc.executors import OomRetry, RunOptions, SearchAborted, drive, make_executor
 from lightning_dnc.executors.driver import final_result
+from lightning_dnc.lightning.child_trainer import quiet_lightning
 from lightning_dnc.lightning.progress import SearchProgress
 from lightning_dnc.lightning.resume import JournalToResume, dataset_fingerprint
 from lightning_dnc.search import Journal, SearchResult, SearchSettings, StagedSearch
@@ -90,7 +91,8 @@ def run_search(settings: SearchSettings, options: RunOptions, datamodule: Any, h
         executor = make_executor(options.executor, evaluator, max_concurrent=options.max_concurrent,
                                  resources_per_trial=options.resources_per_trial, ray_address=options.ray_address)
         try:
-            with SearchProgress(enabled=options.progress and is_rank_zero(), console=console, live=live) as progress:
+            with SearchProgress(enabled=options.progress and is_rank_zero(), console=console, live=live) as progress, \
+                    quiet_lightning():  # once for every candidate (see quiet_lightning)
                 drive(engine, executor, progress, options.max_consecutive_failures, options.journal)
         finally:
             executor.shutdown()
