@@ -99,25 +99,30 @@ def test_step_timing_estimates_an_epoch_from_full_and_last_steps():
         calls["partial"] += 1
         time.sleep(0.001)
 
-    plan = StepPlan(warmup=2, repeats=4, min_repeats=2, budget_fraction=1.0)
-    # Budget: one epoch of 10 full steps + 1 partial (~0.041 s); 4 repeats of k full steps + 1 partial.
+    # Budget: all of one epoch of 10 full steps + 1 partial (~0.041 s) -> 8 repeats of one step each
+    # (the steps are longer than a block's 1 ms), capped at 6.
+    plan = StepPlan(warmup=2, repeats=6, min_repeats=2, budget_fraction=1.0, min_block_s=1e-3)
     timing = time_epoch(full, partial, full_steps=10, epochs=1, plan=plan)
-    assert timing.steps_per_repeat == 2
-    assert len(timing.estimates) == 4
-    assert calls == {"full": 2 + 4 * 2, "partial": 1 + 4}
+    assert timing.steps_per_repeat == 1 and len(timing.estimates) == 6
+    assert calls == {"full": 2 + 6, "partial": 1 + 6}
     assert 10 * 0.004 + 0.001 <= timing.seconds_per_epoch < 1.5 * (10 * 0.004 + 0.001)
-    assert timing.seconds_per_epoch == min(timing.estimates)
+    assert timing.seconds_per_epoch <= min(timing.estimates)  # minimum per step kind, summed
 
 
-def test_step_timing_keeps_the_minimum_repeats_when_the_budget_is_tiny():
-    plan = StepPlan(warmup=1, repeats=5, min_repeats=3, budget_fraction=0.0)
-    timing = time_epoch(lambda: time.sleep(0.001), None, full_steps=50, plan=plan)
-    assert timing.steps_per_repeat == 1 and len(timing.estimates) == 3
-    assert timing.seconds_per_epoch >= 50 * 0.001
+def test_step_timing_groups_fast_steps_into_blocks_and_keeps_the_minimum_repeats():
+    calls = []
+    plan = StepPlan(warmup=1, repeats=10, min_repeats=3, budget_fraction=0.0, min_block_s=0.01)
+    timing = time_epoch(lambda: (calls.append(1), time.sleep(0.002)), None, full_steps=50, plan=plan)
+    assert len(timing.estimates) == 3  # no budget: the minimum
+    assert timing.steps_per_repeat in (4, 5)  # ~10 ms blocks of ~2 ms steps
+    assert len(calls) == 1 + 3 * timing.steps_per_repeat
+    assert timing.seconds_per_epoch >= 50 * 0.002
+    median = time_epoch(lambda: time.sleep(0.002), None, full_steps=50, plan=StepPlan(statistic="median"))
+    assert median.seconds_per_epoch >= 50 * 0.002
 
 
 def test_step_plan_rejects_bad_values():
     with pytest.raises(ValueError, match="`statistic` must be one of"):
         StepPlan(statistic="mean")
-    with pytest.raises(ValueError, match="`repeats` must be an integer >= 3"):
+    with pytest.raises(ValueError, match="`repeats` must be an integer >= 5"):
         StepPlan(repeats=2)

@@ -1,16 +1,17 @@
 """Step-mode ``t_tr``: seconds per training epoch from the candidate's own step, timed in a tight loop.
 
 An epoch of ``S`` batches is ``full_steps`` batches of the full batch size and, when the training
-set does not divide evenly, one smaller last batch. After ``warmup`` untimed steps (and one
-untimed small step), each of ``repeats`` timed repeats runs ``k`` full steps back to back and then
-the small step, and estimates the epoch as ``full_steps * (seconds of the k steps / k) + seconds
-of the small step``. ``t_tr`` is a robust statistic of the repeats' estimates (their minimum by
-default: load on the machine only ever adds time; see ``bench/ttr_bench.py``).
+set does not divide evenly, one smaller last batch. After ``warmup`` untimed full steps (and one
+untimed small step) the steps are timed in short blocks: ``k`` full steps back to back, then ``k'``
+small steps, ``k`` and ``k'`` just large enough for a block to last ``min_block_s`` (so fast steps are
+not timed at the clock's resolution). Each repeat gives one epoch estimate,
+``full_steps * (seconds per full step) + seconds per small step``, and ``t_tr`` takes a robust
+statistic per step kind over the repeats (the minimum by default: load from other processes only
+ever adds time, and short blocks often run untouched by it; see ``bench/ttr_bench.py``).
 
-``k`` is chosen from the warm-up so that the timed repeats take about ``budget_fraction`` of the
-candidate's planned training time (``epochs`` epochs), never fewer than one step per repeat nor
-more than an epoch's worth; ``repeats`` drops to ``min_repeats`` when even one step per repeat
-would exceed that budget. The clock is read after synchronising CUDA.
+The number of repeats is chosen from the warm-up so that the timed blocks take about
+``budget_fraction`` of the candidate's planned training time (``epochs`` epochs), between
+``min_repeats`` and ``repeats``. The clock is read after synchronising CUDA.
 """
 
 from __future__ import annotations
@@ -41,18 +42,22 @@ class StepPlan:
     Parameters
     ----------
     warmup : int, default 2
-        Untimed full steps before timing (>= 1: the last one calibrates ``k``).
-    repeats, min_repeats : int, default 5, 3
+        Untimed full steps before timing (>= 1: the last one calibrates the blocks).
+    repeats, min_repeats : int, default 15, 5
         Timed repeats when the budget allows, and whatever the budget.
     budget_fraction : float, default 0.04
         Share of the planned training time the timed repeats aim for.
+    min_block_s : float, default 1e-3
+        Shortest timed block, seconds.
     statistic : {"min", "median"}, default "min"
+        Of the seconds per step over the repeats, per step kind.
     """
 
     warmup: int = 2
-    repeats: int = 5
-    min_repeats: int = 3
+    repeats: int = 15
+    min_repeats: int = 5
     budget_fraction: float = 0.04
+    min_block_s: float = 1e-3
     statistic: str = "min"
 
     def __post_init__(self) -> None:
@@ -60,6 +65,7 @@ class StepPlan:
         check_int("min_repeats", self.min_repeats, 1)
         check_int("repeats", self.repeats, self.min_repeats)
         check_number("budget_fraction", self.budget_fraction, 0.0)
+        check_number("min_block_s", self.min_block_s, 0.0)
         check_choice("statistic", self.statistic, STATISTICS)
 
 
@@ -70,13 +76,14 @@ class StepTiming:
     Attributes
     ----------
     seconds_per_epoch : float
-        The statistic of ``estimates``: step-mode ``t_tr``.
+        Step-mode ``t_tr``: ``full_steps`` times the statistic of the full steps' seconds, plus the
+        statistic of the small step's.
     estimates : tuple of float
         One epoch estimate per timed repeat, seconds.
     full_step_s : float
-        Median seconds of one full-size step over the repeats.
+        The statistic of the seconds of one full-size step over the repeats.
     steps_per_repeat : int
-        Full steps timed back to back in each repeat (``k``).
+        Full steps timed back to back in each block (``k``).
     probe_s : float
         Wall time of the whole measurement, warm-up included.
     """
@@ -106,12 +113,18 @@ def fixed_threads(num_threads: int | None) -> Iterator[None]:
             torch.set_num_threads(before)
 
 
-def _timed(function: Callable[[], object], synchronize: Callable[[], None]) -> float:
+def _timed(function: Callable[[], object], synchronize: Callable[[], None], number: int = 1) -> float:
+    """Seconds per call of ``number`` back-to-back calls."""
     synchronize()
     start = time.perf_counter()
-    function()
+    for _ in range(number):
+        function()
     synchronize()
-    return time.perf_counter() - start
+    return (time.perf_counter() - start) / number
+
+
+def _calls_per_block(call_s: float, min_block_s: float) -> int:
+    return max(1, math.ceil(min_block_s / max(call_s, 1e-9)))
 
 
 def time_epoch(step_full: Callable[[], object] | None, step_partial: Callable[[], object] | None, full_steps: int,
@@ -145,35 +158,25 @@ def time_epoch(step_full: Callable[[], object] | None, step_partial: Callable[[]
             full_s = _timed(step_full, synchronize)
     if step_partial is not None:
         partial_s = _timed(step_partial, synchronize)
-    epoch_guess = full_s * full_steps + partial_s
-    budget = plan.budget_fraction * epoch_guess * max(int(epochs), 1)
-    k = 0
-    if step_full is not None:
-        per_repeat = budget / plan.repeats - partial_s
-        k = min(max(int(per_repeat // max(full_s, 1e-9)), 1), max(full_steps, 1))
-    repeat_s = k * full_s + partial_s
-    repeats = plan.repeats
-    if repeat_s * repeats > budget:
-        repeats = min(plan.repeats, max(plan.min_repeats, int(budget // max(repeat_s, 1e-9))))
-    estimates, per_step = [], []
+    k_full = _calls_per_block(full_s, plan.min_block_s) if step_full is not None else 0
+    k_partial = _calls_per_block(partial_s, plan.min_block_s) if step_partial is not None else 0
+    budget = plan.budget_fraction * (full_s * full_steps + partial_s) * max(int(epochs), 1)
+    repeat_s = k_full * full_s + k_partial * partial_s
+    repeats = min(plan.repeats, max(plan.min_repeats, int(budget // max(repeat_s, 1e-9))))
+    per_full, per_partial = [], []
     for _ in range(repeats):
-        estimate = 0.0
         if step_full is not None:
-            synchronize()
-            start = time.perf_counter()
-            for _ in range(k):
-                step_full()
-            synchronize()
-            step_s = (time.perf_counter() - start) / k
-            per_step.append(step_s)
-            estimate += step_s * full_steps
+            per_full.append(_timed(step_full, synchronize, k_full))
         if step_partial is not None:
-            estimate += _timed(step_partial, synchronize)
-        estimates.append(estimate)
-    value = min(estimates) if plan.statistic == "min" else statistics.median(estimates)
+            per_partial.append(_timed(step_partial, synchronize, k_partial))
+    pick = min if plan.statistic == "min" else statistics.median
+    full_value = pick(per_full) if per_full else 0.0
+    value = full_value * full_steps + (pick(per_partial) if per_partial else 0.0)
+    estimates = [(per_full[i] if per_full else 0.0) * full_steps + (per_partial[i] if per_partial else 0.0)
+                 for i in range(repeats)]
     return StepTiming(seconds_per_epoch=float(value), estimates=tuple(estimates),
-                      full_step_s=float(statistics.median(per_step)) if per_step else math.nan,
-                      steps_per_repeat=k, probe_s=time.perf_counter() - started)
+                      full_step_s=float(full_value) if per_full else math.nan,
+                      steps_per_repeat=k_full, probe_s=time.perf_counter() - started)
 
 
 __all__ = ["COST_THREADS", "STATISTICS", "StepPlan", "StepTiming", "fixed_threads", "time_epoch"]
