@@ -8,8 +8,8 @@ epoch over epochs 2..N). "busy" runs the same beside one process that burns a CP
 
 Printed per configuration: the coefficient of variation (std / mean over the repeats) of each
 mode quiet and busy, the busy / quiet ratio of the medians, step-mode ``t_tr`` over a plain
-PyTorch loop's epoch time (same network, batch size and thread count), and the share of the
-candidate's training time the step measurement took. Then the Spearman rank correlation of the two
+PyTorch loop's epoch time (same network, batch size and thread count), and the shares of the
+candidate's training time taken by the step timing and by the other costs (FLOPs, memory, latency). Then the Spearman rank correlation of the two
 modes' medians over the configurations (quiet), and the coefficients of variation the step mode
 would have with the median instead of the minimum of its repeats.
 
@@ -77,8 +77,8 @@ class Burner:
 def run_condition(epochs: int, repeats: int) -> dict[str, dict[str, list[float]]]:
     """Every configuration ``repeats`` times, interleaved: both t_tr, step estimates, probe share."""
     modules = {flat: DigitsDataModule(flatten=flat) for flat in (True, False)}
-    out: dict[str, dict[str, list[float]]] = {name: {"step": [], "epoch": [], "estimates": [], "share": []}
-                                               for name, _, _ in CONFIGS}
+    out: dict[str, dict[str, list[float]]] = {
+        name: {"step": [], "epoch": [], "estimates": [], "share": [], "other_share": []} for name, _, _ in CONFIGS}
     for _ in range(repeats):
         for name, flat, config in CONFIGS:
             evaluator = CandidateEvaluator(modules[flat], epochs=epochs, accelerator="cpu")
@@ -89,7 +89,9 @@ def run_condition(epochs: int, repeats: int) -> dict[str, dict[str, list[float]]
             out[name]["step"].append(ev.t_tr_step)
             out[name]["epoch"].append(ev.t_tr_epoch)
             out[name]["estimates"].append(costs["t_tr_step_estimates"])
-            out[name]["share"].append(costs["seconds"]["steps"] / sum(ev.extra["epoch_times"]))
+            training = sum(ev.extra["epoch_times"])
+            out[name]["share"].append(costs["seconds"]["steps"] / training)
+            out[name]["other_share"].append((costs["seconds"]["counts"] + costs["seconds"]["latency"]) / training)
     return out
 
 
@@ -133,17 +135,39 @@ def decisions(runs: int, mode: str, workdir: Path) -> dict[str, Any]:
     return {"mode": mode, "runs": runs, "same_as_first": same, "trials": [len(c) for c in configs]}
 
 
+def report_decisions(result: dict[str, Any], runs: int) -> None:
+    """Run and print the seeded ``cli search`` comparisons of both modes into ``result["decisions"]``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        result["decisions"] = [decisions(runs, mode, Path(tmp)) for mode in ("step", "epoch")]
+    for d in result["decisions"]:
+        print(f"cli search --family mlp, {d['mode']} mode: {d['same_as_first']} of {d['runs'] - 1} repeat runs "
+              "made the first run's decisions")
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=5, help="epochs per evaluation (default 5)")
     parser.add_argument("--repeats", type=int, default=6, help="evaluations per configuration and condition")
     parser.add_argument("--decisions", type=int, default=0, help="seeded cli search runs per t_tr mode (0: skip)")
+    parser.add_argument("--skip-timing", action="store_true", help="only the --decisions runs")
+    parser.add_argument("--no-busy", action="store_true", help="skip the condition beside a CPU burner")
     parser.add_argument("--json", type=str, default=None, help="also write the results to this JSON file")
     args = parser.parse_args(argv)
+    if args.skip_timing:
+        result: dict[str, Any] = {"load_average_before": os.getloadavg()}
+        report_decisions(result, args.decisions)
+        result["load_average_after"] = os.getloadavg()
+        print(f"load average before {result['load_average_before'][0]:.2f}, after {result['load_average_after'][0]:.2f}")
+        if args.json:
+            Path(args.json).write_text(json.dumps(result, indent=2))
+        return result
     load = os.getloadavg()
     quiet = run_condition(args.epochs, args.repeats)
-    with Burner():
-        busy = run_condition(args.epochs, args.repeats)
+    if args.no_busy:
+        busy = quiet
+    else:
+        with Burner():
+            busy = run_condition(args.epochs, args.repeats)
     plain = plain_epoch_time(args.epochs, 3)
     rows = []
     for name, _, _ in CONFIGS:
@@ -157,6 +181,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "step_quiet_s": statistics.median(q["step"]), "epoch_quiet_s": statistics.median(q["epoch"]),
             "plain_s": plain[name], "step_over_plain": statistics.median(q["step"]) / plain[name],
             "probe_share": statistics.median(q["share"] + b["share"]),
+            "other_costs_share": statistics.median(q["other_share"] + b["other_share"]),
             "cv_step_median_quiet": cv([statistics.median(e) for e in q["estimates"]]),
             "cv_step_median_busy": cv([statistics.median(e) for e in b["estimates"]]),
         })
@@ -169,21 +194,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"digits, CPU, {result['threads']} training threads, costs timed on {COST_THREADS}; {args.epochs} epochs "
           f"per run, {args.repeats} runs per condition; load average before {load[0]:.2f}")
     header = (f"{'configuration':<21}{'CV step q/b':>14}{'CV epoch q/b':>15}{'busy/quiet step':>17}"
-              f"{'busy/quiet epoch':>18}{'step/plain':>12}{'probe share':>13}")
+              f"{'busy/quiet epoch':>18}{'step/plain':>12}{'t_tr share':>12}{'other share':>13}")
     print(header)
     for r in rows:
         print(f"{r['config']:<21}{r['cv_step_quiet']:>7.1%}/{r['cv_step_busy']:<6.1%}"
               f"{r['cv_epoch_quiet']:>8.1%}/{r['cv_epoch_busy']:<6.1%}{r['ratio_step']:>17.2f}"
-              f"{r['ratio_epoch']:>18.2f}{r['step_over_plain']:>12.2f}{r['probe_share']:>13.1%}")
+              f"{r['ratio_epoch']:>18.2f}{r['step_over_plain']:>12.2f}{r['probe_share']:>12.1%}"
+              f"{r['other_costs_share']:>13.1%}")
     print(f"Spearman rank correlation of step vs epoch t_tr (quiet): {result['spearman_quiet']:.3f}")
     print("step-mode CV with the median of repeats instead of the minimum (quiet/busy): "
           + ", ".join(f"{r['config']} {r['cv_step_median_quiet']:.1%}/{r['cv_step_median_busy']:.1%}" for r in rows))
     if args.decisions:
-        with tempfile.TemporaryDirectory() as tmp:
-            result["decisions"] = [decisions(args.decisions, mode, Path(tmp)) for mode in ("step", "epoch")]
-        for d in result["decisions"]:
-            print(f"cli search --family mlp, {d['mode']} mode: {d['same_as_first']} of {d['runs'] - 1} repeat runs "
-                  "made the first run's decisions")
+        report_decisions(result, args.decisions)
     print(f"load average after {result['load_average_after'][0]:.2f}")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
