@@ -132,9 +132,9 @@ class TimedEvaluator(CandidateEvaluator):
         super().__init__(*args, **kwargs)
         self._validation: _ValidationClock | None = None
 
-    def _make_trainer(self, epochs: int, callbacks: list[Callback]) -> pl.Trainer:
+    def _make_trainer(self, epochs: int, callbacks: list[Callback], **kwargs: Any) -> pl.Trainer:
         self._validation = _ValidationClock()
-        return super()._make_trainer(epochs, [*callbacks, self._validation])
+        return super()._make_trainer(epochs, [*callbacks, self._validation], **kwargs)
 
     def evaluate(self, config: Mapping[str, Any]) -> Evaluation:
         """Train ``config`` as the parent does and add ``extra["phases"]``."""

@@ -4,8 +4,10 @@ cost of one evaluation.
 Both sides train the same network (same config, same init seed) on the same in-memory data with
 the same batch size, optimiser and schedule; the plain loop shuffles and slices tensors the way a
 hand-written loop would. Per-epoch time is SPEC §1's ``t_tr`` (mean of epochs 2..N, validation
-excluded) on both sides. The fixed cost is an evaluation's wall time minus its training epochs on
-a tiny dataset (Trainer set-up, validation of 360 samples, teardown, clean-up).
+excluded) on both sides (the evaluator's ``t_tr_epoch``). The fixed cost is an evaluation's wall
+time minus its training epochs and minus the cost measurement at training start (Trainer set-up,
+validation of 360 samples, teardown, clean-up), on a tiny dataset; the measurement's own seconds
+are printed beside it. Targets (issue 16 item 7): MLP row <= 1.10x, fixed cost <= 0.02 s.
 
 Run ``python bench/train_bench.py`` (``--quick`` for a smoke run, ``--json`` for machine output).
 Timings on a shared machine are noisy: each side is measured ``--repeats`` times, interleaved,
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -28,6 +31,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lightning_dnc.data import DigitsDataModule, InMemoryDataModule, RawData  # noqa: E402
+from lightning_dnc.lightning.child_trainer import cheap_cuda_checks  # noqa: E402
 from lightning_dnc.lightning.evaluator import CandidateEvaluator  # noqa: E402
 from lightning_dnc.lightning.timing import mean_training_epoch_time  # noqa: E402
 from lightning_dnc.models import build_network  # noqa: E402
@@ -98,13 +102,14 @@ def bench_case(name: str, config: dict[str, Any], dm: RandomDataModule, epochs: 
     plain_epochs: list[float] = []
     our_epochs: list[float] = []
     for _ in range(repeats):
-        times = plain_loop(config, dm, epochs, device)
+        with cheap_cuda_checks():  # as the evaluator trains: no NVML probe per optimizer step without a GPU
+            times = plain_loop(config, dm, epochs, device)
         plain.append(mean_training_epoch_time(times))
         plain_epochs += times[1:] or times
         ev = evaluator.evaluate(config)
         if not ev.ok:
             raise RuntimeError(f"{name}: evaluation failed: {ev.error}")
-        ours.append(ev.t_tr)
+        ours.append(ev.t_tr_epoch)
         our_epochs += ev.extra["epoch_times"][1:] or ev.extra["epoch_times"]
         walls.append(ev.wall_time)
         overheads.append(ev.wall_time - sum(ev.extra["epoch_times"]))
@@ -128,12 +133,15 @@ def fixed_cost(accelerator: str, repeats: int) -> dict[str, Any]:
     config = {"hidden_mlp": [16], "batch_size": 2048}
     evaluator.evaluate(config)  # first call pays one-off imports and lazy initialisation
     first_start = time.perf_counter()
-    costs = []
+    costs, probes = [], []
     for _ in range(repeats):
         ev = evaluator.evaluate(config)
-        costs.append(ev.wall_time - ev.extra["epoch_times"][0])
+        probe = ev.extra["costs"]["seconds"]["total"]
+        costs.append(ev.wall_time - ev.extra["epoch_times"][0] - probe)
+        probes.append(probe)
     return {"case": "fixed_cost", "fixed_cost_s": statistics.median(costs), "max_s": max(costs),
-            "repeats": repeats, "loop_s": time.perf_counter() - first_start}
+            "measurement_s": statistics.median(probes), "repeats": repeats,
+            "loop_s": time.perf_counter() - first_start}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -175,8 +183,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print("s/ep: median over repeats of t_tr (mean of epochs 2..N); ratio(min ep): fastest epoch vs "
               "fastest epoch, less sensitive to other load on the machine")
         fc = result["fixed_cost"]
-        print(f"fixed cost per evaluation (tiny MLP, 1 epoch): median {fc['fixed_cost_s']:.3f} s, "
-              f"max {fc['max_s']:.3f} s over {fc['repeats']}")
+        print(f"fixed cost per evaluation (tiny MLP, 1 epoch), cost measurement excluded: median "
+              f"{fc['fixed_cost_s']:.3f} s (target <= 0.02 s), max {fc['max_s']:.3f} s over {fc['repeats']}; the cost "
+              f"measurement itself: median {fc['measurement_s']:.3f} s")
+        print(f"MLP row: {cases[0]['ratio']:.3f}x the plain loop (target <= 1.10x)")
+        print(f"load average: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     return result
 
 

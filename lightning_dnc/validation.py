@@ -85,6 +85,16 @@ def check_choice(name: str, value: Any, allowed: Sequence[str]) -> str:
     return value
 
 
+def check_choices(name: str, values: Any, allowed: Sequence[str]) -> tuple[str, ...]:
+    """``values`` as a tuple when it is a non-empty list of items of ``allowed``."""
+    if isinstance(values, str) or not isinstance(values, Sequence) or not values:
+        raise SettingError(name, f"`{name}` must be a non-empty list of {list(allowed)}, got {values!r}.")
+    bad = [v for v in values if not isinstance(v, str) or v not in allowed]
+    if bad:
+        raise SettingError(name, f"`{name}` must name items of {list(allowed)}, got {bad[0]!r} in {list(values)!r}.")
+    return tuple(values)
+
+
 def check_bool(name: str, value: Any) -> bool:
     """``value`` when it is ``True`` or ``False``."""
     if not isinstance(value, bool):
@@ -96,6 +106,7 @@ __all__ = [
     "SettingError",
     "check_bool",
     "check_choice",
+    "check_choices",
     "check_int",
     "check_number",
     "check_optional_int",

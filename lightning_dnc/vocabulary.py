@@ -10,8 +10,13 @@ from __future__ import annotations
 FAMILIES: tuple[str, ...] = ("cnn", "mlp")
 """Model families a search can build: convolutional networks and multilayer perceptrons."""
 
-PENALTIES: tuple[str, ...] = ("t_tr", "n_params")
-"""Costs the objective can penalise: training seconds per epoch, trainable parameter count."""
+PENALTIES: tuple[str, ...] = ("t_tr", "n_params", "flops", "latency", "memory")
+"""Costs the objective can penalise: training seconds per epoch, trainable parameter count,
+inference FLOPs per sample, inference seconds per sample at batch 1, peak training bytes."""
+
+T_TR_MODES: tuple[str, ...] = ("step", "epoch")
+"""How ``t_tr`` is measured: the candidate's training step timed in a tight loop, or the mean
+training epoch of the Lightning loop (SPEC §1)."""
 
 EXECUTORS: tuple[str, ...] = ("inprocess", "ray")
 """Where candidates train: in this process, or on Ray workers."""
@@ -26,4 +31,4 @@ STAGE_NAMES: dict[int, str] = {
 JOURNAL_NAME = "trials.jsonl"
 """File name of a search's journal inside a results folder."""
 
-__all__ = ["EXECUTORS", "FAMILIES", "JOURNAL_NAME", "PENALTIES", "STAGE_NAMES"]
+__all__ = ["EXECUTORS", "FAMILIES", "JOURNAL_NAME", "PENALTIES", "STAGE_NAMES", "T_TR_MODES"]

@@ -34,7 +34,7 @@ def test_ok_evaluation_record(digits_flat):
     assert ev.best_val_acc == max(ev.val_acc_curve) and 0.0 <= ev.best_val_acc <= 1.0
     assert ev.best_val_loss == min(ev.val_loss_curve)
     assert ev.n_params == count_parameters(MLP, (64,), 10)
-    assert ev.t_tr == ev.extra["epoch_times"][1] and ev.t_tr > 0
+    assert ev.t_tr_epoch == ev.extra["epoch_times"][1] and ev.t_tr == ev.t_tr_step > 0  # SPEC §1 kept beside it
     assert ev.device == "cpu" and ev.wall_time >= sum(ev.extra["epoch_times"])
     assert ev.config["weight_decay"] == "auto" and ev.config["dropout_probs_mlp"] == [0.2]
     assert Evaluation.from_dict(ev.to_dict()) == ev
@@ -44,7 +44,7 @@ def test_cnn_candidate_and_config_epochs(tmp_path):
     dm = DigitsDataModule()
     ev = CandidateEvaluator(dm, epochs=5, accelerator="cpu").evaluate(
         {"out_channels": [8, 8, 16, 16], "epochs": 1, "batch_size": 512})
-    assert ev.ok and ev.epochs_run == 1 and ev.t_tr == ev.extra["epoch_times"][0]
+    assert ev.ok and ev.epochs_run == 1 and ev.t_tr_epoch == ev.extra["epoch_times"][0]
 
 
 def test_same_seed_same_result_and_caller_rng_untouched(digits_flat):
@@ -184,6 +184,11 @@ def test_user_module_class_reports_logged_metrics(digits_flat):
     ev = CandidateEvaluator(digits_flat, epochs=2, accelerator="cpu", module_class=_UserModule).evaluate(MLP)
     assert ev.ok and len(ev.val_acc_curve) == 2 and len(ev.train_loss_curve) == 2
     assert ev.n_params == 64 * 10 + 10
+    # Its own training_step is timed (self.log silenced); without `forward` there is no inference latency.
+    forward_and_weight_gradient = 2 * (2 * 64 * 10)  # per sample; the data needs no gradient
+    assert ev.t_tr == ev.t_tr_step > 0
+    assert ev.flops_train == digits_flat.num_samples("train") * forward_and_weight_gradient
+    assert ev.latency is None and "latency" in ev.extra["costs"]["error"]
 
 
 def test_datamodule_without_batch_size_is_rejected():

@@ -69,7 +69,9 @@ def test_failed_or_unscorable_evaluations_have_no_loss():
         ({"wc": -0.1}, r"`wc` must be a finite number >= 0"),
         ({"wc": float("inf")}, r"`wc` must be a finite number >= 0"),
         ({"wc": True}, r"`wc` must be"),
-        ({"penalize": "flops"}, r"`penalize` must be one of \['t_tr', 'n_params'\], got 'flops'"),
+        ({"penalize": "watts"},
+         r"`penalize` must be one of \['t_tr', 'n_params', 'flops', 'latency', 'memory'\], got 'watts'"),
+        ({"t_tr_mode": "wall"}, r"`t_tr_mode` must be one of \['step', 'epoch'\], got 'wall'"),
         ({"t_tr_ref": 0}, r"`t_tr_ref` must be a finite number > 0"),
         ({"n_params_ref": -5}, r"`n_params_ref` must be a finite number > 0"),
         ({"regression_scale": 0}, r"`regression_scale` must be"),
@@ -91,3 +93,29 @@ def test_pessimistic_loss_rule():
     assert pessimistic_loss([-1.0, -0.5]) == pytest.approx(-0.5 + FAILED_LOSS_MARGIN)
     assert pessimistic_loss([], [-2.0, -1.0]) == pytest.approx(-1.0 + FAILED_LOSS_MARGIN)
     assert pessimistic_loss([], []) == FAILED_LOSS_DEFAULT
+
+
+def test_t_tr_mode_picks_the_step_or_the_epoch_measurement():
+    both = ev(t_tr=1.0, t_tr_step=1.0, t_tr_epoch=3.0)
+    assert Objective(wc=1, t_tr_ref=1.0).cost(both) == 1.0  # "step" is the default
+    assert Objective(wc=1, t_tr_ref=1.0, t_tr_mode="epoch").cost(both) == 3.0
+    legacy = ev(t_tr=2.0)  # a 0.1.0 record: only t_tr, the epoch loop's
+    assert Objective(wc=1, t_tr_ref=1.0).cost(legacy) == Objective(wc=1, t_tr_ref=1.0, t_tr_mode="epoch").cost(legacy)
+
+
+@pytest.mark.parametrize(("penalize", "field", "value"), [
+    ("flops", "flops", 5e4), ("latency", "latency", 2e-4), ("memory", "memory", 3e6)])
+def test_every_cost_is_penalised_over_its_reference(penalize, field, value):
+    obj = Objective(wc=10, penalize=penalize, **{f"{field}_ref": value * 2})
+    assert obj.cost(ev(**{field: value})) == 0.5
+    assert obj.loss(ev(acc=0.9, **{field: value})) == pytest.approx(math.log10(0.1 + 10 * 0.5))
+    assert obj.loss(ev()) is None  # not measured: cannot be scored
+    bound = Objective(penalize=penalize).with_references([ev(), ev(**{field: value})])
+    assert bound.reference == value  # the first trial that measured it
+
+
+def test_objectives_stored_by_0_1_0_read_as_epoch_mode():
+    old = {"wc": 0.1, "penalize": "t_tr", "t_tr_ref": None, "n_params_ref": None, "regression_scale": 10.0}
+    assert Objective.from_dict(old).t_tr_mode == "epoch"
+    assert Objective.from_dict({**old, "t_tr_mode": "step"}).t_tr_mode == "step"
+    assert Objective.from_dict(Objective().to_dict()) == Objective()

@@ -90,3 +90,46 @@ def test_json_round_trip_and_summary():
     assert summary["best"]["trial_id"] == r.best.trial_id and len(summary["top_k"]) == 3
     with pytest.raises(ValueError, match="format version"):
         SearchResult.from_dict({**r.to_dict(), "version": 99})
+
+
+def costly(i, acc, flops, latency, memory):
+    config = complete_config({"family": "mlp", "hidden_mlp": [10 + i], "epochs": 2})
+    return Trial(i, 1, config, Evaluation(config=config, best_val_acc=acc, t_tr=1.0, n_params=100, flops=flops,
+                                          latency=latency, memory=memory))
+
+
+def test_pareto_front_over_chosen_costs_matches_brute_force_and_exports_configs():
+    trials = [costly(i, acc, f, lat, m) for i, (acc, f, lat, m) in enumerate([
+        (0.90, 10, 3.0, 5), (0.95, 30, 1.0, 9), (0.80, 5, 5.0, 5), (0.85, 20, 4.0, 6), (0.90, 10, 3.0, 4)])]
+    r = SearchResult(trials, Objective(wc=0.1, penalize="flops").with_references(t.evaluation for t in trials))
+    costs = ["flops", "latency", "memory"]
+    values = {t.trial_id: (1 - t.evaluation.best_val_acc, t.evaluation.flops, t.evaluation.latency,
+                           t.evaluation.memory) for t in trials}
+    dominated = {a for a, b in itertools.permutations(values, 2)
+                 if all(x <= y for x, y in zip(values[b], values[a])) and values[a] != values[b]}
+    assert {t.trial_id for t in r.pareto_front(costs)} == set(values) - dominated == {1, 2, 4}
+    points = r.pareto_points(costs)
+    assert [p["trial_id"] for p in points] == [1, 4, 2]  # by f_p
+    assert points[0]["config"]["hidden_mlp"] == [11] and points[0]["latency"] == 1.0
+    assert {t.trial_id for t in r.pareto_front(["flops"])} == {0, 1, 2, 4}  # 0 and 4 tie in (f_p, flops)
+    with pytest.raises(ValueError, match=r"`costs` must name items of"):
+        r.pareto_front(["watts"])
+
+
+def test_rescore_by_another_cost_or_t_tr_mode():
+    trials = [costly(i, acc, f, 1e-3, 10) for i, (acc, f) in enumerate([(0.9, 100), (0.92, 1000)])]
+    r = SearchResult(trials, Objective(wc=0.0).with_references(t.evaluation for t in trials))
+    assert r.best.trial_id == 1
+    assert r.rescore(wc=10, penalize="flops", flops_ref=1000).best.trial_id == 0
+    assert r.rescore(t_tr_mode="epoch").objective.t_tr_mode == "epoch"
+    legacy = SearchResult(TRIALS, Objective(wc=0.1).with_references(t.evaluation for t in TRIALS if t.evaluation))
+    with pytest.raises(ValueError, match="recorded only t_tr and n_params"):
+        legacy.rescore(penalize="latency")
+
+
+def test_evaluation_round_trip_keeps_the_costs():
+    ev = Evaluation(config={}, best_val_acc=0.5, t_tr=0.1, t_tr_step=0.1, t_tr_epoch=0.2, flops=1e3, flops_train=3e6,
+                    latency=1e-4, memory=2e5, spread={"t_tr_step": 0.01, "t_tr_epoch": float("nan")})
+    back = Evaluation.from_dict(ev.to_dict())
+    assert back.spread == {"t_tr_step": 0.01} and back.flops == 1e3 and back.t_tr_epoch == 0.2
+    assert Evaluation.from_dict({"config": {}, "t_tr": 1.0}).t_tr_step is None  # a 0.1.0 record

@@ -18,8 +18,8 @@ from lightning_dnc.cli.errors import UsageError
 from lightning_dnc.cli.plan import ResumeRequest, RunPlan, resolve_run
 from lightning_dnc.results.folder import ResultsFolder
 from lightning_dnc.search import JournalCorruptError, JournalMismatchError, Objective
-from lightning_dnc.validation import SettingError
-from lightning_dnc.vocabulary import JOURNAL_NAME
+from lightning_dnc.validation import SettingError, check_choices
+from lightning_dnc.vocabulary import JOURNAL_NAME, PENALTIES
 
 #: Never saved in config.yaml: they describe one invocation, not the run.
 NOT_SAVED = ("config", "__path__", "overwrite", "resume", "force")
@@ -51,7 +51,8 @@ def run_fit(options: Namespace, console: Console, train_final: bool = True, resu
         if context is not None:
             context["out"] = plan.out
         if resume is None:
-            folder.write_yaml("config.yaml", _settings_dict(options, plan.out))
+            folder.write_yaml("config.yaml", {**_settings_dict(options, plan.out),
+                                              "t_tr_mode": plan.settings.objective.t_tr_mode})
         return _search_and_finish(plan, folder, console, train_final, run_search)
     finally:
         lock.release()
@@ -96,7 +97,8 @@ def _search_and_finish(plan: RunPlan, folder: ResultsFolder, console: Console, t
                                   checkpoint=folder.file("best.ckpt"))
         folder.write_text("final.json", json.dumps(final, indent=2))
     write_report(folder.path, result, final, search_seconds=search_seconds + earlier_seconds, wc=float(options.wc),
-                 penalize=options.penalize, console=console, earlier_seconds=earlier_seconds)
+                 penalize=options.penalize, console=console, earlier_seconds=earlier_seconds,
+                 pareto_costs=options.pareto_costs)
     return 0
 
 
@@ -132,7 +134,9 @@ def run_report(options: Namespace, console: Console) -> int:
     from lightning_dnc.search import SearchResult
 
     try:
-        Objective(wc=options.wc, penalize=options.penalize)
+        Objective(wc=options.wc, penalize=options.penalize, t_tr_mode=options.t_tr_mode)
+        if options.pareto_costs is not None:
+            check_choices("pareto_costs", options.pareto_costs, PENALTIES)
     except SettingError as err:
         raise UsageError(err.renamed(f"--{err.name}")) from err
     run_dir = Path(options.run_dir)
@@ -146,8 +150,15 @@ def run_report(options: Namespace, console: Console) -> int:
         if n_params_ref is None:
             raise UsageError(f"{str(run_dir)!r} does not record the N_p of its space's largest network and has no "
                              f"{JOURNAL_NAME} to compute it from; re-rank with --penalize t_tr.")
-    write_report(run_dir, result, None, search_seconds=None, wc=float(options.wc), penalize=options.penalize,
-                 console=console, suffix=f"_wc{options.wc:g}_{options.penalize}", n_params_ref=n_params_ref)
+    if options.t_tr_mode is not None and options.t_tr_mode != result.objective.t_tr_mode:
+        result = result.rescore(t_tr_mode=options.t_tr_mode)
+    mode = "" if options.t_tr_mode is None else f"_{options.t_tr_mode}"
+    try:
+        write_report(run_dir, result, None, search_seconds=None, wc=float(options.wc), penalize=options.penalize,
+                     console=console, suffix=f"_wc{options.wc:g}_{options.penalize}{mode}",
+                     pareto_costs=options.pareto_costs, n_params_ref=n_params_ref)
+    except ValueError as err:
+        raise UsageError(f"report {str(run_dir)!r}: {err}") from err
     return 0
 
 

@@ -19,7 +19,15 @@ def add_search_options(parser: ArgumentParser, report_only: bool = False) -> Non
     parser.add_argument("--wc", type=float, default=0.1,
                         help="Cost weight: 0 = accuracy only, 0.1 = balanced, 10 = cheapness first.")
     parser.add_argument("--penalize", type=str, default="t_tr",
-                        help="Cost to penalise: t_tr (training seconds per epoch) or n_params.")
+                        help="Cost to penalise: t_tr (training seconds per epoch), n_params, flops (inference FLOPs "
+                             "per sample), latency (inference seconds per sample at batch 1) or memory (peak "
+                             "training bytes).")
+    parser.add_argument("--t_tr_mode", type=str | None, default=None,
+                        help="How t_tr is measured: step (the training step timed in a tight loop; default for a new "
+                             "run) or epoch (the loop's mean epoch, SPEC §1). Unset on --resume: the run's own.")
+    parser.add_argument("--pareto_costs", type=list[str] | None, default=None,
+                        help="Costs of the report's Pareto front besides the validation error (default: the "
+                             "penalised cost and n_params).")
     if report_only:
         return
     parser.add_argument("--data", type=str, default="digits",

@@ -22,8 +22,8 @@ from lightning_dnc.executors import RunOptions
 from lightning_dnc.results.folder import check_output_folder
 from lightning_dnc.search import Objective, SearchSettings
 from lightning_dnc.search.settings import NOT_IN_HEADER
-from lightning_dnc.validation import SettingError, check_choice
-from lightning_dnc.vocabulary import EXECUTORS, JOURNAL_NAME
+from lightning_dnc.validation import SettingError, check_choice, check_choices
+from lightning_dnc.vocabulary import EXECUTORS, JOURNAL_NAME, PENALTIES
 
 CNN_LIMITS = ("num_conv_layers", "channels_first", "channels_upper")
 MLP_LIMITS = ("num_hidden_layers", "hidden_nodes")
@@ -91,7 +91,9 @@ def _resolve_run(options: Namespace, resume: ResumeRequest | None) -> RunPlan:
 
     check_choice("budget", options.budget, tuple(BUDGETS))
     budget = BUDGETS[options.budget]
-    objective = Objective(wc=options.wc, penalize=options.penalize)
+    # --t_tr_mode unset: "step" for a new run; on --resume the run's own (0.1.0 runs measured "epoch").
+    t_tr_mode = options.t_tr_mode if options.t_tr_mode is not None or resume is not None else "step"
+    objective = Objective(wc=options.wc, penalize=options.penalize, t_tr_mode=t_tr_mode)
     settings = SearchSettings(family=options.family, objective=objective)  # the family first: it picks the limits
     final_epochs = budget.epochs if options.epochs is None else options.epochs
     if final_epochs < 1:
@@ -100,6 +102,8 @@ def _resolve_run(options: Namespace, resume: ResumeRequest | None) -> RunPlan:
         raise UsageError(f"--val_split must be in (0, 1), got {options.val_split!r}.")
     _check_devices(options.devices)
     _check_executor_options(options)
+    if options.pareto_costs is not None:
+        check_choices("pareto_costs", options.pareto_costs, PENALTIES)
     own, other = (CNN_LIMITS, MLP_LIMITS) if options.family == "cnn" else (MLP_LIMITS, CNN_LIMITS)
     misplaced = [f"--{name}" for name in other if options.get(name) is not None]
     if misplaced:

@@ -64,6 +64,11 @@ class TensorLoader:
         return math.ceil(self._shard_size() / self.batch_size)
 
     @property
+    def samples_per_epoch(self) -> int:
+        """Samples this rank sees per epoch (its shard, padded when ``pad``)."""
+        return self._shard_size()
+
+    @property
     def generator(self) -> torch.Generator:
         """The loader's generator, on the data's device, created (and seeded) on first use."""
         if self._generator is None:

@@ -26,13 +26,18 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping
 from lightning.pytorch.utilities.seed import isolate_rng
 
 from lightning_dnc.data.base import DatasetInfo, check_datamodule
-from lightning_dnc.lightning.child_trainer import make_child_trainer, quiet_lightning
+from lightning_dnc.lightning.child_trainer import cheap_cuda_checks, make_child_trainer, quiet_lightning
+from lightning_dnc.lightning.cost_probe import CostProbe
 from lightning_dnc.lightning.timing import EpochTimer
+from lightning_dnc.measure import CandidateCosts, StepPlan
+from lightning_dnc.measure.steps import COST_THREADS
 from lightning_dnc.models.layers import count_trainable
 from lightning_dnc.models.module import CandidateModule, NonFiniteMetricError
 from lightning_dnc.search.records import STATUS_FAILED, STATUS_OK, Evaluation
 from lightning_dnc.search.settings import DEFAULT_SEARCH_EPOCHS
 from lightning_dnc.space.config import complete_config
+from lightning_dnc.validation import check_choice
+from lightning_dnc.vocabulary import T_TR_MODES
 
 class _MetricRecorder(Callback):
     """Per-epoch ``val_acc``/``val_loss``/``train_loss`` from ``callback_metrics`` (modules without ``history``)."""
@@ -82,13 +87,31 @@ class CandidateEvaluator:
         Default :class:`~lightning_dnc.models.CandidateModule`.
     trainer_kwargs : mapping, optional
         Extra ``lightning.Trainer`` arguments (e.g. ``strategy``); they override the defaults.
+    t_tr_mode : {"step", "epoch"}, default "step"
+        Which measurement the record's ``t_tr`` holds: the training step timed in a tight loop
+        at the start of training (``t_tr_step``; the epoch loop's when it could not be timed) or
+        the epoch loop's mean over epochs 2..N (``t_tr_epoch``, SPEC §1). Both are recorded.
+    step_plan : StepPlan, optional
+        How the training step is timed (warm-up, repeats, time budget, statistic).
+    cost_threads : int or None, default :data:`~lightning_dnc.measure.steps.COST_THREADS` (1)
+        Torch threads while the training step and the latency are timed (the
+        ``torch.utils.benchmark`` convention); ``None``: the training's count. One thread keeps
+        the timings of small networks free of thread contention with other processes.
+
+    Notes
+    -----
+    Every candidate is measured by :class:`~lightning_dnc.lightning.cost_probe.CostProbe` when
+    its training starts (step-mode ``t_tr``, FLOPs, latency, memory); the probe restores every
+    state it changed, so the candidate's metrics are those of a run without it. Its warm-up steps
+    also warm the process up before the first timed epoch.
     """
 
     def __init__(self, datamodule: Any, epochs: int = DEFAULT_SEARCH_EPOCHS, accelerator: str = "auto", devices: Any = 1,
                  precision: Any = None, enable_progress_bar: bool = False, patience: int | None = None,
                  seed: int = 0, input_shape: Sequence[int] | None = None, num_outputs: int | None = None,
                  task: str | None = None, module_class: type[pl.LightningModule] | None = None,
-                 trainer_kwargs: Mapping[str, Any] | None = None) -> None:
+                 trainer_kwargs: Mapping[str, Any] | None = None, t_tr_mode: str = "step",
+                 step_plan: StepPlan | None = None, cost_threads: int | None = COST_THREADS) -> None:
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"`epochs` must be an int >= 1, got {epochs!r}.")
         if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):
@@ -104,6 +127,9 @@ class CandidateEvaluator:
         self.seed = int(seed)
         self.module_class = module_class or CandidateModule
         self.trainer_kwargs = dict(trainer_kwargs or {})
+        self.t_tr_mode = check_choice("t_tr_mode", t_tr_mode, T_TR_MODES)
+        self.step_plan = step_plan
+        self.cost_threads = cost_threads
 
     # -- public -----------------------------------------------------------------------------
     def evaluate(self, config: Mapping[str, Any]) -> Evaluation:
@@ -126,19 +152,21 @@ class CandidateEvaluator:
         epochs = int(full.get("epochs", self.epochs))
         self.datamodule.batch_size = int(full["batch_size"])
         timer = EpochTimer()
+        probe = CostProbe(epochs, self.step_plan, self.cost_threads)
         recorder = _MetricRecorder()
         module: pl.LightningModule | None = None
         trainer: pl.Trainer | None = None
         status, reason, error = STATUS_OK, None, None
         sigint = _current_sigint_handler()
         try:
-            with isolate_rng(), quiet_lightning():
+            with isolate_rng(), quiet_lightning(), cheap_cuda_checks():
                 torch.manual_seed(self.seed)
                 module = self._make_module(full, epochs)
-                callbacks: list[Callback] = [timer, *self._early_stopping()]
-                if not isinstance(getattr(module, "history", None), Mapping):
+                callbacks: list[Callback] = [probe, timer, *self._early_stopping()]
+                keeps_history = isinstance(getattr(module, "history", None), Mapping)
+                if not keeps_history:
                     callbacks.append(recorder)  # modules without `history` report through logged metrics
-                trainer = self._make_trainer(epochs, callbacks)
+                trainer = self._make_trainer(epochs, callbacks, barebones=keeps_history and self.patience is None)
                 trainer.fit(module, datamodule=self.datamodule)
         except (KeyboardInterrupt, SystemExit):
             raise
@@ -151,7 +179,7 @@ class CandidateEvaluator:
             status, reason, error = STATUS_FAILED, "oom" if oom else "exception", _error_text(err)
         finally:
             _restore_sigint_handler(sigint)
-            fields = self._measurements(module, trainer, timer, recorder)
+            fields = self._measurements(module, trainer, timer, recorder, probe.costs)
             _break_references(module, trainer, self.datamodule)
             del module, trainer
             _release_memory()
@@ -175,6 +203,11 @@ class CandidateEvaluator:
     def _make_module(self, config: dict[str, Any], epochs: int) -> pl.LightningModule:
         offered = {"input_shape": self.info.input_shape, "num_outputs": self.info.num_outputs,
                    "task": self.info.task, "epochs": epochs}
+        if all(getattr(self.module_class, name, None) is getattr(CandidateModule, name)
+               for name in ("training_step", "configure_optimizers")):
+            # CandidateModule's own steps skip the automatic loop's per-step hooks; a subclass that
+            # changes the step or the optimizers keeps Lightning's loop.
+            offered["own_steps"] = True
         params = inspect.signature(self.module_class.__init__).parameters
         takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
         kwargs = {k: v for k, v in offered.items() if takes_any or k in params}
@@ -186,13 +219,17 @@ class CandidateEvaluator:
         monitor, mode = ("val_acc", "max") if self.info.task == "classification" else ("val_loss", "min")
         return [EarlyStopping(monitor=monitor, mode=mode, patience=self.patience, check_finite=False)]
 
-    def _make_trainer(self, epochs: int, callbacks: list[Callback]) -> pl.Trainer:
+    def _make_trainer(self, epochs: int, callbacks: list[Callback], barebones: bool = False) -> pl.Trainer:
+        """A child trainer; ``barebones`` (Lightning's raw-speed mode, no ``self.log``) when nothing reads
+        logged metrics: the module keeps its own ``history``, no early stopping, no progress bar."""
         hardware = {"accelerator": self.accelerator, "devices": self.devices, "precision": self.precision}
-        return make_child_trainer(epochs, hardware, callbacks, enable_progress_bar=self.enable_progress_bar,
-                                  **self.trainer_kwargs)
+        kwargs = dict(self.trainer_kwargs)
+        if barebones and not self.enable_progress_bar:
+            kwargs.setdefault("barebones", True)
+        return make_child_trainer(epochs, hardware, callbacks, enable_progress_bar=self.enable_progress_bar, **kwargs)
 
     def _measurements(self, module: pl.LightningModule | None, trainer: pl.Trainer | None, timer: EpochTimer,
-                      recorder: _MetricRecorder) -> dict[str, Any]:
+                      recorder: _MetricRecorder, costs: CandidateCosts | None) -> dict[str, Any]:
         history = getattr(module, "history", None) if module is not None else None
         if not isinstance(history, Mapping) or not history.get("val_loss"):
             history = recorder.history
@@ -211,12 +248,24 @@ class CandidateEvaluator:
             "val_acc_curve": val_acc,
             "val_loss_curve": val_loss,
             "train_loss_curve": train_loss,
-            "t_tr": timer.t_tr,
             "n_params": n_params,
             "epochs_run": len(timer.epoch_times),
             "device": _device_name(trainer),
+            **self._cost_fields(timer, costs),
             "extra": {"epoch_times": list(timer.epoch_times),
-                      "world_size": int(trainer.world_size) if trainer is not None else 1},
+                      "world_size": int(trainer.world_size) if trainer is not None else 1,
+                      "costs": None if costs is None else costs.to_dict()},
+        }
+
+    def _cost_fields(self, timer: EpochTimer, costs: CandidateCosts | None) -> dict[str, Any]:
+        costs = costs or CandidateCosts()
+        t_tr_epoch = timer.t_tr
+        t_tr = costs.t_tr_step if self.t_tr_mode == "step" and costs.t_tr_step is not None else t_tr_epoch
+        spread = {"t_tr_epoch": timer.spread, "t_tr_step": costs.t_tr_step_spread}
+        return {
+            "t_tr": t_tr, "t_tr_epoch": t_tr_epoch, "t_tr_step": costs.t_tr_step, "flops": costs.flops_infer,
+            "flops_train": costs.flops_train, "latency": costs.latency, "memory": costs.memory,
+            "spread": {k: float(v) for k, v in spread.items() if v is not None},
         }
 
 

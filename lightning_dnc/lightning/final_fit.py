@@ -11,7 +11,7 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.utilities.seed import isolate_rng
 
-from lightning_dnc.lightning.child_trainer import make_child_trainer, quiet_lightning
+from lightning_dnc.lightning.child_trainer import cheap_cuda_checks, make_child_trainer, quiet_lightning
 from lightning_dnc.lightning.timing import EpochTimer
 from lightning_dnc.models import CandidateModule
 
@@ -30,7 +30,7 @@ def train_final_model(config: Mapping[str, Any], datamodule: Any, epochs: int, h
     started = time.perf_counter()
     datamodule.batch_size = int(config["batch_size"])
     timer = EpochTimer()
-    with isolate_rng(), quiet_lightning():
+    with isolate_rng(), quiet_lightning(), cheap_cuda_checks():
         torch.manual_seed(seed)
         module = CandidateModule({**config, "epochs": epochs}, datamodule.input_shape, datamodule.num_outputs,
                                  task=datamodule.task, epochs=epochs)

@@ -34,9 +34,11 @@ class JournalToResume:
 
         return space_from_dict(self.header[key]) if key in self.header else None
 
-    def stored_n_params_ref(self) -> float | None:
-        """The journal's ``n_params_ref`` (derived from the space when the search started)."""
-        return (self.header.get("objective") or {}).get("n_params_ref")
+    def stored_objective(self) -> dict[str, Any]:
+        """The journal's objective settings, with what a 0.1.0 journal lacks filled in as it behaved."""
+        from lightning_dnc.search.objective import normalise_objective_dict
+
+        return normalise_objective_dict(self.header.get("objective") or {})
 
     def engine(self, settings: SearchSettings, metadata: Mapping[str, Any], read_only: bool = False) -> StagedSearch:
         """The search rebuilt from the journal, after checking ``settings`` and ``metadata`` match it.

@@ -3,7 +3,7 @@
 It takes the :class:`~lightning_dnc.search.settings.SearchSettings` (what to search) and the
 :class:`~lightning_dnc.executors.options.RunOptions` (how to run), never the ``DeepNCheapTuner``
 callback, so the command line and tests call it directly. It fills what needs the data or torch
-(the spaces' defaults, ``n_params_ref`` of the largest network, the dataset fingerprint), builds
+(the spaces' defaults, the cost references of the largest network, the dataset fingerprint), builds
 or resumes the engine, and hands it to the torch-free driver loop
 (:func:`lightning_dnc.executors.driver.drive`), whose docstring describes failures, out-of-memory
 retries and interruptions.
@@ -29,11 +29,12 @@ from typing import Any
 
 from lightning_dnc.executors import OomRetry, RunOptions, SearchAborted, drive, make_executor
 from lightning_dnc.executors.driver import final_result
+from lightning_dnc.lightning.child_trainer import quiet_lightning
 from lightning_dnc.lightning.progress import SearchProgress
 from lightning_dnc.lightning.resume import JournalToResume, dataset_fingerprint
 from lightning_dnc.search import Journal, SearchResult, SearchSettings, StagedSearch
 from lightning_dnc.search.lock import RunLock
-from lightning_dnc.space import CNNSpace, MLPSpace, TrainingSpace
+from lightning_dnc.space import CNNSpace, MLPSpace, TrainingSpace, complete_config
 
 
 def is_rank_zero() -> bool:
@@ -67,7 +68,7 @@ def run_search(settings: SearchSettings, options: RunOptions, datamodule: Any, h
         raise ValueError("`settings.family` must be set: call settings.for_family('cnn' | 'mlp') first.")
     _prepare(datamodule)
     resuming = JournalToResume(options) if options.resume is not None else None
-    settings = _complete_settings(settings, resuming, datamodule)
+    settings = _complete_settings(settings, resuming, datamodule, hardware)
     metadata = {"dataset": dataset_fingerprint(datamodule)}
     # Under a DDP launcher every rank runs the search in lockstep; only rank 0 writes the journal.
     writes_journal = options.journal is not None and is_rank_zero()
@@ -83,13 +84,15 @@ def run_search(settings: SearchSettings, options: RunOptions, datamodule: Any, h
                                                 metadata=metadata)
         if engine.finished:
             return engine.result()
-        evaluator: Any = CandidateEvaluator(datamodule, seed=settings.seed, module_class=model_class, **hardware)
+        evaluator: Any = CandidateEvaluator(datamodule, seed=settings.seed, module_class=model_class,
+                                            t_tr_mode=settings.objective.t_tr_mode, **hardware)
         if options.retry_oom:
             evaluator = OomRetry(evaluator)
         executor = make_executor(options.executor, evaluator, max_concurrent=options.max_concurrent,
                                  resources_per_trial=options.resources_per_trial, ray_address=options.ray_address)
         try:
-            with SearchProgress(enabled=options.progress and is_rank_zero(), console=console, live=live) as progress:
+            with SearchProgress(enabled=options.progress and is_rank_zero(), console=console, live=live) as progress, \
+                    quiet_lightning():  # once for every candidate (see quiet_lightning)
                 drive(engine, executor, progress, options.max_consecutive_failures, options.journal)
         finally:
             executor.shutdown()
@@ -99,27 +102,37 @@ def run_search(settings: SearchSettings, options: RunOptions, datamodule: Any, h
             lock.release()
 
 
-def _complete_settings(settings: SearchSettings, resuming: JournalToResume | None, datamodule: Any) -> SearchSettings:
-    """``settings`` with both spaces and ``n_params_ref`` filled in.
+def _complete_settings(settings: SearchSettings, resuming: JournalToResume | None, datamodule: Any,
+                       hardware: Mapping[str, Any]) -> SearchSettings:
+    """``settings`` with both spaces, ``t_tr_mode`` and the cost references filled in.
 
-    Spaces not given are the journal's on resume, else the SPEC spaces. A ``n_params_ref`` not
-    given is the journal's on resume (so old losses stay comparable), else N_p of the largest
-    network the space allows (SPEC §1) -- also when ``t_tr`` is penalised, so that a later re-rank
-    by N_p (``SearchResult.rescore``, ``report --penalize n_params``) has the right reference.
+    Spaces not given are the journal's on resume, else the SPEC spaces. ``t_tr_mode`` not given
+    is the journal's on resume (``"epoch"`` for journals of 0.1.0), else ``"step"``. References
+    not given are the journal's on resume (so old losses stay comparable), else those of the
+    largest network the space allows (SPEC §1; :mod:`lightning_dnc.lightning.references`);
+    ``t_tr_ref`` is left to the first candidate, the centre of the space.
     """
-    from lightning_dnc.models import largest_network_params
+    from lightning_dnc.lightning.references import largest_network_references
 
     family = settings.family
     stored = (lambda key: resuming.stored_space(key)) if resuming is not None else (lambda key: None)
     space = settings.space or stored("space") or (CNNSpace() if family == "cnn" else MLPSpace())
     training_space = settings.training_space or stored("training_space") or TrainingSpace()
     objective = settings.objective
-    if objective.n_params_ref is None:
-        if resuming is not None:
-            n_params_ref = resuming.stored_n_params_ref()
-        else:
-            n_params_ref = largest_network_params(space, datamodule.input_shape, datamodule.num_outputs)
-        objective = dataclasses.replace(objective, n_params_ref=n_params_ref)
+    journal = resuming.stored_objective() if resuming is not None else {}
+    changes: dict[str, Any] = {}
+    if objective.t_tr_mode is None:
+        changes["t_tr_mode"] = journal.get("t_tr_mode", "epoch") if resuming is not None else "step"
+    missing = [name for name in ("n_params_ref", "flops_ref", "latency_ref", "memory_ref")
+               if getattr(objective, name) is None]
+    if resuming is not None:
+        changes.update({name: journal.get(name) for name in missing})
+    elif missing:
+        largest = complete_config({**space.largest_config(), "family": family})
+        refs = largest_network_references(largest, datamodule.input_shape, datamodule.num_outputs,
+                                          getattr(datamodule, "task", "classification"), objective.penalize, hardware)
+        changes.update({name: refs[name] for name in missing if name in refs})
+    objective = dataclasses.replace(objective, **changes)
     return settings.replace(space=space, training_space=training_space, objective=objective)
 
 

@@ -8,6 +8,7 @@ clock reading, and on multi-process runs each epoch's time is the maximum over r
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -52,6 +53,12 @@ class EpochTimer(Callback):
     def t_tr(self) -> float | None:
         """Mean training-epoch seconds over epochs 2..N (epoch 1 when N == 1); None before any epoch."""
         return mean_training_epoch_time(self.epoch_times)
+
+    @property
+    def spread(self) -> float | None:
+        """Standard deviation of the epochs ``t_tr`` averages, seconds (None with fewer than two)."""
+        timed = self.epoch_times[1:] if len(self.epoch_times) > 1 else self.epoch_times
+        return statistics.stdev(timed) if len(timed) > 1 else None
 
     def state_dict(self) -> dict[str, Any]:  # noqa: D102
         return {"epoch_times": list(self.epoch_times)}

@@ -39,8 +39,10 @@ class DeepNCheapTuner(pl.Callback):
     ----------
     wc : float, default 0.1
         Weight of the cost term; 0 = accuracy only, 10 = cheapness first (SPEC §1).
-    penalize : {"t_tr", "n_params"}, default "t_tr"
-        Cost measured: training time per epoch or trainable parameter count.
+    penalize : {"t_tr", "n_params", "flops", "latency", "memory"}, default "t_tr"
+        Cost penalised: training seconds per epoch, trainable parameter count, inference FLOPs
+        per sample, inference seconds per sample at batch 1, or peak training bytes. Every
+        trial records all of them; ``n_params`` and ``flops`` do not depend on the machine.
     search_epochs : int, default 100
         Epochs each candidate trains for during the search.
     prior_points, steps, explore : int, default 15, 15, 1000
@@ -60,9 +62,14 @@ class DeepNCheapTuner(pl.Callback):
         Where candidates train; in this process by default.
     stage2_order : sequence of str, optional
         Order of the stage-2 grid groups (default ``ac ds bn do sc`` for CNN, ``ac do`` for MLP).
-    t_tr_ref, n_params_ref : float, optional
-        Normalisers of the cost; by default the t_tr of the first candidate and the N_p of the
-        largest network the space allows.
+    t_tr_ref, n_params_ref, flops_ref, latency_ref, memory_ref : float, optional
+        Normalisers of the costs; by default the t_tr of the first candidate (the centre of the
+        space) and the other costs of the largest network the space allows.
+    t_tr_mode : {"step", "epoch"}, optional
+        How ``t_tr`` is measured: ``"step"`` times the candidate's training step in a tight loop
+        after a warm-up (robust to machine load); ``"epoch"`` is the Lightning loop's mean epoch
+        over epochs 2..N (SPEC §1, the paper's procedure). ``None``: ``"step"`` for a new search,
+        the journal's mode when resuming.
     regression_scale : float, default 10
         ``f_p = regression_scale * best val MSE`` for regression.
     journal : str or Path, optional
@@ -117,10 +124,15 @@ class DeepNCheapTuner(pl.Callback):
         force_resume: bool = False,
         training_prior_points: int | None = None,
         training_steps: int | None = None,
+        t_tr_mode: str | None = None,
+        flops_ref: float | None = None,
+        latency_ref: float | None = None,
+        memory_ref: float | None = None,
     ) -> None:
         super().__init__()
         objective = Objective(wc=wc, penalize=penalize, t_tr_ref=t_tr_ref, n_params_ref=n_params_ref,
-                              regression_scale=regression_scale)
+                              regression_scale=regression_scale, t_tr_mode=t_tr_mode, flops_ref=flops_ref,
+                              latency_ref=latency_ref, memory_ref=memory_ref)
         self.settings = SearchSettings(
             family=family, objective=objective, prior_points=prior_points, steps=steps,
             training_prior_points=training_prior_points, training_steps=training_steps, explore=explore,

@@ -78,6 +78,11 @@ class CandidateModule(pl.LightningModule):
     task : {"classification", "regression"}
     epochs : int, optional
         ``N`` for the learning-rate schedule; defaults to ``config["epochs"]``, else 100.
+    own_steps : bool, default False
+        Take the optimizer and scheduler steps in :meth:`training_step` (Lightning's manual
+        optimisation) instead of Lightning's automatic loop: the same updates in the same order,
+        without the loop's per-step closure and hooks. The search's evaluator uses it; keep the
+        default where ``Trainer`` options such as gradient clipping or accumulation are wanted.
 
     Attributes
     ----------
@@ -88,7 +93,7 @@ class CandidateModule(pl.LightningModule):
     """
 
     def __init__(self, config: Mapping[str, Any], input_shape: Sequence[int], num_outputs: int,
-                 task: str = "classification", epochs: int | None = None) -> None:
+                 task: str = "classification", epochs: int | None = None, own_steps: bool = False) -> None:
         super().__init__()
         if task not in TASKS:
             raise ValueError(f"`task` must be one of {list(TASKS)}, got {task!r}.")
@@ -108,6 +113,7 @@ class CandidateModule(pl.LightningModule):
             self.history["val_acc"] = []
         self._sums: dict[str, list[torch.Tensor]] = {}  # per-batch means of the running epoch
         self._counts: dict[str, list[int]] = {}  # their sample counts
+        self.automatic_optimization = not own_steps
 
     # -- properties -------------------------------------------------------------------------
     @property
@@ -172,17 +178,45 @@ class CandidateModule(pl.LightningModule):
         return {n: (values[i] / values[k + i] if values[k + i] > 0 else math.nan) for i, n in enumerate(names)}
 
     # -- training ---------------------------------------------------------------------------
+    def step_loss(self, batch: Sequence[torch.Tensor]) -> torch.Tensor:
+        """The training loss of one ``(x, y)`` batch: forward and loss, nothing recorded.
+
+        The cost measurement (:class:`~lightning_dnc.lightning.cost_probe.CostProbe`) times
+        training steps with it; :meth:`training_step` adds the epoch bookkeeping.
+        """
+        return self.loss(self(batch[0]), batch[1])
+
     def training_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> torch.Tensor:  # noqa: D102
-        x, y = batch[0], batch[1]
-        loss = self.loss(self(x), y)
-        self._add("train_loss", loss, int(y.shape[0]))
+        loss = self.step_loss(batch)
+        self._add("train_loss", loss, int(batch[1].shape[0]))
+        if not self.automatic_optimization:
+            self._own_step(loss)
         return loss
+
+    def _own_step(self, loss: torch.Tensor) -> None:
+        """Zero the gradients, backward, optimizer step: what Lightning's automatic loop does, minus its hooks.
+
+        With 32-bit or bfloat16 precision on one device the raw optimizer is stepped; otherwise
+        (a gradient scaler, several devices) through Lightning, which scales and synchronises.
+        """
+        optimizer = self.optimizers()
+        if self.trainer.world_size == 1 and getattr(self.trainer.precision_plugin, "scaler", None) is None:
+            raw = optimizer.optimizer
+            raw.zero_grad(set_to_none=True)
+            loss.backward()
+            raw.step()
+        else:
+            optimizer.zero_grad()
+            self.manual_backward(loss)
+            optimizer.step()
 
     def on_train_epoch_end(self) -> None:  # noqa: D102
         value = self._epoch_means(["train_loss"])["train_loss"]
         self.history["train_loss"].append(value)
         if not math.isfinite(value):
             raise NonFiniteMetricError(f"Training loss is {value} at epoch {self.current_epoch + 1}.")
+        if not self.automatic_optimization:
+            self.lr_schedulers().step()  # SPEC §2: MultiStepLR stepped once per epoch
 
     # -- validation -------------------------------------------------------------------------
     def validation_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> None:  # noqa: D102
@@ -198,10 +232,13 @@ class CandidateModule(pl.LightningModule):
         means = self._epoch_means(names)
         if self.trainer is not None and self.trainer.sanity_checking:
             return
+        logs = self._trainer is None or not self.trainer.barebones  # barebones trainers forbid self.log
         self.history["val_loss"].append(means["val_loss"])
-        self.log("val_loss", means["val_loss"])
+        if logs:
+            self.log("val_loss", means["val_loss"])
         if self.task == "classification":
             self.history["val_acc"].append(means["val_correct"])
-            self.log("val_acc", means["val_correct"])
+            if logs:
+                self.log("val_acc", means["val_correct"])
         if not math.isfinite(means["val_loss"]):
             raise NonFiniteMetricError(f"Validation loss is {means['val_loss']} at epoch {self.current_epoch + 1}.")

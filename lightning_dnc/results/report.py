@@ -1,7 +1,15 @@
-"""``report.md``, ``history.png``, ``pareto.png`` and the final summary printed on the console."""
+"""``report.md``, ``history.png``, ``pareto.png`` (+ ``pareto_matrix.png``), ``pareto.json`` and the
+console summary.
+
+Every trial's costs are shown: ``t_tr`` (the search's mode, with its spread), ``N_p``, inference
+FLOPs per sample, inference latency per sample at batch 1 and peak training memory. The Pareto
+front is taken over the validation error and the chosen costs (default: the penalised cost and
+``n_params``) and exported with each point's configuration.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -9,8 +17,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from lightning_dnc.results.decisions import stage2_decisions
 from lightning_dnc.results.folder import ResultsFolder
-from lightning_dnc.results.plots import plot_history, plot_pareto
+from lightning_dnc.results.plots import plot_history, plot_pareto, plot_pareto_matrix
 from lightning_dnc.search import SearchResult, Trial
 from lightning_dnc.vocabulary import STAGE_NAMES
 
@@ -38,23 +47,38 @@ def describe_config(config: Mapping[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def trial_rows(result: SearchResult) -> list[dict[str, Any]]:
+def default_pareto_costs(penalize: str) -> tuple[str, ...]:
+    """The penalised cost and ``n_params`` (``n_params`` and ``flops`` when ``n_params`` is penalised)."""
+    return (penalize, "n_params") if penalize != "n_params" else ("n_params", "flops")
+
+
+def trial_rows(result: SearchResult, pareto_costs: Sequence[str] = ("t_tr", "n_params")) -> list[dict[str, Any]]:
     """One plain row per trial under the result's objective (loss None when failed or pending)."""
-    front = {t.trial_id for t in result.pareto_front()}
+    front = {t.trial_id for t in result.pareto_front(pareto_costs)}
+    objective = result.objective
+    spread_key = "t_tr_epoch" if objective.t_tr_mode == "epoch" else "t_tr_step"
     rows = []
     for trial in sorted(result.trials, key=lambda t: t.trial_id):
         ev = trial.evaluation
+        ok = ev is not None and ev.ok
         rows.append({
             "trial_id": trial.trial_id,
             "stage": trial.stage,
             "group": trial.group,
             "state": trial.state,
-            "loss": None if ev is None else result.objective.loss(ev),
-            "f_p": None if ev is None or not ev.ok else result.objective.performance(ev),
+            "loss": None if ev is None else objective.loss(ev),
+            "f_p": objective.performance(ev) if ok else None,
             "val_acc": None if ev is None else ev.best_val_acc,
             "val_loss": None if ev is None else ev.best_val_loss,
-            "t_tr": None if ev is None else ev.t_tr,
+            "t_tr": objective.measure(ev, "t_tr") if ok else None,
+            "t_tr_spread": (ev.spread or {}).get(spread_key) if ok else None,
+            "t_tr_epoch": None if ev is None else ev.t_tr_epoch,
+            "t_tr_step": None if ev is None else ev.t_tr_step,
             "n_params": None if ev is None else ev.n_params,
+            "flops": None if ev is None else ev.flops,
+            "flops_train": None if ev is None else ev.flops_train,
+            "latency": None if ev is None else ev.latency,
+            "memory": None if ev is None else ev.memory,
             "wall_time": None if ev is None else ev.wall_time,
             "failure": None if ev is None or ev.ok else f"{ev.failure_reason}: {(ev.error or '').splitlines()[0][:60]}",
             "diverged": ev is not None and ev.diverged,
@@ -72,6 +96,31 @@ def _fmt(value: Any, spec: str = ".4f") -> str:
     return format(value, spec)
 
 
+def _si(value: float | None, unit: str = "") -> str:
+    """``value`` with an SI prefix (``1.23 M``)."""
+    if value is None:
+        return "-"
+    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{value / factor:.3g} {prefix}{unit}"
+    return f"{value:.3g} {unit}".strip()
+
+
+def _t_tr(row: Mapping[str, Any]) -> str:
+    if row["t_tr"] is None:
+        return "-"
+    spread = row.get("t_tr_spread")
+    return f"{row['t_tr']:.4f}" + ("" if spread is None else f" ± {spread:.4f}")
+
+
+def _cost_cells(row: Mapping[str, Any]) -> list[str]:
+    latency = None if row["latency"] is None else row["latency"] * 1e3
+    return [_t_tr(row), _fmt(row["n_params"], ","), _si(row["flops"]), _fmt(latency, ".3f"), _si(row["memory"], "B")]
+
+
+COST_HEADER = ["t_tr (s)", "N_p", "FLOPs/sample", "latency (ms)", "memory"]
+
+
 def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(str(c).replace("|", "/") for c in row) + " |" for row in rows]
@@ -80,25 +129,43 @@ def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> lis
 
 def _trial_table(rows: Sequence[dict[str, Any]]) -> list[str]:
     return _markdown_table(
-        ["trial", "group", "loss", "val acc", "val loss", "t_tr (s)", "N_p", "status", "configuration"],
+        ["trial", "group", "loss", "val acc", "val loss", *COST_HEADER, "status", "configuration"],
         [[r["trial_id"], r["group"] or "", _fmt(r["loss"]), _fmt(r["val_acc"]), _fmt(r["val_loss"]),
-          _fmt(r["t_tr"], ".3f"), _fmt(r["n_params"], ","),
-          r["failure"] or ("ok (diverged: scored before it)" if r["diverged"] else r["state"]), describe_config(r["config"])]
+          *_cost_cells(r), r["failure"] or ("ok (diverged: scored before it)" if r["diverged"] else r["state"]),
+          describe_config(r["config"])]
          for r in rows],
     )
 
 
+def _decision_table(result: SearchResult) -> list[str]:
+    decisions = stage2_decisions(result)
+    if not decisions or result.objective.penalize != "t_tr" or result.objective.wc == 0:
+        return []
+    noisy = sum(1 for d in decisions if d["within_noise"])
+    lines = ["## Stage-2 decisions and t_tr noise", "",
+             f"{noisy} of {len(decisions)} decisions compared networks whose t_tr differ by no more than the "
+             "sum of their spreads (standard deviations of the measurement).", ""]
+    return lines + _markdown_table(
+        ["group", "incumbent", "group best", "adopted", "loss change", "t_tr change (s)", "t_tr noise (s)",
+         "within noise"],
+        [[d["group"], _fmt(d["incumbent"], "d"), _fmt(d["best"], "d"), "yes" if d["adopted"] else "no",
+          _fmt(d["loss_change"]), _fmt(d["t_tr_change"]), _fmt(d["t_tr_noise"]),
+          "-" if d["within_noise"] is None else ("yes" if d["within_noise"] else "no")] for d in decisions],
+    ) + [""]
+
+
 def write_report(run_dir: Path, result: SearchResult | None, final: Mapping[str, Any] | None, *,
                  search_seconds: float | None, wc: float, penalize: str, console: Console | None = None,
-                 suffix: str = "", n_params_ref: float | None = None, earlier_seconds: float = 0.0) -> Path:
-    """Write the report and plots of a run into ``run_dir`` and print the summary.
+                 suffix: str = "", pareto_costs: Sequence[str] | None = None, n_params_ref: float | None = None,
+                 earlier_seconds: float = 0.0) -> Path:
+    """Write the report, the plots and ``pareto.json`` of a run into ``run_dir`` and print the summary.
 
     Parameters
     ----------
     result : SearchResult, optional
         None when a given configuration was trained without a search.
     final : mapping, optional
-        Metrics of the final training (:func:`lightning_dnc.results.final.train_final_model`).
+        Metrics of the final training (:func:`lightning_dnc.lightning.final_fit.train_final_model`).
     search_seconds : float, optional
         Wall time of the search.
     wc, penalize
@@ -107,6 +174,8 @@ def write_report(run_dir: Path, result: SearchResult | None, final: Mapping[str,
         successful trial is re-ranked (``SearchResult.rescore``). The report says which.
     suffix : str
         Appended to the file names (``report`` of another trade-off keeps the original files).
+    pareto_costs : sequence of str, optional
+        Costs of the Pareto front besides the validation error (:func:`default_pareto_costs`).
     n_params_ref : float, optional
         N_p of the largest network of the searched space, for a result that lacks it (0.1.0).
     earlier_seconds : float, default 0
@@ -118,15 +187,9 @@ def write_report(run_dir: Path, result: SearchResult | None, final: Mapping[str,
     if result is not None:
         own = result.objective.wc == wc and result.objective.penalize == penalize
         ranked = result if own else result.rescore(wc=wc, penalize=penalize, n_params_ref=n_params_ref)
-        rows = trial_rows(ranked)
-        objective = ranked.objective
-        lines += [
-            f"Objective: `log10(f_p + {objective.wc:g} * f_c)`, penalising `{objective.penalize}` "
-            f"(t_tr_ref {_fmt(objective.t_tr_ref, '.4g')} s, N_p_ref {_fmt(objective.n_params_ref, ',.0f')}).",
-            "",
-            _ranking_note(result, own),
-            "",
-        ]
+        costs = tuple(pareto_costs) if pareto_costs else default_pareto_costs(penalize)
+        rows = trial_rows(ranked, costs)
+        lines += _objective_lines(ranked) + [_ranking_note(result, own), ""]
         if search_seconds is not None:
             earlier = (f", of which {earlier_seconds:.0f} s in earlier sessions (their trials' training time)"
                        if earlier_seconds else "")
@@ -137,20 +200,27 @@ def write_report(run_dir: Path, result: SearchResult | None, final: Mapping[str,
             if stage_rows:
                 lines += [f"## Stage {stage}: {STAGE_NAMES[stage]} ({len(stage_rows)} trials)", ""]
                 lines += _trial_table(stage_rows) + [""]
+        lines += _decision_table(ranked)
+        by_id = {r["trial_id"]: r for r in rows}
         lines += [f"## Top {len(ranked.top_k)}", ""]
         lines += _markdown_table(
-            ["rank", "trial", "loss", "val acc", "t_tr (s)", "N_p", "configuration"],
+            ["rank", "trial", "loss", "val acc", *COST_HEADER, "configuration"],
             [[r.rank + 1, r.trial_id, _fmt(r.loss), _fmt(r.trial.evaluation.best_val_acc),
-              _fmt(r.trial.evaluation.t_tr, ".3f"), _fmt(r.trial.evaluation.n_params, ","), describe_config(r.config)]
-             for r in ranked.top_k],
+              *_cost_cells(by_id[r.trial_id]), describe_config(r.config)] for r in ranked.top_k],
         ) + [""]
         front = [r for r in rows if r["pareto"]]
-        lines += [f"## Pareto front of (1 - val acc, t_tr, N_p): {len(front)} trials", ""]
+        pareto_json = folder.write_text(f"pareto{suffix}.json",
+                                        json.dumps({"costs": list(costs), "points": ranked.pareto_points(costs)},
+                                                   indent=2, allow_nan=False))
+        lines += [f"## Pareto front of (f_p, {', '.join(costs)}): {len(front)} trials ({pareto_json.name})", ""]
         lines += _trial_table(front) + [""]
         history = plot_history(rows, folder.file(f"history{suffix}.png"),
-                               title=f"Search history (wc={objective.wc:g}, {objective.penalize})")
-        pareto = plot_pareto(rows, folder.file(f"pareto{suffix}.png"))
+                               title=f"Search history (wc={ranked.objective.wc:g}, {ranked.objective.penalize})")
+        pareto = plot_pareto(rows, folder.file(f"pareto{suffix}.png"), cost=costs[0], costs=costs)
         lines += [f"![history]({history.name})", "", f"![pareto]({pareto.name})", ""]
+        if len(costs) > 1:
+            matrix = plot_pareto_matrix(rows, costs, folder.file(f"pareto_matrix{suffix}.png"))
+            lines += [f"![pareto matrix]({matrix.name})", ""]
     if final is not None:
         lines += ["## Final model", ""]
         lines += _markdown_table(["metric", "value"], [[k, _fmt(v, ".4f") if isinstance(v, float) else v]
@@ -164,13 +234,30 @@ def write_report(run_dir: Path, result: SearchResult | None, final: Mapping[str,
 def _ranking_note(result: SearchResult, own: bool) -> str:
     """Which ranking the report shows: the search's own (SPEC §5) or a re-rank of every trial."""
     searched = f"wc={result.objective.wc:g}, penalize={result.objective.penalize}"
-    if not own:
-        return (f"Ranking: every successful trial re-ranked for this trade-off, without training (the search ran with "
-                f"{searched}).")
+    if not own or "rescored_from" in result.meta:
+        return "Ranking: every successful trial re-ranked for this trade-off, without training."
     if result.candidate_ids is None:
         return f"Ranking: every successful trial so far ({searched}; the search has not finished)."
     return (f"Ranking: the search's own final ranking ({searched}; SPEC §5 candidates: the stage-3 trials and the "
             "stage-2 winner).")
+
+
+def _objective_lines(result: SearchResult) -> list[str]:
+    objective = result.objective
+    refs = (f"t_tr_ref {_fmt(objective.t_tr_ref, '.4g')} s, N_p_ref {_fmt(objective.n_params_ref, ',.0f')}, "
+            f"FLOPs_ref {_si(objective.flops_ref)}, latency_ref {_fmt(objective.latency_ref, '.3g')} s, "
+            f"memory_ref {_si(objective.memory_ref, 'B')}")
+    mode = {"step": "the training step timed in a tight loop", "epoch": "the loop's mean epoch (SPEC §1)"}
+    lines = [f"Objective: `log10(f_p + {objective.wc:g} * f_c)`, penalising `{objective.penalize}` ({refs}).", "",
+             f"t_tr: {mode.get(objective.t_tr_mode or 'step')}; ± is the standard deviation of its measurement. "
+             "N_p and FLOPs are exact counts; latency (batch 1) and t_tr are measured; memory is measured on CUDA "
+             "and estimated elsewhere.", ""]
+    unmeasured = [t.trial_id for t in result.trials
+                  if t.evaluation is not None and t.evaluation.ok and objective.measure(t.evaluation) is None]
+    if unmeasured and objective.wc > 0:
+        lines += [f"Trials {unmeasured} have no `{objective.penalize}` record (run by lightning-dnc 0.1.0) and are "
+                  "not ranked.", ""]
+    return lines
 
 
 def print_summary(console: Console, result: SearchResult | None, final: Mapping[str, Any] | None,
@@ -188,7 +275,10 @@ def print_summary(console: Console, result: SearchResult | None, final: Mapping[
             table.add_row("search time", f"{search_seconds:.0f} s ({search_seconds / 3600:.3f} h)")
         table.add_row("best trial", f"#{best.trial_id} (stage {best.trial.stage}), loss {best.loss:.4f}")
         table.add_row("search val acc", _fmt(ev.best_val_acc))
-        table.add_row("search t_tr / N_p", f"{_fmt(ev.t_tr, '.3f')} s / {_fmt(ev.n_params, ',')}")
+        table.add_row("search t_tr / N_p", f"{_fmt(result.objective.measure(ev, 't_tr'), '.3f')} s / "
+                      f"{_fmt(ev.n_params, ',')}")
+        table.add_row("FLOPs / latency / memory", f"{_si(ev.flops)} per sample / "
+                      f"{_fmt(None if ev.latency is None else ev.latency * 1e3, '.3f')} ms / {_si(ev.memory, 'B')}")
         table.add_row("configuration", describe_config(best.config))
     if final is not None:
         for key in ("val_acc", "test_acc", "val_loss", "test_loss"):
@@ -202,4 +292,4 @@ def print_summary(console: Console, result: SearchResult | None, final: Mapping[
     console.print(table)
 
 
-__all__ = ["describe_config", "print_summary", "trial_rows", "write_report", "Trial"]
+__all__ = ["Trial", "default_pareto_costs", "describe_config", "print_summary", "trial_rows", "write_report"]

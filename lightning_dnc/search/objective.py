@@ -1,8 +1,18 @@
 """The Deep-n-Cheap objective (SPEC §1): ``loss = log10(f_p + wc * f_c)``.
 
 The objective is never stored as the only truth: every trial keeps its raw ``best_val_acc`` /
-``best_val_loss``, ``t_tr`` and ``n_params``, and :meth:`Objective.loss` recomputes the loss from
-them, so a finished search can be re-ranked for another ``wc`` or penalty without training.
+``best_val_loss`` and every cost it measured (``t_tr`` both ways, ``n_params``, ``flops``,
+``latency``, ``memory``), and :meth:`Objective.loss` recomputes the loss from them, so a finished
+search can be re-ranked for another ``wc``, penalty or ``t_tr_mode`` without training.
+
+Costs
+-----
+``f_c = measure / reference`` for the penalised measure (:data:`~lightning_dnc.vocabulary.PENALTIES`):
+``t_tr`` (training seconds per epoch; ``t_tr_mode`` picks the step-mode or the epoch-loop value),
+``n_params``, ``flops`` (inference FLOPs per sample), ``latency`` (inference seconds per sample at
+batch 1) and ``memory`` (peak training bytes). ``n_params`` and ``flops`` are exact counts that do
+not depend on the machine; ``t_tr`` and ``latency`` are measured times, ``memory`` is measured on
+CUDA and an exact estimate elsewhere.
 
 Failed trials
 -------------
@@ -21,7 +31,7 @@ from typing import Any
 
 from lightning_dnc.search.records import Evaluation
 from lightning_dnc.validation import check_choice, check_number, is_finite_number
-from lightning_dnc.vocabulary import PENALTIES
+from lightning_dnc.vocabulary import PENALTIES, T_TR_MODES
 
 LOSS_FLOOR = 1e-6
 """``f_p + wc * f_c`` is floored here before the log, so a perfect score (accuracy 1 with
@@ -34,6 +44,17 @@ in ``f_p + wc * f_c``)."""
 FAILED_LOSS_DEFAULT = 1.0
 """The GP's stand-in for a failed trial when no trial has a loss yet: ``f_p + wc f_c = 10``."""
 
+LEGACY_OBJECTIVE_DEFAULTS = {"t_tr_mode": "epoch"}
+"""Objective settings absent from journals and results of lightning-dnc 0.1.0, as those runs had them."""
+
+REFERENCE_FIELDS = {name: f"{name}_ref" for name in PENALTIES}
+"""The reference setting of each penalised measure."""
+
+
+def normalise_objective_dict(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored objective with the settings 0.1.0 did not write filled in as 0.1.0 behaved."""
+    return {**LEGACY_OBJECTIVE_DEFAULTS, **data}
+
 
 @dataclass(frozen=True)
 class Objective:
@@ -43,17 +64,23 @@ class Objective:
     ----------
     wc : float, default 0.1
         Weight of the cost term, >= 0 (0: accuracy only, 0.1: balanced, 10: cheapness first).
-    penalize : {"t_tr", "n_params"}, default "t_tr"
-        ``f_c = t_tr / t_tr_ref`` (training seconds per epoch) or ``n_params / n_params_ref``.
+    penalize : {"t_tr", "n_params", "flops", "latency", "memory"}, default "t_tr"
+        The measure in ``f_c = measure / reference`` (see the module docstring).
     t_tr_ref : float, optional
         Reference seconds per epoch, > 0. ``None``: the ``t_tr`` of the first successfully
-        evaluated candidate (see :meth:`with_references`).
-    n_params_ref : float, optional
-        Reference parameter count, > 0. ``None``: the caller should pass the parameter count of
-        the space's largest network (the search engine cannot build models); failing that,
-        :meth:`with_references` uses the first successful candidate's count.
+        evaluated candidate, the centre of the stage-1 space (see :meth:`with_references`).
+    n_params_ref, flops_ref, latency_ref, memory_ref : float, optional
+        References of the other measures, > 0. ``None``: the search loop passes the value of the
+        space's largest network (the engine cannot build models); failing that,
+        :meth:`with_references` uses the first successful candidate's value.
     regression_scale : float, default 10.0
         Regression ``f_p = regression_scale * best_val_loss`` (validation MSE), > 0.
+    t_tr_mode : {"step", "epoch"} or None, default "step"
+        Which ``t_tr`` is penalised: ``"step"``, the candidate's training step timed in a tight
+        loop (robust to load); ``"epoch"``, the Lightning loop's mean epoch (SPEC §1 exactly).
+        ``None``: not chosen yet (the search loop fills in the journal's mode on resume, else
+        ``"step"``); scored as ``"step"``. A record without the chosen value (older journals)
+        is scored by its ``t_tr``.
 
     Examples
     --------
@@ -68,11 +95,17 @@ class Objective:
     t_tr_ref: float | None = None
     n_params_ref: float | None = None
     regression_scale: float = 10.0
+    t_tr_mode: str | None = "step"
+    flops_ref: float | None = None
+    latency_ref: float | None = None
+    memory_ref: float | None = None
 
     def __post_init__(self) -> None:
         wc = check_number("wc", self.wc, 0.0, hint=" (0 = accuracy only, 0.1 = balanced, 10 = cheapness first)")
         check_choice("penalize", self.penalize, PENALTIES)
-        for name in ("t_tr_ref", "n_params_ref"):
+        if self.t_tr_mode is not None:
+            check_choice("t_tr_mode", self.t_tr_mode, T_TR_MODES)
+        for name in REFERENCE_FIELDS.values():
             if getattr(self, name) is not None:
                 check_number(name, getattr(self, name), 0.0, strict=True, hint=" or None (measured)")
         object.__setattr__(self, "wc", wc)
@@ -82,8 +115,23 @@ class Objective:
     # ------------------------------------------------------------------ references
     @property
     def reference(self) -> float | None:
-        """The reference of the penalised measure (``t_tr_ref`` or ``n_params_ref``)."""
-        return self.t_tr_ref if self.penalize == "t_tr" else self.n_params_ref
+        """The reference of the penalised measure (e.g. ``t_tr_ref``)."""
+        return getattr(self, REFERENCE_FIELDS[self.penalize])
+
+    def measure(self, evaluation: Evaluation, name: str | None = None) -> float | None:
+        """The raw value of measure ``name`` (default: the penalised one) of ``evaluation``.
+
+        ``t_tr`` is the step-mode or epoch-loop value as :attr:`t_tr_mode` says, the record's
+        ``t_tr`` when it lacks that value. ``None`` when not measured or not finite.
+        """
+        name = self.penalize if name is None else check_choice("name", name, PENALTIES)
+        if name == "t_tr":
+            value = evaluation.t_tr_epoch if self.t_tr_mode == "epoch" else evaluation.t_tr_step
+            if value is None:
+                value = evaluation.t_tr
+        else:
+            value = getattr(evaluation, name)
+        return float(value) if is_finite_number(value) else None
 
     def with_references(self, evaluations: Iterable[Evaluation]) -> Objective:
         """A copy whose missing references are taken from ``evaluations``.
@@ -96,17 +144,19 @@ class Objective:
         evaluations : iterable of Evaluation
             In evaluation order (the search passes its trials by trial id).
         """
-        t_ref, n_ref = self.t_tr_ref, self.n_params_ref
+        refs = {name: getattr(self, field) for name, field in REFERENCE_FIELDS.items()}
+        missing = [name for name, value in refs.items() if value is None]
         for ev in evaluations:
-            if t_ref is not None and n_ref is not None:
+            if not missing:
                 break
             if not ev.ok:
                 continue
-            if t_ref is None and is_finite_number(ev.t_tr) and ev.t_tr > 0:
-                t_ref = float(ev.t_tr)
-            if n_ref is None and is_finite_number(ev.n_params) and ev.n_params > 0:
-                n_ref = float(ev.n_params)
-        return replace(self, t_tr_ref=t_ref, n_params_ref=n_ref)
+            for name in list(missing):
+                value = self.measure(ev, name)
+                if value is not None and value > 0:
+                    refs[name] = value
+                    missing.remove(name)
+        return replace(self, **{REFERENCE_FIELDS[name]: value for name, value in refs.items()})
 
     # ------------------------------------------------------------------ terms
     def performance(self, evaluation: Evaluation) -> float | None:
@@ -136,10 +186,10 @@ class Objective:
                 f"The reference of `penalize={self.penalize!r}` is unknown; pass `{self.penalize}_ref` or "
                 "call `Objective.with_references(evaluations)` first."
             )
-        measure = evaluation.t_tr if self.penalize == "t_tr" else evaluation.n_params
-        if not evaluation.ok or not is_finite_number(measure) or measure < 0:
+        measure = self.measure(evaluation)
+        if not evaluation.ok or measure is None or measure < 0:
             return None
-        return float(measure) / reference
+        return measure / reference
 
     def loss(self, evaluation: Evaluation) -> float | None:
         """``log10(max(f_p + wc * f_c, LOSS_FLOOR))``, or ``None`` when it cannot be scored.
@@ -164,12 +214,16 @@ class Objective:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Objective:
-        """Inverse of :meth:`to_dict`; unknown keys raise ``ValueError`` listing the valid ones."""
+        """Inverse of :meth:`to_dict`; unknown keys raise ``ValueError`` listing the valid ones.
+
+        Settings missing from objectives stored by 0.1.0 take the values those runs used
+        (:data:`LEGACY_OBJECTIVE_DEFAULTS`: ``t_tr_mode="epoch"``).
+        """
         valid = set(cls.__dataclass_fields__)
         unknown = sorted(set(data) - valid)
         if unknown:
             raise ValueError(f"Unknown objective key(s) {unknown}; valid keys are {sorted(valid)}.")
-        return cls(**data)
+        return cls(**normalise_objective_dict(data))
 
 
 def pessimistic_loss(finished_losses: Iterable[float], fallback: Iterable[float] = ()) -> float:

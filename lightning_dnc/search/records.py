@@ -14,6 +14,8 @@ from typing import Any
 STATUS_OK = "ok"
 STATUS_FAILED = "failed"
 FAILURE_REASONS = ("exception", "nan", "oom", "timeout", "interrupted")
+MEASURES = ("t_tr_epoch", "t_tr_step", "flops", "flops_train", "latency", "memory")
+"""Cost fields recorded since lightning-dnc 0.2 (absent, i.e. None, in older journals)."""
 
 
 @dataclass(frozen=True)
@@ -34,9 +36,28 @@ class Evaluation:
     val_acc_curve, val_loss_curve, train_loss_curve : tuple of float
         One value per epoch run.
     t_tr : float or None
-        Mean seconds of one training epoch over epochs 2..N (epoch 1 when N == 1), SPEC §1.
+        Training seconds per epoch as the search measured them: ``t_tr_step`` in step mode (the
+        epoch loop's when the step could not be timed), ``t_tr_epoch`` in epoch mode.
     n_params : int or None
         Trainable parameter count.
+    t_tr_epoch : float or None
+        SPEC §1: mean seconds of one training epoch of the loop over epochs 2..N (epoch 1 when
+        N == 1), validation excluded.
+    t_tr_step : float or None
+        Step mode: the candidate's training step timed in a tight loop after a warm-up, times the
+        steps per epoch (:mod:`lightning_dnc.measure.steps`).
+    flops : float or None
+        Inference FLOPs per sample (forward pass; a multiply-add counts two).
+    flops_train : float or None
+        Training FLOPs per epoch (forward and backward of every training sample).
+    latency : float or None
+        Inference seconds per sample at batch 1 (median of timed blocks).
+    memory : float or None
+        Peak training bytes (CUDA: measured; elsewhere an estimate, see
+        :mod:`lightning_dnc.measure.memory`).
+    spread : dict of str to float
+        Standard deviations behind the measured values, seconds: ``t_tr_epoch`` (over epochs
+        2..N), ``t_tr_step`` (over timed repeats), ``latency`` (over timed blocks).
     epochs_run : int
     wall_time : float
         Seconds for the whole evaluation (set-up, training, validation, teardown).
@@ -66,6 +87,13 @@ class Evaluation:
     n_params: int | None = None
     epochs_run: int = 0
     wall_time: float = 0.0
+    t_tr_epoch: float | None = None
+    t_tr_step: float | None = None
+    flops: float | None = None
+    flops_train: float | None = None
+    latency: float | None = None
+    memory: float | None = None
+    spread: dict[str, float] = field(default_factory=dict)
     device: str = "cpu"
     failure_reason: str | None = None
     error: str | None = None
@@ -82,8 +110,9 @@ class Evaluation:
         data = asdict(self)
         for key in ("val_acc_curve", "val_loss_curve", "train_loss_curve"):
             data[key] = [_finite_or_none(v) for v in data[key]]
-        for key in ("best_val_acc", "best_val_loss", "t_tr", "wall_time"):
+        for key in ("best_val_acc", "best_val_loss", "t_tr", "wall_time", *MEASURES):
             data[key] = _finite_or_none(data[key])
+        data["spread"] = {k: v for k, v in data["spread"].items() if _finite_or_none(v) is not None}
         return data
 
     @classmethod

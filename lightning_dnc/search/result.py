@@ -13,8 +13,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from lightning_dnc.search.objective import Objective
+from lightning_dnc.search.objective import REFERENCE_FIELDS, Objective
 from lightning_dnc.search.trial import Trial
+from lightning_dnc.validation import SettingError, check_choices
+from lightning_dnc.vocabulary import PENALTIES
+
+DEFAULT_PARETO_COSTS = ("t_tr", "n_params")
+"""Costs of :meth:`SearchResult.pareto_front` besides ``f_p`` when none are chosen."""
 
 RESULT_VERSION = 1
 
@@ -57,8 +62,9 @@ class RankedTrial:
             "loss": self.loss,
             "best_val_acc": None if ev is None else ev.best_val_acc,
             "best_val_loss": None if ev is None else ev.best_val_loss,
-            "t_tr": None if ev is None else ev.t_tr,
-            "n_params": None if ev is None else ev.n_params,
+            **{name: None if ev is None else getattr(ev, name)
+               for name in ("t_tr", "t_tr_epoch", "t_tr_step", "n_params", "flops", "flops_train", "latency",
+                            "memory")},
             "config": self.config,
         }
 
@@ -144,20 +150,40 @@ class SearchResult:
         """The best candidate's loss."""
         return self.best.loss
 
-    def pareto_front(self) -> list[Trial]:
-        """Successful trials not dominated in (f_p, t_tr, N_p), all minimised.
+    def pareto_front(self, costs: Sequence[str] = DEFAULT_PARETO_COSTS) -> list[Trial]:
+        """Successful trials not dominated in ``(f_p, *costs)``, all minimised.
 
-        ``f_p`` is ``1 - best_val_acc`` (classification) or the scaled validation loss
-        (regression). Trials lacking one of the three values are left out. Sorted by f_p, then
-        t_tr, N_p and trial id.
+        Parameters
+        ----------
+        costs : sequence of str, default ``("t_tr", "n_params")``
+            Measures from :data:`~lightning_dnc.vocabulary.PENALTIES`; ``t_tr`` is the objective's
+            ``t_tr_mode`` value. ``f_p`` is ``1 - best_val_acc`` (classification) or the scaled
+            validation loss (regression).
+
+        Returns
+        -------
+        list of Trial
+            Trials lacking one of the values are left out. Sorted by f_p, then the costs in
+            order, then trial id.
         """
+        front = self._front(costs)
+        return [t for _, t in front]
+
+    def pareto_points(self, costs: Sequence[str] = DEFAULT_PARETO_COSTS) -> list[dict[str, Any]]:
+        """The Pareto front of :meth:`pareto_front` as plain data: id, stage, ``f_p``, costs, configuration."""
+        costs = _check_costs(costs)
+        return [{"trial_id": t.trial_id, "stage": t.stage, "group": t.group, "f_p": values[0],
+                 **dict(zip(costs, values[1:])), "config": t.trained_config}
+                for values, t in self._front(costs)]
+
+    def _front(self, costs: Sequence[str]) -> list[tuple[tuple[float, ...], Trial]]:
+        costs = _check_costs(costs)
         points = []
         for t in self.trials:
             ev = t.evaluation
             if ev is None or not ev.ok:
                 continue
-            f_p = self.objective.performance(ev)
-            values = (f_p, ev.t_tr, ev.n_params)
+            values = (self.objective.performance(ev), *(self.objective.measure(ev, name) for name in costs))
             if all(v is not None and math.isfinite(float(v)) for v in values):
                 points.append((tuple(float(v) for v in values), t))  # type: ignore[arg-type]
         front = [
@@ -166,16 +192,16 @@ class SearchResult:
             if not any(all(a <= b for a, b in zip(q, p)) and any(a < b for a, b in zip(q, p)) for q, _ in points)
         ]
         front.sort(key=lambda item: (*item[0], item[1].trial_id))
-        return [t for _, t in front]
+        return front
 
     def rescore(
         self,
         wc: float | None = None,
         penalize: str | None = None,
         *,
-        t_tr_ref: float | None = None,
-        n_params_ref: float | None = None,
         k: int | None = None,
+        t_tr_mode: str | None = None,
+        **references: float | None,
     ) -> SearchResult:
         """The ranking of every successful trial under another trade-off, without training.
 
@@ -183,17 +209,15 @@ class SearchResult:
         ----------
         wc : float, optional
             New cost weight (>= 0); this result's by default.
-        penalize : {"t_tr", "n_params"}, optional
+        penalize : {"t_tr", "n_params", "flops", "latency", "memory"}, optional
             New penalty; this result's by default.
-        t_tr_ref : float, optional
-            Reference seconds per epoch; this result's by default, else the first successful
-            trial's (SPEC §1).
-        n_params_ref : float, optional
-            Reference parameter count; this result's by default: N_p of the largest network of the
-            searched space, which the search stores whatever it penalised (SPEC §1). Never taken
-            from a trial.
         k : int, optional
             Length of the new ``top_k``; this result's by default.
+        t_tr_mode : {"step", "epoch"}, optional
+            Rank by the other ``t_tr`` measurement; this result's by default.
+        **references : float
+            ``t_tr_ref``, ``n_params_ref``, ``flops_ref``, ``latency_ref``, ``memory_ref``; this
+            result's by default, else the first successful trial's value.
 
         Returns
         -------
@@ -204,25 +228,39 @@ class SearchResult:
         Raises
         ------
         ValueError
-            When N_p is penalised and no ``n_params_ref`` is known (a result saved by 0.1.0 from a
-            search that penalised ``t_tr``): pass it.
+            For an unknown reference name, or when no trial recorded the penalised measure
+            (runs of lightning-dnc 0.1.0 have no ``flops``, ``latency`` or ``memory``), or when the
+            penalised cost's reference is unknown: only ``t_tr_ref`` may come from a trial (the
+            first candidate, SPEC §1); the others are those of the largest network of the searched
+            space, which a search stores whatever it penalised (pass them for a result of 0.1.0).
         """
-        n_ref = self.objective.n_params_ref if n_params_ref is None else n_params_ref
-        objective = Objective(
-            wc=self.objective.wc if wc is None else wc,
-            penalize=self.objective.penalize if penalize is None else penalize,
-            t_tr_ref=self.objective.t_tr_ref if t_tr_ref is None else t_tr_ref,
-            n_params_ref=n_ref,
-            regression_scale=self.objective.regression_scale,
-        )
-        if objective.penalize == "n_params" and n_ref is None:
+        unknown = sorted(set(references) - set(REFERENCE_FIELDS.values()))
+        if unknown:
+            raise SettingError(unknown[0], f"Unknown reference(s) {unknown}; valid: {sorted(REFERENCE_FIELDS.values())}.")
+        settings = self.objective.to_dict()
+        settings.update({name: value for name, value in references.items() if value is not None})
+        if wc is not None:
+            settings["wc"] = wc
+        if penalize is not None:
+            settings["penalize"] = penalize
+        if t_tr_mode is not None:
+            settings["t_tr_mode"] = t_tr_mode
+        objective = Objective(**settings)
+        ordered = [t.evaluation for t in sorted(self.trials, key=lambda t: t.trial_id) if t.evaluation is not None]
+        if objective.wc > 0 and not any(ev.ok and objective.measure(ev) is not None for ev in ordered):
             raise ValueError(
-                "This result does not know N_p of the largest network of its space (`n_params_ref`), the reference "
-                "for penalising N_p (SPEC §1); pass `n_params_ref=` "
-                "(lightning_dnc.models.largest_network_params(space, input_shape, num_outputs))."
+                f"No successful trial recorded `{objective.penalize}`, so the run cannot be ranked by it (runs of "
+                "lightning-dnc 0.1.0 recorded only t_tr and n_params)."
             )
-        evaluations = (t.evaluation for t in sorted(self.trials, key=lambda t: t.trial_id) if t.evaluation)
-        objective = replace(objective.with_references(evaluations), n_params_ref=n_ref)
+        if objective.wc > 0 and objective.penalize != "t_tr" and objective.reference is None:
+            field = REFERENCE_FIELDS[objective.penalize]
+            raise ValueError(
+                f"This result does not know `{field}`, the {objective.penalize} of the largest network of its space "
+                f"(the reference for penalising it, SPEC §1); pass `{field}=` "
+                "(lightning_dnc.models.largest_network_params(space, input_shape, num_outputs) for N_p)."
+            )
+        sizes = {field: getattr(objective, field) for name, field in REFERENCE_FIELDS.items() if name != "t_tr"}
+        objective = replace(objective.with_references(ordered), **sizes)  # only t_tr_ref comes from a trial
         meta = {**self.meta, "rescored_from": self.objective.to_dict()}
         return SearchResult(self.trials, objective, None, self.k if k is None else k, self.family, meta)
 
@@ -288,3 +326,7 @@ class SearchResult:
             f"SearchResult(family={self.family!r}, trials={len(self.trials)}, best_trial={self.best.trial_id}, "
             f"best_loss={self.best_loss:.4f})"
         )
+
+
+def _check_costs(costs: Sequence[str]) -> tuple[str, ...]:
+    return check_choices("costs", costs, PENALTIES)

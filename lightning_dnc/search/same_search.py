@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lightning_dnc.search.journal import JOURNAL_VERSION
+from lightning_dnc.search.objective import normalise_objective_dict
 from lightning_dnc.search.settings import normalise_header_settings
 
 FORCEABLE = ("space", "training_space", "dataset")
@@ -78,11 +79,13 @@ def header_changes(stored: Mapping[str, Any], now: Mapping[str, Any]) -> list[He
     """Every difference between two headers: settings, objective, spaces, dataset fingerprint.
 
     The dataset is compared only when both headers carry a fingerprint (``metadata.dataset``).
+    Settings a 0.1.0 header lacks count as what 0.1.0 did (``t_tr_mode="epoch"``).
     """
     changes: list[HeaderChange] = []
     for prefix, key in (("", "settings"), ("objective.", "objective")):
-        old = normalise_header_settings(stored.get(key) or {}) if key == "settings" else dict(stored.get(key) or {})
-        new = normalise_header_settings(now.get(key) or {}) if key == "settings" else dict(now.get(key) or {})
+        normalise = normalise_header_settings if key == "settings" else normalise_objective_dict
+        old = normalise(stored.get(key) or {})
+        new = normalise(now.get(key) or {})
         changes += [HeaderChange(prefix + k, old.get(k), new.get(k)) for k in sorted(set(old) | set(new))
                     if old.get(k) != new.get(k)]
     changes += [HeaderChange(k, stored.get(k), now.get(k)) for k in ("space", "training_space")
