@@ -10,32 +10,11 @@ from rich.console import Console
 from rich.table import Table
 
 from lightning_dnc.results.folder import ResultsFolder
+from lightning_dnc.results.outcome import report_lines, summary_rows
 from lightning_dnc.results.plots import plot_history, plot_pareto
 from lightning_dnc.search import SearchResult, Trial
+from lightning_dnc.search.tables import describe_config
 from lightning_dnc.vocabulary import STAGE_NAMES
-
-
-def describe_config(config: Mapping[str, Any]) -> str:
-    """A one-line summary of a configuration (architecture and training settings)."""
-    parts = []
-    if "out_channels" in config:
-        parts.append(f"conv {config['out_channels']}")
-        if any(s == 2 for s in config.get("strides", [])):
-            parts.append(f"strides {config['strides']}")
-        n = len(config["out_channels"])
-        if "apply_bns" in config:
-            parts.append(f"bn {sum(config['apply_bns'])}/{n}")
-        if "apply_dropouts" in config:
-            probs = sorted({p for p, on in zip(config.get("dropout_probs", []), config["apply_dropouts"]) if on})
-            parts.append(f"dropout {sum(config['apply_dropouts'])}/{n} p {probs}")
-        if "shortcuts" in config:
-            parts.append(f"shortcuts {sum(config['shortcuts'])}")
-    parts.append(f"hidden {config.get('hidden_mlp', [])}")
-    parts.append(str(config.get("act", "relu")))
-    wd = config.get("weight_decay", "auto")
-    wd_text = wd if isinstance(wd, str) else f"{wd:.2g}"
-    parts.append(f"lr {config.get('lr', 1e-3):.2g} wd {wd_text} bs {config.get('batch_size', 256)}")
-    return ", ".join(parts)
 
 
 def trial_rows(result: SearchResult) -> list[dict[str, Any]]:
@@ -88,7 +67,7 @@ def _trial_table(rows: Sequence[dict[str, Any]]) -> list[str]:
 
 def write_report(run_dir: Path, result: SearchResult | None, final: Mapping[str, Any] | None, *,
                  search_seconds: float | None, wc: float, penalize: str, console: Console | None = None,
-                 suffix: str = "") -> Path:
+                 suffix: str = "", plain: bool = False) -> Path:
     """Write the report and plots of a run into ``run_dir`` and print the summary.
 
     Parameters
@@ -103,6 +82,8 @@ def write_report(run_dir: Path, result: SearchResult | None, final: Mapping[str,
         The trade-off to rank by; the result is re-scored when they differ from its objective.
     suffix : str
         Appended to the file names (``report`` of another trade-off keeps the original files).
+    plain : bool
+        Print the summary as plain ``label: value`` lines (``--quiet true``), not a box table.
     """
     folder = ResultsFolder(Path(run_dir))
     lines = [f"# Deep-n-Cheap run: {Path(run_dir).name}", ""]
@@ -118,6 +99,7 @@ def write_report(run_dir: Path, result: SearchResult | None, final: Mapping[str,
             f"(t_tr_ref {_fmt(objective.t_tr_ref, '.4g')} s, N_p_ref {_fmt(objective.n_params_ref, ',.0f')}).",
             "",
         ]
+        lines += report_lines(ranked)
         if search_seconds is not None:
             lines += [f"Search cost: {search_seconds / 3600:.3f} hours ({search_seconds:.0f} s) for "
                       f"{len(rows)} trials ({sum(r['state'] == 'failed' for r in rows)} failed).", ""]
@@ -146,13 +128,13 @@ def write_report(run_dir: Path, result: SearchResult | None, final: Mapping[str,
                                                        for k, v in final.items()]) + [""]
     report = folder.write_text(f"report{suffix}.md", "\n".join(lines))
     if console is not None:
-        print_summary(console, ranked, final, search_seconds, report)
+        print_summary(console, ranked, final, search_seconds, report, plain=plain)
     return report
 
 
 def print_summary(console: Console, result: SearchResult | None, final: Mapping[str, Any] | None,
-                  search_seconds: float | None, report: Path) -> None:
-    """The final summary table on the console."""
+                  search_seconds: float | None, report: Path, plain: bool = False) -> None:
+    """The final summary on the console: a table, or ``label: value`` lines when ``plain``."""
     table = Table(title="Deep-n-Cheap summary", show_header=False)
     table.add_column(style="bold")
     table.add_column()
@@ -175,7 +157,14 @@ def print_summary(console: Console, result: SearchResult | None, final: Mapping[
         table.add_row("final training", f"{final.get('epochs')} epochs, {final.get('wall_time', 0):.0f} s")
         if final.get("checkpoint"):
             table.add_row("checkpoint", str(final["checkpoint"]))
+    for label, value in summary_rows(result, final):
+        table.add_row(label, value)
     table.add_row("report", str(report))
+    if plain:
+        console.print("Deep-n-Cheap summary", highlight=False, markup=False)
+        for label, value in zip(table.columns[0].cells, table.columns[1].cells):
+            console.print(f"  {label}: {value}", highlight=False, markup=False, soft_wrap=True)
+        return
     console.print(table)
 
 
