@@ -16,6 +16,9 @@ PENALTIES: tuple[str, ...] = ("t_tr", "n_params")
 EXECUTORS: tuple[str, ...] = ("inprocess", "ray")
 """Where candidates train: in this process, or on Ray workers."""
 
+LOGGERS: tuple[str, ...] = ("csv", "tensorboard", "none")
+"""Lightning loggers each candidate's curves can go to (one version per trial), or none."""
+
 STAGE_NAMES: dict[int, str] = {
     1: "architecture skeleton (BO)",
     2: "fine-tuning (grid)",
@@ -26,4 +29,4 @@ STAGE_NAMES: dict[int, str] = {
 JOURNAL_NAME = "trials.jsonl"
 """File name of a search's journal inside a results folder."""
 
-__all__ = ["EXECUTORS", "FAMILIES", "JOURNAL_NAME", "PENALTIES", "STAGE_NAMES"]
+__all__ = ["EXECUTORS", "FAMILIES", "JOURNAL_NAME", "LOGGERS", "PENALTIES", "STAGE_NAMES"]

@@ -26,7 +26,10 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping
 from lightning.pytorch.utilities.seed import isolate_rng
 
 from lightning_dnc.data.base import DatasetInfo, check_datamodule
+from lightning_dnc.data.targets import target_statistics
+from lightning_dnc.lightning.candidate_logs import CandidateLogs, trial_version
 from lightning_dnc.lightning.child_trainer import make_child_trainer, quiet_lightning
+from lightning_dnc.lightning.user_metrics import user_unit_metrics
 from lightning_dnc.lightning.timing import EpochTimer
 from lightning_dnc.models.layers import count_trainable
 from lightning_dnc.models.module import CandidateModule, NonFiniteMetricError
@@ -80,13 +83,20 @@ class CandidateEvaluator:
         Default :class:`~lightning_dnc.models.CandidateModule`.
     trainer_kwargs : mapping, optional
         Extra ``lightning.Trainer`` arguments (e.g. ``strategy``); they override the defaults.
+    logs : CandidateLogs, optional
+        Where each candidate's curves are logged (one logger version per trial); none by default.
+    target_stats : mapping, optional
+        Regression: mean/std of the training targets, given to modules whose ``__init__`` takes
+        ``target_stats`` (targets are standardised while training); read from the datamodule
+        when omitted.
     """
 
     def __init__(self, datamodule: Any, epochs: int = DEFAULT_SEARCH_EPOCHS, accelerator: str = "auto", devices: Any = 1,
                  precision: Any = None, enable_progress_bar: bool = False, patience: int | None = None,
                  seed: int = 0, input_shape: Sequence[int] | None = None, num_outputs: int | None = None,
                  task: str | None = None, module_class: type[pl.LightningModule] | None = None,
-                 trainer_kwargs: Mapping[str, Any] | None = None) -> None:
+                 trainer_kwargs: Mapping[str, Any] | None = None, logs: CandidateLogs | None = None,
+                 target_stats: Mapping[str, Any] | None = None) -> None:
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"`epochs` must be an int >= 1, got {epochs!r}.")
         if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):
@@ -102,9 +112,11 @@ class CandidateEvaluator:
         self.seed = int(seed)
         self.module_class = module_class or CandidateModule
         self.trainer_kwargs = dict(trainer_kwargs or {})
+        self.logs = logs
+        self.target_stats = target_stats if target_stats is not None else target_statistics(datamodule, self.info.task)
 
     # -- public -----------------------------------------------------------------------------
-    def evaluate(self, config: Mapping[str, Any]) -> Evaluation:
+    def evaluate(self, config: Mapping[str, Any], trial_id: int | None = None) -> Evaluation:
         """Train ``config`` once and return its measurements.
 
         Parameters
@@ -112,6 +124,8 @@ class CandidateEvaluator:
         config : mapping
             A (partial) configuration; completed with SPEC defaults. Invalid configs raise
             ``ValueError`` before anything trains.
+        trial_id : int, optional
+            Names the candidate's logger version (``trial_007``) when :attr:`logs` is set.
 
         Returns
         -------
@@ -136,7 +150,7 @@ class CandidateEvaluator:
                 callbacks: list[Callback] = [timer, *self._early_stopping()]
                 if not isinstance(getattr(module, "history", None), Mapping):
                     callbacks.append(recorder)  # modules without `history` report through logged metrics
-                trainer = self._make_trainer(epochs, callbacks)
+                trainer = self._make_trainer(epochs, callbacks, trial_id)
                 trainer.fit(module, datamodule=self.datamodule)
         except (KeyboardInterrupt, SystemExit):
             raise
@@ -150,6 +164,7 @@ class CandidateEvaluator:
         finally:
             _restore_sigint_handler(sigint)
             fields = self._measurements(module, trainer, timer, recorder)
+            fields["extra"].update(user_unit_metrics(module, recorder.history))
             _break_references(module, trainer, self.datamodule)
             del module, trainer
             _release_memory()
@@ -163,7 +178,7 @@ class CandidateEvaluator:
     # -- pieces -----------------------------------------------------------------------------
     def _make_module(self, config: dict[str, Any], epochs: int) -> pl.LightningModule:
         offered = {"input_shape": self.info.input_shape, "num_outputs": self.info.num_outputs,
-                   "task": self.info.task, "epochs": epochs}
+                   "task": self.info.task, "epochs": epochs, "target_stats": self.target_stats}
         params = inspect.signature(self.module_class.__init__).parameters
         takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
         kwargs = {k: v for k, v in offered.items() if takes_any or k in params}
@@ -175,10 +190,11 @@ class CandidateEvaluator:
         monitor, mode = ("val_acc", "max") if self.info.task == "classification" else ("val_loss", "min")
         return [EarlyStopping(monitor=monitor, mode=mode, patience=self.patience, check_finite=False)]
 
-    def _make_trainer(self, epochs: int, callbacks: list[Callback]) -> pl.Trainer:
+    def _make_trainer(self, epochs: int, callbacks: list[Callback], trial_id: int | None = None) -> pl.Trainer:
         hardware = {"accelerator": self.accelerator, "devices": self.devices, "precision": self.precision}
+        logger = {"logger": self.logs.logger(trial_version(trial_id))} if self.logs is not None else {}
         return make_child_trainer(epochs, hardware, callbacks, enable_progress_bar=self.enable_progress_bar,
-                                  **self.trainer_kwargs)
+                                  **{**logger, **self.trainer_kwargs})
 
     def _measurements(self, module: pl.LightningModule | None, trainer: pl.Trainer | None, timer: EpochTimer,
                       recorder: _MetricRecorder) -> dict[str, Any]:
