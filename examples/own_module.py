@@ -3,7 +3,8 @@
 The search fills ``config`` with the keys of :func:`lightning_dnc.space.complete_config`
 (``hidden_mlp``, ``act``, ``dropout_probs_mlp``, ``lr``, ``weight_decay``, ``batch_size`` for an
 MLP). Log ``val_acc`` (classification) or ``val_loss`` (regression) once per validation epoch:
-that is what candidates are ranked by.
+that is what candidates are ranked by. A key your module ignores is reported before the search
+(a ``SetupWarning`` naming it) and the stage-2 groups that only change it are skipped.
 
     python examples/own_module.py
 """
@@ -23,13 +24,18 @@ class MyMLP(pl.LightningModule):
     def __init__(self, config: dict, num_outputs: int = 10):
         super().__init__()
         self.save_hyperparameters()
+        activation = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}[config.get("act", "relu")]
+        hidden = config.get("hidden_mlp", [64])
+        dropouts = config.get("dropout_probs_mlp", [0.2] * len(hidden))
         layers, width = [nn.Flatten()], 64
-        for hidden in config.get("hidden_mlp", [64]):
-            layers += [nn.Linear(width, hidden), nn.ReLU()]
-            width = hidden
+        for units, p in zip(hidden, dropouts):
+            layers += [nn.Linear(width, units), activation(), nn.Dropout(p)]
+            width = units
         layers.append(nn.Linear(width, num_outputs))
         self.net = nn.Sequential(*layers)
         self.lr = config.get("lr", 1e-3)
+        wd = config.get("weight_decay", "auto")
+        self.weight_decay = 0.0 if wd == "auto" else float(wd)
 
     def forward(self, x):
         return self.net(x)
@@ -45,7 +51,7 @@ class MyMLP(pl.LightningModule):
         self.log("val_acc", (logits.argmax(1) == y).float().mean())
 
     def configure_optimizers(self):
-        return torch.optim.Adam(self.parameters(), lr=self.lr)
+        return torch.optim.Adam(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "DeepNCheapTuner": "lightning_dnc.lightning.tuner",
     "DnCModel": "lightning_dnc.lightning.dnc_model",
+    "CandidateModule": "lightning_dnc.models.module",
     "Trainer": "lightning_dnc.lightning.trainer",
     "tune": "lightning_dnc.lightning.tuner",
     "SearchAborted": "lightning_dnc.executors.driver",

@@ -43,6 +43,13 @@ class SettingError(ValueError):
         return message
 
 
+class SetupWarning(UserWarning):
+    """The set-up works but will likely disappoint (tiny data, settings a module ignores, ...).
+
+    The command line prints these as one ``warning:`` line each.
+    """
+
+
 def is_finite_number(value: Any) -> bool:
     """True for a finite int/float (or numpy scalar); False for bools, strings, None, NaN, inf."""
     if isinstance(value, bool):
@@ -102,8 +109,47 @@ def check_bool(name: str, value: Any) -> bool:
     return value
 
 
+DURATION_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+DURATION_FORMS = '"90s", "30m", "1h", "1h30m", "DD:HH:MM:SS" or a number of seconds'
+
+
+def check_duration(name: str, value: Any) -> float | None:
+    """``None``, or ``value`` as seconds > 0.
+
+    Accepts a number of seconds, a ``datetime.timedelta``, ``"DD:HH:MM:SS"`` (Lightning's
+    ``max_time`` string) or a sum of ``<number><unit>`` parts with units s, m/min, h, d
+    (``"1h30m"``, ``"90s"``; a bare number string is seconds).
+    """
+    import datetime
+    import re
+
+    if value is None:
+        return None
+    seconds: float | None = None
+    if isinstance(value, datetime.timedelta):
+        seconds = value.total_seconds()
+    elif is_finite_number(value):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip().lower().replace(" ", "")
+        if re.fullmatch(r"\d+(:\d+){3}", text):
+            days, hours, minutes, secs = (int(p) for p in text.split(":"))
+            seconds = float(((days * 24 + hours) * 60 + minutes) * 60 + secs)
+        elif re.fullmatch(r"\d+(\.\d+)?", text):
+            seconds = float(text)
+        elif re.fullmatch(r"(\d+(\.\d+)?(min|sec|s|m|h|d))+", text):
+            parts = re.findall(r"(\d+(?:\.\d+)?)(min|sec|s|m|h|d)", text)
+            seconds = sum(float(number) * DURATION_UNITS[unit] for number, unit in parts)
+    if seconds is None or not math.isfinite(seconds) or seconds <= 0:
+        raise SettingError(name, f"`{name}` must be a positive duration ({DURATION_FORMS}), got {value!r}.")
+    return seconds
+
+
 __all__ = [
+    "DURATION_FORMS",
     "SettingError",
+    "SetupWarning",
+    "check_duration",
     "check_bool",
     "check_choice",
     "check_choices",

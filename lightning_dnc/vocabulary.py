@@ -21,6 +21,9 @@ training epoch of the Lightning loop (SPEC §1)."""
 EXECUTORS: tuple[str, ...] = ("inprocess", "ray")
 """Where candidates train: in this process, or on Ray workers."""
 
+LOGGERS: tuple[str, ...] = ("csv", "tensorboard", "none")
+"""Lightning loggers each candidate's curves can go to (one version per trial), or none."""
+
 STAGE_NAMES: dict[int, str] = {
     1: "architecture skeleton (BO)",
     2: "fine-tuning (grid)",
@@ -31,4 +34,4 @@ STAGE_NAMES: dict[int, str] = {
 JOURNAL_NAME = "trials.jsonl"
 """File name of a search's journal inside a results folder."""
 
-__all__ = ["EXECUTORS", "FAMILIES", "JOURNAL_NAME", "PENALTIES", "STAGE_NAMES", "T_TR_MODES"]
+__all__ = ["EXECUTORS", "FAMILIES", "JOURNAL_NAME", "LOGGERS", "PENALTIES", "STAGE_NAMES", "T_TR_MODES"]

@@ -117,7 +117,7 @@ def test_layer_order_and_init():
 def test_shortcut_without_downsampling_only_pads_channels():
     config = {"out_channels": [4, 4, 8, 8, 8], "shortcuts": [1, 0, 0, 0, 0], "apply_maxpools": [0] * 5}
     net = build_network(config, (3, 6, 6), 2)
-    sc = net.shortcuts["2"]
+    sc = net.shortcut_into(2)
     assert isinstance(sc, Shortcut) and sc.pools == 0 and sc.pad_channels == 4
     x = torch.randn(2, 4, 6, 6)
     y = sc(x)
@@ -131,7 +131,7 @@ def test_shortcut_with_downsampling_average_pools_once_per_halving():
     net = build_network(config, (1, 7, 7), 2)
     plans = plan_conv_layers(complete_config(config), (1, 7, 7))
     assert [p.out_hw for p in plans] == [(7, 7), (4, 4), (2, 2), (2, 2), (2, 2)]
-    sc = net.shortcuts["2"]
+    sc = net.shortcut_into(2)
     assert sc.pools == 2 and sc.pad_channels == 4
     x = torch.arange(2 * 4 * 7 * 7, dtype=torch.float32).reshape(2, 4, 7, 7)
     expected = nn.functional.avg_pool2d(nn.functional.avg_pool2d(x, 2, ceil_mode=True), 2, ceil_mode=True)

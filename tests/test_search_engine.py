@@ -8,6 +8,7 @@ import pytest
 
 from lightning_dnc.search import Evaluation, Objective, StagedSearch, config_key, group_options
 from lightning_dnc.space import CNNSpace, MLPSpace, TrainingSpace
+from lightning_dnc.space.config import auto_weight_decay
 
 ACT_BONUS = {"relu": 0.0, "tanh": 0.01, "sigmoid": -0.05}
 
@@ -144,9 +145,12 @@ def test_final_ranking_includes_stage2_winner_with_default_training():
     winner = result.meta["stage2_winner"]
     assert set(result.candidate_ids) == {winner, *(t.trial_id for t in by_stage(search, 3))}
     assert result.best.trial_id == winner
+    # The winner trained with default training settings; best_config states the weight decay that meant.
+    assert result.best.trial.config["weight_decay"] == "auto"
+    n_params = result.best.trial.evaluation.n_params
     assert (result.best_config["lr"], result.best_config["weight_decay"], result.best_config["batch_size"]) == (
         1e-3,
-        "auto",
+        auto_weight_decay("mlp", n_params),
         256,
     )
     assert len(result.top_k) == 3 and [r.loss for r in result.top_k] == sorted(r.loss for r in result.top_k)

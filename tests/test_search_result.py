@@ -39,7 +39,9 @@ def test_ranking_sorted_and_failed_or_pending_never_ranked():
         [0, 1, 2, 3], key=lambda i: r.objective.loss(TRIALS[i].evaluation)
     )
     assert 4 not in [x.trial_id for x in r.ranking] and len(r.top_k) == 2
-    assert r.best_config == TRIALS[r.best.trial_id].config
+    # What a final training uses: the trained config without the search's epochs, "auto" resolved.
+    trained = {k: v for k, v in TRIALS[r.best.trial_id].config.items() if k != "epochs"}
+    assert r.best_config == {**trained, "weight_decay": 0.0}
 
 
 def test_candidate_ids_restrict_the_ranking():

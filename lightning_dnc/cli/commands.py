@@ -37,7 +37,7 @@ def run_fit(options: Namespace, console: Console, train_final: bool = True, resu
     plan = resolve_run(options, resume)
     if options.quiet:
         console = Console(highlight=False, force_terminal=False, force_interactive=False)
-    if resume is not None and _nothing_to_do(plan.out, train_final):
+    if resume is not None and _nothing_to_do(plan.out, train_final, resume):
         console.print(f"{str(plan.out)!r} is complete (search{' and final training' if train_final else ''} "
                       "done); nothing to do.")
         return 0
@@ -58,14 +58,23 @@ def run_fit(options: Namespace, console: Console, train_final: bool = True, resu
         lock.release()
 
 
-def _nothing_to_do(out: Path, train_final: bool) -> bool:
-    """True when the run's search finished (``result.json``) and, for ``fit``, its final model was trained."""
-    return (out / "result.json").is_file() and (not train_final or (out / "final.json").is_file())
+def _nothing_to_do(out: Path, train_final: bool, resume: ResumeRequest) -> bool:
+    """True when the run's search finished (``result.json``) and, for ``fit``, its final model was trained.
+
+    A search its budget ended is continued when the resume gives ``--max_trials`` or ``--max_time``.
+    """
+    done = (out / "result.json").is_file() and (not train_final or (out / "final.json").is_file())
+    if done and resume.explicit & {"max_trials", "max_time"}:
+        meta = json.loads((out / "result.json").read_text(encoding="utf-8")).get("meta") or {}
+        return not meta.get("budget_ended")
+    return done
 
 
 def _search_and_finish(plan: RunPlan, folder: ResultsFolder, console: Console, train_final: bool,
                        run_search: Any) -> int:
+    from lightning_dnc.lightning.candidate_logs import make_candidate_logs
     from lightning_dnc.lightning.final_fit import train_final_model
+    from lightning_dnc.results.outcome import budget_text
     from lightning_dnc.results.report import write_report
     from lightning_dnc.search import SearchResult
 
@@ -75,13 +84,16 @@ def _search_and_finish(plan: RunPlan, folder: ResultsFolder, console: Console, t
     if plan.candidate is None:
         verb = "Resuming" if plan.resume is not None else "Deep-n-Cheap search:"
         console.print(f"{verb} family {plan.family}, data {options.data}, wc {options.wc}, "
-                      f"penalize {options.penalize}, budget {options.budget} -> {plan.out}")
+                      f"penalize {options.penalize}, budget {options.budget} -> {plan.out}", soft_wrap=True)
         try:
             result = run_search(plan.settings, plan.run_options, plan.datamodule, plan.hardware, console=console,
-                                live=None if not options.quiet else False, lock_held=True)
+                                live=None if not options.quiet else False, lock_held=True, plain=bool(options.quiet))
         except (JournalCorruptError, JournalMismatchError) as err:
             raise UsageError(str(err)) from err
         folder.write_text("result.json", result.to_json())
+        ended = budget_text(result)
+        if ended:
+            console.print(ended, highlight=False, markup=False, soft_wrap=True)
         best = dict(result.best_config)
     else:
         best = dict(plan.candidate)
@@ -93,12 +105,13 @@ def _search_and_finish(plan: RunPlan, folder: ResultsFolder, console: Console, t
     final = None
     if train_final:
         console.print(f"Training the best configuration for {plan.final_epochs} epochs ...")
+        logs = make_candidate_logs(plan.run_options.logger, plan.run_options.log_dir)
         final = train_final_model(best, plan.datamodule, plan.final_epochs, plan.hardware, seed=options.seed,
-                                  checkpoint=folder.file("best.ckpt"))
+                                  checkpoint=folder.file("best.ckpt"), logs=logs)
         folder.write_text("final.json", json.dumps(final, indent=2))
     write_report(folder.path, result, final, search_seconds=search_seconds + earlier_seconds, wc=float(options.wc),
                  penalize=options.penalize, console=console, earlier_seconds=earlier_seconds,
-                 pareto_costs=options.pareto_costs)
+                 pareto_costs=options.pareto_costs, plain=bool(options.quiet))
     return 0
 
 
@@ -156,7 +169,8 @@ def run_report(options: Namespace, console: Console) -> int:
     try:
         write_report(run_dir, result, None, search_seconds=None, wc=float(options.wc), penalize=options.penalize,
                      console=console, suffix=f"_wc{options.wc:g}_{options.penalize}{mode}",
-                     pareto_costs=options.pareto_costs, n_params_ref=n_params_ref)
+                     pareto_costs=options.pareto_costs, n_params_ref=n_params_ref,
+                     plain=bool(options.quiet))
     except ValueError as err:
         raise UsageError(f"report {str(run_dir)!r}: {err}") from err
     return 0

@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = bool(getattr(options, "debug", False))
     context: dict[str, Any] = {}
     try:
-        with _signals_raise():
+        with _signals_raise(), _setup_warnings_as_lines(console):
             if command == "report":
                 return commands.run_report(options, console)
             return commands.run_fit(options, console, train_final=(command == "fit"), resume=resume, context=context)
@@ -92,6 +92,28 @@ def _resume_hint(command: str, context: dict[str, Any]) -> str:
     if command == "report" or out is None or not (Path(out) / JOURNAL_NAME).is_file():
         return ""
     return f" Resume with: python -m lightning_dnc.cli {command} --resume {out}"
+
+
+@contextlib.contextmanager
+def _setup_warnings_as_lines(console: Any) -> Iterator[None]:
+    """Show :class:`~lightning_dnc.validation.SetupWarning` as one ``warning:`` line each (others unchanged)."""
+    import warnings
+
+    from lightning_dnc.validation import SetupWarning
+
+    previous = warnings.showwarning
+
+    def show(message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+        if issubclass(category, SetupWarning):
+            console.print(f"[bold yellow]warning:[/] {message}", soft_wrap=True, highlight=False)
+        else:
+            previous(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = previous
 
 
 @contextlib.contextmanager

@@ -10,6 +10,7 @@ from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
 from lightning_dnc.cli.budgets import BUDGETS
 from lightning_dnc.cli.errors import UsageError
+from lightning_dnc.vocabulary import LOGGERS
 
 BINARY_MAGIC = (b"\x80", b"PK\x03\x04", b"\x1f\x8b")  # pickle (protocol >= 2), zip (torch.save), gzip
 
@@ -30,11 +31,23 @@ def add_search_options(parser: ArgumentParser, report_only: bool = False) -> Non
                              "penalised cost and n_params).")
     if report_only:
         return
+    parser.add_argument("--t_tr_ref", type=float | None, default=None,
+                        help="Seconds per epoch that make f_c = 1 (default: the first candidate's t_tr).")
+    parser.add_argument("--n_params_ref", type=float | None, default=None,
+                        help="Parameter count that makes f_c = 1 (default: the largest network of the space).")
     parser.add_argument("--data", type=str, default="digits",
                         help="digits (embedded, offline), mnist, fashion_mnist, cifar10, cifar100, or a .npz path.")
     parser.add_argument("--family", type=str, default="cnn", help="Model family: cnn or mlp.")
-    parser.add_argument("--budget", type=str, default="quick",
-                        help=f"Search budget preset: {', '.join(BUDGETS)}; the options below override it.")
+    parser.add_argument("--budget", type=Literal[tuple(BUDGETS)], default="quick",  # type: ignore[valid-type]
+                        help=f"Search budget preset, one of {', '.join(BUDGETS)}; the options below override it.")
+    parser.add_argument("--max_trials", type=int | None, default=None,
+                        help="Stop the search after this many trials (then rank and train the best so far).")
+    parser.add_argument("--max_time", type=str | None, default=None,
+                        help='Start no new trial after this wall time: "90s", "30m", "1h", "1h30m", DD:HH:MM:SS or '
+                             "seconds (then rank and train the best so far).")
+    parser.add_argument("--patience", type=int | None, default=None,
+                        help="Stop a candidate after this many epochs without a better val_acc (val_loss for "
+                             "regression); unset: train every epoch.")
     parser.add_argument("--search_epochs", type=int | None, default=None,
                         help="Epochs per candidate during the search (budget's value when unset).")
     parser.add_argument("--epochs", type=int | None, default=None,
@@ -89,9 +102,12 @@ def add_search_options(parser: ArgumentParser, report_only: bool = False) -> Non
                         help="Candidates trained at once (--executor ray).")
     parser.add_argument("--ray_address", type=str | None, default=None,
                         help="Ray cluster to join, e.g. auto (--executor ray); a local one is started otherwise.")
+    parser.add_argument("--logger", type=Literal[LOGGERS], default="csv",  # type: ignore[valid-type]
+                        help="Where every candidate's curves go, one version per trial under <out>/logs: csv, "
+                             "tensorboard (needs the tensorboard extra) or none.")
     parser.add_argument("--out", type=str | None, default=None, help="Results folder (default runs/<timestamp>).")
     parser.add_argument("--overwrite", type=bool, default=False, help="Allow writing into a non-empty --out folder.")
-    parser.add_argument("--quiet", type=bool, default=False, help="Plain lines only, no live panel.")
+    parser.add_argument("--quiet", type=bool, default=False, help="Plain lines only: no live panel, no box tables.")
     parser.add_argument("--debug", type=bool, default=False, help="Show full tracebacks.")
 
 

@@ -18,6 +18,7 @@ from jsonargparse import Namespace
 
 from lightning_dnc.cli.budgets import BUDGETS
 from lightning_dnc.cli.errors import UsageError
+from lightning_dnc._optional import require
 from lightning_dnc.executors import RunOptions
 from lightning_dnc.results.folder import check_output_folder
 from lightning_dnc.search import Objective, SearchSettings
@@ -25,6 +26,8 @@ from lightning_dnc.search.settings import NOT_IN_HEADER
 from lightning_dnc.validation import SettingError, check_choice, check_choices
 from lightning_dnc.vocabulary import EXECUTORS, JOURNAL_NAME, PENALTIES
 
+LOGS_FOLDER = "logs"
+"""Folder of the results folder holding one logger version per trial (``trial_000``, ..., ``final``)."""
 CNN_LIMITS = ("num_conv_layers", "channels_first", "channels_upper")
 MLP_LIMITS = ("num_hidden_layers", "hidden_nodes")
 TRAINING_LIMITS = {"lr": "--lr_range", "weight_decay": "--weight_decay_range", "batch_size": "--batch_size_range"}
@@ -82,7 +85,7 @@ def resolve_run(options: Namespace, resume: ResumeRequest | None = None) -> RunP
         raise
     except SettingError as err:
         raise UsageError(err.renamed(flag_of)) from err
-    except (ValueError, TypeError, FileNotFoundError, KeyError) as err:
+    except (ValueError, TypeError, FileNotFoundError, KeyError, ModuleNotFoundError) as err:
         raise UsageError(str(err).strip("'\"")) from err
 
 
@@ -93,7 +96,8 @@ def _resolve_run(options: Namespace, resume: ResumeRequest | None) -> RunPlan:
     budget = BUDGETS[options.budget]
     # --t_tr_mode unset: "step" for a new run; on --resume the run's own (0.1.0 runs measured "epoch").
     t_tr_mode = options.t_tr_mode if options.t_tr_mode is not None or resume is not None else "step"
-    objective = Objective(wc=options.wc, penalize=options.penalize, t_tr_mode=t_tr_mode)
+    objective = Objective(wc=options.wc, penalize=options.penalize, t_tr_mode=t_tr_mode, t_tr_ref=options.t_tr_ref,
+                          n_params_ref=options.n_params_ref)
     settings = SearchSettings(family=options.family, objective=objective)  # the family first: it picks the limits
     final_epochs = budget.epochs if options.epochs is None else options.epochs
     if final_epochs < 1:
@@ -117,7 +121,7 @@ def _resolve_run(options: Namespace, resume: ResumeRequest | None) -> RunPlan:
                    for name in ("prior_points", "steps", "explore", "search_epochs")}
     settings = settings.replace(
         **from_budget, training_prior_points=options.training_prior_points, training_steps=options.training_steps,
-        stage2_order=options.stage2_order, top_k=options.top_k, seed=options.seed,
+        stage2_order=options.stage2_order, top_k=options.top_k, seed=options.seed, patience=options.patience,
         space=CNNSpace(**limits) if options.family == "cnn" else MLPSpace(**limits),
         training_space=TrainingSpace(**training_limits),
     )
@@ -137,11 +141,22 @@ def _resolve_run(options: Namespace, resume: ResumeRequest | None) -> RunPlan:
         executor=options.executor, max_concurrent=options.max_concurrent, ray_address=options.ray_address,
         max_consecutive_failures=options.max_consecutive_failures, retry_oom=options.retry_oom,
         journal=None if resume is not None else out / JOURNAL_NAME, resume=out if resume is not None else None,
-        force_resume=bool(options.force),
+        force_resume=bool(options.force), max_trials=options.max_trials, max_time=options.max_time,
+        logger=options.logger, log_dir=out / LOGS_FOLDER,
     )
-    datamodule = _load_data(options)
+    if options.logger == "tensorboard":
+        require("tensorboard", "--logger tensorboard")
     hardware = {"accelerator": options.accelerator, "devices": options.devices, "precision": options.precision}
+    check_hardware(hardware)
+    datamodule = _load_data(options)
     return RunPlan(options, settings, run_options, final_epochs, datamodule, candidate, out, hardware, resume)
+
+
+def check_hardware(hardware: dict[str, Any]) -> None:
+    """The accelerator, devices and precision work on this machine (before anything is written)."""
+    from lightning_dnc.lightning.setup_checks import check_hardware as check
+
+    check(hardware)
 
 
 def _check_devices(devices: int) -> None:

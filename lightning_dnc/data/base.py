@@ -202,6 +202,10 @@ class InMemoryDataModule(pl.LightningDataModule):
         assert self._task is not None  # set by _data()
         return self._task
 
+    def targets(self, stage: str = "train") -> torch.Tensor:
+        """All targets of ``stage`` (``"train"``, ``"val"`` or ``"test"``), in the user's units."""
+        return self._data()[stage][1]
+
     def num_samples(self, stage: str) -> int:
         """Number of samples in ``stage`` (``"train"``, ``"val"`` or ``"test"``)."""
         return int(self._data()[stage][0].shape[0]) if stage in self._data() else 0
@@ -341,6 +345,10 @@ class InMemoryDataModule(pl.LightningDataModule):
 
     def test_dataloader(self) -> Any:
         """Test batches in order, without augmentation."""
+        return self._make_loader("test")
+
+    def predict_dataloader(self) -> Any:
+        """The test split's batches (``(x, y)`` pairs; ``predict_step`` uses ``x``) for ``trainer.predict``."""
         return self._make_loader("test")
 
     def teardown(self, stage: str | None = None) -> None:

@@ -9,8 +9,12 @@ off with ``augment=False``.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import pickle
+import shutil
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,15 +56,12 @@ class _IdxDataModule(_TorchvisionDataModule):
         import torchvision
 
         cls = getattr(torchvision.datasets, self.torchvision_name)
-        try:
+        folder = self.root / self.torchvision_name / "raw"
+        files = [name.rsplit(".gz", 1)[0] for name, _ in cls.resources]
+        where = f"put {', '.join(files)} (or their .gz) into {str(folder)!r}"
+        with fetching(self.torchvision_name, self.download, [self.root, folder.parent, folder], where):
             train = cls(str(self.root), train=True, download=self.download)
             test = cls(str(self.root), train=False, download=self.download)
-        except RuntimeError as err:
-            raise FileNotFoundError(
-                f"{self.torchvision_name} not found under `root`={str(self.root)!r} (expected "
-                f"{self.root / self.torchvision_name / 'raw'}/train-images-idx3-ubyte, ...). Pass "
-                f"`download=True` to fetch it. ({err})"
-            ) from err
         return RawData(train.data.unsqueeze(1).contiguous(), train.targets.long(),
                        test.data.unsqueeze(1).contiguous(), test.targets.long())
 
@@ -115,7 +116,12 @@ class CIFAR10DataModule(_TorchvisionDataModule):
         if self.download:
             import torchvision
 
-            getattr(torchvision.datasets, self.torchvision_name)(str(self.root), train=True, download=True)
+            cls = getattr(torchvision.datasets, self.torchvision_name)
+            where = (f"extract {cls.filename} ({cls.url}) into {str(self.root)!r} so that "
+                     f"{str(self.root / self.folder)!r} holds {', '.join((*self.train_files, *self.test_files))}")
+            created = [self.root, self.root / cls.filename, self.root / self.folder]
+            with fetching(self.torchvision_name, True, created, where):
+                cls(str(self.root), train=True, download=True)
         x_train, y_train = self._read(self.train_files)
         x_test, y_test = self._read(self.test_files)
         return RawData(x_train, y_train, x_test, y_test)
@@ -131,6 +137,46 @@ class CIFAR100DataModule(CIFAR10DataModule):
     test_files = ("test",)
     label_key = "fine_labels"
     torchvision_name = "CIFAR100"
+
+
+@contextlib.contextmanager
+def fetching(name: str, download: bool, created: Sequence[Path], where: str) -> Iterator[None]:
+    """Run torchvision's loading quietly; on failure remove what it created and raise one clear line.
+
+    Parameters
+    ----------
+    name : str
+        The dataset, for the message.
+    download : bool
+        Whether torchvision was asked to download.
+    created : sequence of Path
+        Files and folders the attempt may create; those that did not exist before are removed
+        again when it fails (no empty or half-downloaded leftovers).
+    where : str
+        What the user should put where, e.g. ``"put train-images-idx3-ubyte, ... into 'data/MNIST/raw'"``.
+
+    Raises
+    ------
+    FileNotFoundError
+        One line: what failed, where the files go, and ``download`` advice that fits.
+    """
+    created = sorted({*created, *(parent for path in created for parent in path.parents)})
+    before = {path: path.exists() for path in created}
+    chatter = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(chatter), contextlib.redirect_stderr(chatter):
+            yield
+    except (RuntimeError, OSError, ValueError) as err:
+        for path in sorted(created, key=lambda p: len(p.absolute().parts), reverse=True):
+            if not before[path] and path.exists():
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+        reason = " ".join(str(err).split())[:200] or type(err).__name__
+        if download:
+            message = (f"{name} could not be downloaded ({reason}); without internet access {where}, then pass "
+                       "download=False (--download false).")
+        else:
+            message = f"{name} is not under `root` ({reason}): {where}, or pass download=True (--download true)."
+        raise FileNotFoundError(message) from err
 
 
 class _CifarUnpickler(pickle.Unpickler):

@@ -1,6 +1,7 @@
 """Where candidates run (in this process or on Ray workers), the run options, and the driver loop."""
 
-from lightning_dnc.executors.base import EvaluateFn, Executor
+from lightning_dnc.executors.base import EvaluateFn, Executor, evaluate_trial
+from lightning_dnc.executors.budget import SearchBudget
 from lightning_dnc.executors.driver import OomRetry, SearchAborted, drive
 from lightning_dnc.executors.factory import make_executor
 from lightning_dnc.executors.inprocess import InProcessExecutor
@@ -8,4 +9,4 @@ from lightning_dnc.executors.options import RunOptions
 from lightning_dnc.executors.ray_executor import RAY_AVAILABLE, RayExecutor
 
 __all__ = ["RAY_AVAILABLE", "EvaluateFn", "Executor", "InProcessExecutor", "OomRetry", "RayExecutor", "RunOptions",
-           "SearchAborted", "drive", "make_executor"]
+           "SearchAborted", "SearchBudget", "drive", "evaluate_trial", "make_executor"]

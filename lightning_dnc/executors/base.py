@@ -7,13 +7,24 @@ only runs an *evaluate* callable somewhere (this process, a Ray worker, ...).
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
 from lightning_dnc.search.records import Evaluation
 
-EvaluateFn = Callable[[dict[str, Any]], Evaluation]
+EvaluateFn = Callable[..., Evaluation]
+"""``evaluate(config) -> Evaluation``, optionally with a ``trial_id`` keyword (to name its logs)."""
+
+
+def evaluate_trial(evaluate: EvaluateFn, config: dict[str, Any], trial_id: int | None) -> Evaluation:
+    """``evaluate(config, trial_id=trial_id)`` when ``evaluate`` takes ``trial_id``, else ``evaluate(config)``."""
+    try:
+        takes_id = "trial_id" in inspect.signature(evaluate).parameters
+    except (TypeError, ValueError):
+        takes_id = False
+    return evaluate(config, trial_id=trial_id) if takes_id else evaluate(config)
 
 
 class Executor(ABC):

@@ -20,6 +20,10 @@ Too many failures
     ``max_consecutive_failures`` failed candidates in a row stop the search with
     :class:`SearchAborted`, which carries a summary and the partial result; everything is in the
     journal, so after fixing the cause the search can be resumed.
+Budget
+    ``max_trials`` and ``max_time`` (:class:`~lightning_dnc.executors.budget.SearchBudget`) stop
+    the loop early: no new trial starts, running ones finish, and :func:`drive` returns the limit
+    that ended it.
 Interruption
     Any exception while candidates run (Ctrl+C, SIGTERM): the running trials are journaled as
     ``"interrupted"`` and the exception propagates; a resume re-runs each of them once.
@@ -34,7 +38,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from lightning_dnc.executors.base import Executor
+from lightning_dnc.executors.base import Executor, evaluate_trial
+from lightning_dnc.executors.budget import SearchBudget
 from lightning_dnc.search import SearchResult, StagedSearch
 from lightning_dnc.search.records import Evaluation
 
@@ -63,10 +68,11 @@ class SearchAborted(RuntimeError):
 class ProgressDisplay(Protocol):
     """What the loop reports to (``lightning_dnc.lightning.progress.SearchProgress`` draws it)."""
 
-    def trial_started(self, trial_id: int, stage: int, planned_total: int) -> None: ...  # noqa: D102
+    def trial_started(self, trial_id: int, stage: int, planned_total: int,  # noqa: D102
+                      estimate: bool = False) -> None: ...
 
     def trial_finished(self, trial_id: int, stage: int, evaluation: Evaluation, loss: float | None,  # noqa: D102
-                       planned_total: int) -> None: ...
+                       planned_total: int, estimate: bool = False) -> None: ...
 
     def stage_finished(self, stage: int, rows: list[tuple[int, float | None, Evaluation]]) -> None: ...  # noqa: D102
 
@@ -92,42 +98,61 @@ class OomRetry:
         self.evaluator = copy.copy(self.evaluator)  # never change the caller's evaluator
         self.evaluator.datamodule = value
 
-    def evaluate(self, config: Mapping[str, Any]) -> Evaluation:
-        """Evaluate ``config``; on ``"oom"`` evaluate it again at half the batch size."""
-        first = self.evaluator.evaluate(config)
+    def evaluate(self, config: Mapping[str, Any], trial_id: int | None = None) -> Evaluation:
+        """Evaluate ``config`` (of trial ``trial_id``); on ``"oom"`` evaluate it again at half the batch size."""
+        first = evaluate_trial(self.evaluator.evaluate, dict(config), trial_id)  # type: ignore[arg-type]
         if first.ok or first.failure_reason != "oom":
             return first
         batch_size = int((first.config or config).get("batch_size", 0))
         if batch_size < 2:
             return first
-        retry = self.evaluator.evaluate({**(first.config or config), "batch_size": batch_size // 2})
+        retry = evaluate_trial(self.evaluator.evaluate, {**(first.config or config), "batch_size": batch_size // 2},
+                               trial_id)  # type: ignore[arg-type]
         extra = {**retry.extra, "oom_retry": {"proposed_batch_size": batch_size, "trained_batch_size": batch_size // 2,
                                               "first_error": first.error}}
         return dataclasses.replace(retry, extra=extra, wall_time=first.wall_time + retry.wall_time)
 
 
 def drive(engine: StagedSearch, executor: Executor, progress: ProgressDisplay,
-          max_consecutive_failures: int | None = None, journal: Path | None = None) -> None:
-    """Run ``engine`` to the end on ``executor``, reporting to ``progress``.
+          max_consecutive_failures: int | None = None, journal: Path | None = None,
+          budget: SearchBudget | None = None) -> str | None:
+    """Run ``engine`` to the end (or to the end of ``budget``) on ``executor``, reporting to ``progress``.
 
     Pending trials of a resumed engine (interrupted or running when it stopped) are re-run first,
     each once. Raises :class:`SearchAborted` after ``max_consecutive_failures`` failures in a row.
+
+    Returns
+    -------
+    str or None
+        ``"max_trials"`` or ``"max_time"`` when that limit of ``budget`` ended the search early
+        (see :mod:`lightning_dnc.executors.budget`), else None.
     """
+    budget = budget or SearchBudget()
     stage_of: dict[int, int] = {}
     stage_rows: dict[int, list[tuple[int, float | None, Evaluation]]] = {}
     backlog = list(engine.pending)
     failures: list[tuple[int, str, str]] = []
+    ended_by: str | None = None
+    started = getattr(progress, "search_started", None)  # optional hook: the counter goes on after a resume
+    if started is not None:
+        started(engine.progress.finished_trials, _planned(engine, budget), engine.stage == 1)
     while not engine.finished or backlog:
-        free = executor.num_free
+        stop = budget.exhausted(len(engine.trials)) if not engine.finished else None
+        free = executor.num_free if not (stop == "max_time") else 0
         proposals = [backlog.pop(0) for _ in range(min(free, len(backlog)))]
-        if free > len(proposals) and not backlog:
-            proposals += engine.ask(free - len(proposals))
+        if free > len(proposals) and not backlog and stop is None:
+            wanted = free - len(proposals)
+            remaining = budget.remaining_trials(len(engine.trials))
+            proposals += engine.ask(wanted if remaining is None else min(wanted, remaining))
         for proposal in proposals:
             stage_of[proposal.trial_id] = proposal.stage
-            progress.trial_started(proposal.trial_id, proposal.stage, engine.progress.planned_total)
+            progress.trial_started(proposal.trial_id, proposal.stage, _planned(engine, budget), engine.stage == 1)
             executor.submit(proposal.trial_id, proposal.config)
         if executor.num_running == 0:
-            if engine.finished:
+            if engine.finished and not backlog:
+                break
+            if stop is not None:
+                ended_by = stop
                 break
             raise RuntimeError("The search engine proposed nothing while no trial was running.")
         try:
@@ -139,7 +164,7 @@ def drive(engine: StagedSearch, executor: Executor, progress: ProgressDisplay,
             stage = stage_of[trial_id]
             engine.tell(trial_id, evaluation)
             loss = engine.loss_of(trial_id)
-            progress.trial_finished(trial_id, stage, evaluation, loss, engine.progress.planned_total)
+            progress.trial_finished(trial_id, stage, evaluation, loss, _planned(engine, budget), engine.stage == 1)
             stage_rows.setdefault(stage, []).append((trial_id, loss, evaluation))
             if engine.progress.stage != stage or engine.finished:
                 progress.stage_finished(stage, stage_rows.pop(stage, []))
@@ -152,12 +177,26 @@ def drive(engine: StagedSearch, executor: Executor, progress: ProgressDisplay,
             raise aborted(engine, failures, journal)
     for stage in sorted(stage_rows):
         progress.stage_finished(stage, stage_rows[stage])
+    return ended_by
 
 
-def final_result(engine: StagedSearch, journal: Path | None) -> SearchResult:
-    """The engine's result; a search in which no candidate succeeded ends as :class:`SearchAborted`."""
+def _planned(engine: StagedSearch, budget: SearchBudget) -> int:
+    """The planned trials of the whole search, cut to the budget's ``max_trials``."""
+    return budget.capped(engine.progress.planned_total, len(engine.trials))
+
+
+def final_result(engine: StagedSearch, journal: Path | None, ended_by: str | None = None,
+                 budget: SearchBudget | None = None) -> SearchResult:
+    """The engine's result; a search in which no candidate succeeded ends as :class:`SearchAborted`.
+
+    ``ended_by`` (what :func:`drive` returned) is recorded in ``result.meta["budget_ended"]``.
+    """
     try:
-        return engine.result()
+        result = engine.result()
+        if ended_by is not None:
+            budget = budget or SearchBudget()
+            result.meta["budget_ended"] = budget.describe(ended_by, len(engine.trials), engine.stage)
+        return result
     except RuntimeError:
         failed = [(t.trial_id, str(t.evaluation.failure_reason), str(t.evaluation.error or ""))
                   for t in engine.trials if t.evaluation is not None]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lightning_dnc.executors.base import EvaluateFn, Executor
+from lightning_dnc.executors.base import EvaluateFn, Executor, evaluate_trial
 from lightning_dnc.search.records import Evaluation
 
 
@@ -14,8 +14,8 @@ class InProcessExecutor(Executor):
     Parameters
     ----------
     evaluate : callable
-        ``evaluate(config) -> Evaluation``; it records candidate failures itself and only lets
-        ``KeyboardInterrupt``/``SystemExit`` escape.
+        ``evaluate(config) -> Evaluation`` (called with ``trial_id=`` too when it accepts it); it
+        records candidate failures itself and only lets ``KeyboardInterrupt``/``SystemExit`` escape.
     """
 
     max_concurrent = 1
@@ -40,6 +40,6 @@ class InProcessExecutor(Executor):
         if not self._pending:
             return []
         trial_id, config = self._pending[0]
-        evaluation = self._evaluate(config)
+        evaluation = evaluate_trial(self._evaluate, config, trial_id)
         self._pending.pop(0)
         return [(trial_id, evaluation)]

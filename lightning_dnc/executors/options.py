@@ -14,9 +14,17 @@ from pathlib import Path
 from typing import Any
 
 from lightning_dnc.executors.base import Executor
+from lightning_dnc.executors.budget import SearchBudget
 from lightning_dnc.search.journal import find_journal
-from lightning_dnc.validation import SettingError, check_bool, check_choice, check_int
-from lightning_dnc.vocabulary import EXECUTORS
+from lightning_dnc.validation import (
+    SettingError,
+    check_bool,
+    check_choice,
+    check_duration,
+    check_int,
+    check_optional_int,
+)
+from lightning_dnc.vocabulary import EXECUTORS, LOGGERS
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,17 @@ class RunOptions:
         Resume even though the search space or the dataset differ from the journal's.
     progress : bool, default True
         Show a live panel (terminal) or one line per trial.
+    max_trials : int, optional
+        Stop proposing once the search holds this many trials (the journal's included).
+    max_time : float or str, optional
+        Start no new trial after this much wall time of this invocation: seconds, ``"90s"``,
+        ``"30m"``, ``"1h30m"`` or ``"DD:HH:MM:SS"``; stored as seconds. See
+        :mod:`lightning_dnc.executors.budget` for why both limits live here and how they resume.
+    logger : {"csv", "tensorboard", "none"}, optional
+        Lightning logger of every candidate's curves (one version per trial, in ``log_dir``).
+        ``None``: the Python API follows the host trainer's logger; nothing else logs.
+    log_dir : str or Path, optional
+        Folder of the candidates' versions (``trial_000``, ...); needed with ``logger``.
     """
 
     executor: str | Executor | None = None
@@ -58,6 +77,10 @@ class RunOptions:
     resume: Path | None = None
     force_resume: bool = False
     progress: bool = True
+    max_trials: int | None = None
+    max_time: float | str | None = None
+    logger: str | None = None
+    log_dir: Path | None = None
 
     def __post_init__(self) -> None:
         if self.executor is not None and not isinstance(self.executor, Executor):
@@ -66,6 +89,12 @@ class RunOptions:
         check_int("max_consecutive_failures", self.max_consecutive_failures, 1)
         for name in ("retry_oom", "force_resume", "progress"):
             check_bool(name, getattr(self, name))
+        check_optional_int("max_trials", self.max_trials, 1)
+        object.__setattr__(self, "max_time", check_duration("max_time", self.max_time))
+        if self.logger is not None:
+            check_choice("logger", self.logger, LOGGERS)
+        if self.log_dir is not None:
+            object.__setattr__(self, "log_dir", Path(self.log_dir))
         if self.resources_per_trial is not None:
             object.__setattr__(self, "resources_per_trial", dict(self.resources_per_trial))
         resume = find_journal(self.resume) if self.resume is not None else None
@@ -78,6 +107,11 @@ class RunOptions:
             )
         object.__setattr__(self, "resume", resume)
         object.__setattr__(self, "journal", resume or journal)
+
+    @property
+    def budget(self) -> SearchBudget:
+        """A fresh :class:`SearchBudget` (its clock starts now) with this record's limits."""
+        return SearchBudget(self.max_trials, self.max_time)  # type: ignore[arg-type]
 
     def replace(self, **changes: Any) -> RunOptions:
         """A copy with ``changes`` applied (and validated)."""

@@ -36,7 +36,7 @@ from typing import Any
 
 from lightning_utilities.core.imports import RequirementCache
 
-from lightning_dnc.executors.base import Executor
+from lightning_dnc.executors.base import Executor, evaluate_trial
 from lightning_dnc.search.records import STATUS_FAILED, Evaluation
 
 RAY_AVAILABLE = RequirementCache("ray")
@@ -203,7 +203,7 @@ class RayExecutor(Executor):
 
     def _launch(self, trial_id: int, config: dict[str, Any], attempt: int, deaths: list[str]) -> None:
         threads = max(1, int(self.resources["cpu"]))
-        ref = self._remote.remote([self._evaluator_ref], config, threads)
+        ref = self._remote.remote([self._evaluator_ref], config, threads, trial_id)
         self._running[ref] = (trial_id, config, attempt, deaths)
 
     def _settle(self, ref: Any) -> tuple[int, Evaluation] | None:
@@ -232,7 +232,8 @@ class RayExecutor(Executor):
         return trial_id, dataclasses.replace(evaluation, extra={**evaluation.extra, "worker": worker})
 
 
-def _train_candidate(evaluator_box: list[Any], config: dict[str, Any], threads: int) -> Evaluation:
+def _train_candidate(evaluator_box: list[Any], config: dict[str, Any], threads: int,
+                     trial_id: int | None = None) -> Evaluation:
     """Body of the Ray task: limit threads, fetch the (cached) evaluator, train, tag the record."""
     import sys
 
@@ -246,7 +247,7 @@ def _train_candidate(evaluator_box: list[Any], config: dict[str, Any], threads: 
     torch = sys.modules.get("torch")  # imported by unpickling a CandidateEvaluator; not forced on others
     if torch is not None:
         torch.set_num_threads(threads)
-    evaluation = _CACHED_EVALUATOR[key].evaluate(config)
+    evaluation = evaluate_trial(_CACHED_EVALUATOR[key].evaluate, config, trial_id)  # type: ignore[arg-type]
     context = ray.get_runtime_context()
     worker = {
         "executor": "ray",

@@ -85,6 +85,10 @@ class LoaderDataModule(pl.LightningDataModule):
             raise ValueError("No test dataloader was given to this LoaderDataModule.")
         return self._loader("test", shuffle=False)
 
+    def predict_dataloader(self) -> DataLoader:
+        """The test loader's batches, for ``trainer.predict``."""
+        return self.test_dataloader()
+
 
 def resolve_datamodule(
     model: pl.LightningModule | None,

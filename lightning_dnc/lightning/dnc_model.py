@@ -8,8 +8,9 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 
+from lightning_dnc.data.targets import target_statistics
 from lightning_dnc.models import CandidateModule, build_network
-from lightning_dnc.models.module import LR_GAMMA, TASKS, lr_milestones
+from lightning_dnc.models.module import LR_GAMMA, TASKS, check_target_stats, lr_milestones
 from lightning_dnc.space import FAMILIES, CNNSpace, MLPSpace, complete_config
 
 
@@ -39,6 +40,14 @@ class DnCModel(CandidateModule):
         attributes); the network is built as soon as they are known.
     epochs : int, optional
         ``N`` of the learning-rate schedule; the trainer's ``max_epochs`` when omitted.
+    target_stats : mapping, optional
+        Regression: ``{"mean": [...], "std": [...]}`` of the training targets; read from the
+        datamodule's training split when omitted (see :class:`~lightning_dnc.models.CandidateModule`).
+
+    Examples
+    --------
+    After ``trainer.tune(model, dnc=...)`` and ``trainer.fit(model)``: ``trainer.test(model)``,
+    ``trainer.predict(model)`` (the datamodule's test split), ``model.to_onnx(...)``.
     """
 
     def __init__(
@@ -50,6 +59,7 @@ class DnCModel(CandidateModule):
         num_outputs: int | None = None,
         task: str | None = None,
         epochs: int | None = None,
+        target_stats: Mapping[str, Sequence[float]] | None = None,
     ) -> None:
         pl.LightningModule.__init__(self)
         if family not in FAMILIES:
@@ -68,15 +78,14 @@ class DnCModel(CandidateModule):
         self.epochs = epochs
         self.config = full
         self.net: torch.nn.Module | None = None
-        self.history: dict[str, list[float]] = {}
-        self._sums: dict[str, torch.Tensor] = {}
-        self._counts: dict[str, int] = {}
+        self.destandardise = False
         self.save_hyperparameters({
             "family": family, "config": full,
             "input_shape": list(input_shape) if input_shape is not None else None,
             "num_outputs": num_outputs, "task": task, "epochs": epochs,
+            "target_stats": target_stats if target_stats is None else dict(target_stats),
         })
-        self._reset_history()
+        self._init_history()
         self._build_if_possible()
 
     # -- configuration ------------------------------------------------------------------------
@@ -89,18 +98,16 @@ class DnCModel(CandidateModule):
             self.epochs = full["epochs"]
             self.hparams["epochs"] = self.epochs
         self.net = None
-        self._reset_history()
+        self._init_history()
         self._build_if_possible()
-
-    def _reset_history(self) -> None:
-        self.history = {"train_loss": [], "val_loss": []}
-        if self.task == "classification":
-            self.history["val_acc"] = []
 
     def _build_if_possible(self) -> None:
         shape, outputs = self.hparams.get("input_shape"), self.hparams.get("num_outputs")
         if self.net is None and shape is not None and outputs is not None:
+            stats = check_target_stats(self.hparams.get("target_stats"), self.task, outputs)
+            self.hparams["target_stats"] = stats
             self.net = build_network(self.config, shape, outputs)
+            self._init_targets(self.task, outputs, stats)
 
     def learn_data_info(self, datamodule: Any) -> None:
         """Take ``input_shape``, ``num_outputs`` and ``task`` from ``datamodule`` where unknown; build the net."""
@@ -109,7 +116,15 @@ class DnCModel(CandidateModule):
                 value = getattr(datamodule, name)
                 self.hparams[name] = list(value) if name == "input_shape" else value
         self.task = self.hparams.get("task") or self.task
+        if self.task == "regression" and self.hparams.get("target_stats") is None:
+            self.hparams["target_stats"] = target_statistics(datamodule)
+            if self.net is not None:
+                stats = check_target_stats(self.hparams["target_stats"], self.task, self.hparams["num_outputs"])
+                self._init_targets(self.task, self.hparams["num_outputs"], stats)
+        self._init_history()
         self._build_if_possible()
+
+    __jit_unused_properties__ = CandidateModule.__jit_unused_properties__
 
     @property
     def num_params(self) -> int:
@@ -135,9 +150,14 @@ class DnCModel(CandidateModule):
             self.learn_data_info(datamodule)
         self._require_network()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        self._require_network()
-        return self.net(x)  # type: ignore[misc]
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Outputs ``(B, num_outputs)``: class logits, or regression values in the user's units."""
+        if not torch.jit.is_scripting():
+            self._require_network()
+        outputs = self.net(x)  # type: ignore[misc]
+        if self.destandardise:
+            outputs = outputs * self.target_std + self.target_mean
+        return outputs
 
     def configure_optimizers(self) -> dict[str, Any]:  # noqa: D102
         epochs = self.epochs
@@ -165,3 +185,6 @@ class DnCModel(CandidateModule):
 
     def test_dataloader(self) -> Any:  # noqa: D102
         return self._carried("test")
+
+    def predict_dataloader(self) -> Any:  # noqa: D102
+        return self._carried("predict")

@@ -26,8 +26,11 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping
 from lightning.pytorch.utilities.seed import isolate_rng
 
 from lightning_dnc.data.base import DatasetInfo, check_datamodule
+from lightning_dnc.data.targets import target_statistics
+from lightning_dnc.lightning.candidate_logs import CandidateLogs, trial_version
 from lightning_dnc.lightning.child_trainer import cheap_cuda_checks, make_child_trainer, quiet_lightning
 from lightning_dnc.lightning.cost_probe import CostProbe
+from lightning_dnc.lightning.user_metrics import user_unit_metrics
 from lightning_dnc.lightning.timing import EpochTimer
 from lightning_dnc.measure import CandidateCosts, StepPlan
 from lightning_dnc.measure.steps import COST_THREADS
@@ -104,6 +107,12 @@ class CandidateEvaluator:
     its training starts (step-mode ``t_tr``, FLOPs, latency, memory); the probe restores every
     state it changed, so the candidate's metrics are those of a run without it. Its warm-up steps
     also warm the process up before the first timed epoch.
+    logs : CandidateLogs, optional
+        Where each candidate's curves are logged (one logger version per trial); none by default.
+    target_stats : mapping, optional
+        Regression: mean/std of the training targets, given to modules whose ``__init__`` takes
+        ``target_stats`` (targets are standardised while training); read from the datamodule
+        when omitted.
     """
 
     def __init__(self, datamodule: Any, epochs: int = DEFAULT_SEARCH_EPOCHS, accelerator: str = "auto", devices: Any = 1,
@@ -111,7 +120,8 @@ class CandidateEvaluator:
                  seed: int = 0, input_shape: Sequence[int] | None = None, num_outputs: int | None = None,
                  task: str | None = None, module_class: type[pl.LightningModule] | None = None,
                  trainer_kwargs: Mapping[str, Any] | None = None, t_tr_mode: str = "step",
-                 step_plan: StepPlan | None = None, cost_threads: int | None = COST_THREADS) -> None:
+                 step_plan: StepPlan | None = None, cost_threads: int | None = COST_THREADS,
+                 logs: CandidateLogs | None = None, target_stats: Mapping[str, Any] | None = None) -> None:
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"`epochs` must be an int >= 1, got {epochs!r}.")
         if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):
@@ -130,9 +140,11 @@ class CandidateEvaluator:
         self.t_tr_mode = check_choice("t_tr_mode", t_tr_mode, T_TR_MODES)
         self.step_plan = step_plan
         self.cost_threads = cost_threads
+        self.logs = logs
+        self.target_stats = target_stats if target_stats is not None else target_statistics(datamodule, self.info.task)
 
     # -- public -----------------------------------------------------------------------------
-    def evaluate(self, config: Mapping[str, Any]) -> Evaluation:
+    def evaluate(self, config: Mapping[str, Any], trial_id: int | None = None) -> Evaluation:
         """Train ``config`` once and return its measurements.
 
         Parameters
@@ -140,6 +152,8 @@ class CandidateEvaluator:
         config : mapping
             A (partial) configuration; completed with SPEC defaults. Invalid configs raise
             ``ValueError`` before anything trains.
+        trial_id : int, optional
+            Names the candidate's logger version (``trial_007``) when :attr:`logs` is set.
 
         Returns
         -------
@@ -166,7 +180,8 @@ class CandidateEvaluator:
                 keeps_history = isinstance(getattr(module, "history", None), Mapping)
                 if not keeps_history:
                     callbacks.append(recorder)  # modules without `history` report through logged metrics
-                trainer = self._make_trainer(epochs, callbacks, barebones=keeps_history and self.patience is None)
+                trainer = self._make_trainer(epochs, callbacks, trial_id,
+                                             barebones=keeps_history and self.patience is None)
                 trainer.fit(module, datamodule=self.datamodule)
         except (KeyboardInterrupt, SystemExit):
             raise
@@ -180,6 +195,7 @@ class CandidateEvaluator:
         finally:
             _restore_sigint_handler(sigint)
             fields = self._measurements(module, trainer, timer, recorder, probe.costs)
+            fields["extra"].update(user_unit_metrics(module, recorder.history))
             _break_references(module, trainer, self.datamodule)
             del module, trainer
             _release_memory()
@@ -202,7 +218,7 @@ class CandidateEvaluator:
     # -- pieces -----------------------------------------------------------------------------
     def _make_module(self, config: dict[str, Any], epochs: int) -> pl.LightningModule:
         offered = {"input_shape": self.info.input_shape, "num_outputs": self.info.num_outputs,
-                   "task": self.info.task, "epochs": epochs}
+                   "task": self.info.task, "epochs": epochs, "target_stats": self.target_stats}
         if all(getattr(self.module_class, name, None) is getattr(CandidateModule, name)
                for name in ("training_step", "configure_optimizers")):
             # CandidateModule's own steps skip the automatic loop's per-step hooks; a subclass that
@@ -219,12 +235,16 @@ class CandidateEvaluator:
         monitor, mode = ("val_acc", "max") if self.info.task == "classification" else ("val_loss", "min")
         return [EarlyStopping(monitor=monitor, mode=mode, patience=self.patience, check_finite=False)]
 
-    def _make_trainer(self, epochs: int, callbacks: list[Callback], barebones: bool = False) -> pl.Trainer:
-        """A child trainer; ``barebones`` (Lightning's raw-speed mode, no ``self.log``) when nothing reads
-        logged metrics: the module keeps its own ``history``, no early stopping, no progress bar."""
+    def _make_trainer(self, epochs: int, callbacks: list[Callback], trial_id: int | None = None,
+                      barebones: bool = False) -> pl.Trainer:
+        """A child trainer logging to the candidate's logger when there are ``logs``; else ``barebones``
+        (Lightning's raw-speed mode, no logger, no ``self.log``) when nothing reads logged metrics: the
+        module keeps its own ``history``, no early stopping, no progress bar."""
         hardware = {"accelerator": self.accelerator, "devices": self.devices, "precision": self.precision}
         kwargs = dict(self.trainer_kwargs)
-        if barebones and not self.enable_progress_bar:
+        if self.logs is not None:
+            kwargs.setdefault("logger", self.logs.logger(trial_version(trial_id)))
+        elif barebones and not self.enable_progress_bar:
             kwargs.setdefault("barebones", True)
         return make_child_trainer(epochs, hardware, callbacks, enable_progress_bar=self.enable_progress_bar, **kwargs)
 

@@ -11,20 +11,29 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.utilities.seed import isolate_rng
 
+from lightning_dnc.data.targets import target_statistics
+from lightning_dnc.lightning.candidate_logs import CandidateLogs
 from lightning_dnc.lightning.child_trainer import cheap_cuda_checks, make_child_trainer, quiet_lightning
 from lightning_dnc.lightning.timing import EpochTimer
 from lightning_dnc.models import CandidateModule
 
 
 def train_final_model(config: Mapping[str, Any], datamodule: Any, epochs: int, hardware: Mapping[str, Any],
-                      seed: int = 0, checkpoint: Path | None = None) -> dict[str, Any]:
+                      seed: int = 0, checkpoint: Path | None = None,
+                      logs: CandidateLogs | None = None) -> dict[str, Any]:
     """Train ``config`` for ``epochs`` on the training split and measure it.
+
+    Parameters
+    ----------
+    logs : CandidateLogs, optional
+        Log the curves as version ``final`` (beside the candidates' ``trial_000``, ...).
 
     Returns
     -------
     dict
-        ``val_acc``/``val_loss`` and ``test_acc``/``test_loss`` of the final weights (accuracy only
-        for classification; test metrics only when the datamodule has a test split), ``t_tr``,
+        ``val_*`` and ``test_*`` metrics of the final weights (``acc``/``loss`` for
+        classification; ``loss`` (standardised MSE), ``rmse``, ``mae``, ``r2`` in the targets'
+        units for regression; test metrics only when the datamodule has a test split), ``t_tr``,
         ``n_params``, ``epochs``, ``wall_time`` and the ``checkpoint`` path.
     """
     started = time.perf_counter()
@@ -33,22 +42,24 @@ def train_final_model(config: Mapping[str, Any], datamodule: Any, epochs: int, h
     with isolate_rng(), quiet_lightning(), cheap_cuda_checks():
         torch.manual_seed(seed)
         module = CandidateModule({**config, "epochs": epochs}, datamodule.input_shape, datamodule.num_outputs,
-                                 task=datamodule.task, epochs=epochs)
-        trainer = make_child_trainer(epochs, hardware, [timer])
+                                 task=datamodule.task, epochs=epochs,
+                                 target_stats=target_statistics(datamodule))
+        logger = {"logger": logs.logger("final")} if logs is not None else {}
+        trainer = make_child_trainer(epochs, hardware, [timer], **logger)
         trainer.fit(module, datamodule=datamodule)
         metrics: dict[str, Any] = {}
         val = trainer.validate(module, datamodule=datamodule, verbose=False)[0]
-        metrics.update({k: float(v) for k, v in val.items() if k in ("val_acc", "val_loss")})
+        metrics.update({k: float(v) for k, v in val.items() if k.startswith("val_")})
         if _has_test_split(datamodule):
-            # The validation loop run on the test split: same metrics, no test_step needed.
-            test = trainer.validate(module, dataloaders=datamodule.test_dataloader(), verbose=False)[0]
-            metrics.update({k.replace("val_", "test_"): float(v) for k, v in test.items()
-                            if k in ("val_acc", "val_loss")})
+            test = trainer.test(module, datamodule=datamodule, verbose=False)[0]
+            metrics.update({k: float(v) for k, v in test.items() if k.startswith("test_")})
     if checkpoint is not None:
         trainer.save_checkpoint(checkpoint, weights_only=False)
         metrics["checkpoint"] = str(checkpoint)
     metrics.update({"t_tr": timer.t_tr, "n_params": module.num_params, "epochs": epochs,
                     "wall_time": time.perf_counter() - started})
+    if logs is not None:
+        metrics["log_dir"] = str(logs.root / "final")
     return metrics
 
 

@@ -2,6 +2,11 @@
 
 The panel shows the stage, trial i/N, elapsed and estimated remaining time and the best trial so
 far. When stdout is not a terminal (CI, log files) each finished trial prints one concise line.
+
+The counter ``i/N`` counts every finished trial of the search, a resumed journal's included, so it
+goes on from where an interrupted run stopped. ``N`` is the planned total (cut to ``max_trials``);
+it is marked ``~`` while it is an estimate: during stage 1 the size of stage 2 depends on the
+skeleton stage 1 will choose (an MLP without hidden layers has no stage-2 options at all).
 """
 
 from __future__ import annotations
@@ -30,13 +35,27 @@ def describe(evaluation: Evaluation) -> str:
     """One short human summary of an evaluation: accuracy or loss, t_tr and N_p."""
     if not evaluation.ok:
         return f"failed ({evaluation.failure_reason}): {(evaluation.error or '').splitlines()[0][:80] if evaluation.error else ''}"
+    regression = evaluation.extra.get("regression") or {}
     if evaluation.task == "classification" and evaluation.best_val_acc is not None:
         metric = f"val_acc {evaluation.best_val_acc:.4f}"
+    elif regression.get("r2") is not None:
+        metric = f"val_r2 {regression['r2']:.4f}  val_rmse {regression.get('rmse') or float('nan'):.4g}"
     else:
         metric = f"val_loss {evaluation.best_val_loss:.4g}"
     t_tr = f"{evaluation.t_tr:.3f}s" if evaluation.t_tr is not None else "-"
     diverged = "  (diverged: scored before it)" if evaluation.diverged else ""
     return f"{metric}  t_tr {t_tr}  N_p {evaluation.n_params:,}{diverged}"
+
+
+def _stage_line(stage: int, rows: Sequence[tuple[int, float | None, Evaluation]]) -> str:
+    """One plain line summing up a finished stage: trials, failures, its best trial."""
+    scored = [(loss, trial_id, ev) for trial_id, loss, ev in rows if loss is not None]
+    failed = sum(1 for _, _, ev in rows if not ev.ok)
+    text = f"stage {stage} ({STAGE_NAMES.get(stage, '')}) done: {len(rows)} trials, {failed} failed"
+    if scored:
+        loss, trial_id, ev = min(scored, key=lambda item: (item[0], item[1]))
+        text += f"; best trial {trial_id}: loss {loss:+.4f}  {describe(ev)}"
+    return text
 
 
 def _format_seconds(seconds: float) -> str:
@@ -57,12 +76,17 @@ class SearchProgress:
         Where to print; a new console on stdout by default.
     live : bool, optional
         Force the live panel on or off; by default it is on when the console is a terminal.
+    plain : bool, default False
+        Plain text lines only (no panel, no box tables): ``--quiet true``.
     """
 
-    def __init__(self, enabled: bool = True, console: Console | None = None, live: bool | None = None) -> None:
+    def __init__(self, enabled: bool = True, console: Console | None = None, live: bool | None = None,
+                 plain: bool = False) -> None:
         self.enabled = enabled
         self.console = console or Console()
-        self.use_live = self.console.is_terminal if live is None else live
+        self.plain = bool(plain)
+        self.use_live = False if self.plain else (self.console.is_terminal if live is None else live)
+        self._estimate = True
         self._live: Live | None = None
         self._start = time.perf_counter()
         self._finished = 0
@@ -83,17 +107,28 @@ class SearchProgress:
             self._live.__exit__(None, None, None)
             self._live = None
 
-    def trial_started(self, trial_id: int, stage: int, planned_total: int) -> None:
+    def search_started(self, finished_trials: int, planned_total: int, estimate: bool = True) -> None:
+        """The driver starts (or resumes with ``finished_trials`` already told)."""
+        self._finished = int(finished_trials)
+        self._planned = max(planned_total, self._finished)
+        self._estimate = estimate
+
+    def trial_started(self, trial_id: int, stage: int, planned_total: int, estimate: bool = False) -> None:
         """A candidate starts training."""
         self._stage = stage
+        self._estimate = estimate
         self._planned = max(planned_total, self._finished + 1)
         self._current = f"trial {trial_id}"
         self._refresh()
 
     def trial_finished(self, trial_id: int, stage: int, evaluation: Evaluation, loss: float | None,
-                       planned_total: int) -> None:
-        """A candidate finished (ok or failed); ``loss`` is its objective (None when failed)."""
+                       planned_total: int, estimate: bool = False) -> None:
+        """A candidate finished (ok or failed); ``loss`` is its objective (None when failed).
+
+        ``estimate``: ``planned_total`` is still an estimate (shown as ``~N``).
+        """
         self._finished += 1
+        self._estimate = estimate
         self._planned = max(planned_total, self._finished)
         if loss is not None and (self._best is None or loss < self._best.loss):
             self._best = _Best(trial_id, loss, evaluation)
@@ -101,7 +136,7 @@ class SearchProgress:
             return
         loss_text = f"{loss:+.4f}" if loss is not None else "   n/a "
         line = (
-            f"[stage {stage}] trial {trial_id:>3} ({self._finished}/{self._planned}) "
+            f"[stage {stage}] trial {trial_id:>3} ({self._counter()}) "
             f"loss {loss_text}  {describe(evaluation)}  ({evaluation.wall_time:.1f}s)"
         )
         if self._live is not None:
@@ -113,6 +148,9 @@ class SearchProgress:
     def stage_finished(self, stage: int, rows: Sequence[tuple[int, float | None, Evaluation]]) -> None:
         """Print one table for a finished stage: ``rows`` are (trial_id, loss, evaluation)."""
         if not self.enabled or not rows:
+            return
+        if self.plain:
+            self.console.print(_stage_line(stage, rows), highlight=False, markup=False, soft_wrap=True)
             return
         table = Table(title=f"Stage {stage}: {STAGE_NAMES.get(stage, '')}", show_lines=False)
         for column in ("trial", "loss", "val_acc / loss", "t_tr (s)", "N_p", "status"):
@@ -130,6 +168,10 @@ class SearchProgress:
         target = self._live.console if self._live is not None else self.console
         target.print(table)
 
+    def _counter(self) -> str:
+        """``i/N`` (``i/~N`` while ``N`` is an estimate)."""
+        return f"{self._finished}/{'~' if self._estimate else ''}{self._planned}"
+
     def _refresh(self) -> None:
         if self._live is not None:
             self._live.update(self._panel())
@@ -141,7 +183,7 @@ class SearchProgress:
         table.add_column(style="bold")
         table.add_column()
         table.add_row("Deep-n-Cheap", f"stage {self._stage}: {STAGE_NAMES.get(self._stage, '')}")
-        table.add_row("trial", f"{self._finished}/{self._planned}  ({self._current})")
+        table.add_row("trial", f"{self._counter()}  ({self._current})")
         table.add_row("elapsed", _format_seconds(elapsed) + (f"   ETA {_format_seconds(eta)}" if eta is not None else ""))
         if self._best is not None:
             table.add_row("best", f"trial {self._best.trial_id}: loss {self._best.loss:.4f}  {describe(self._best.evaluation)}")

@@ -29,8 +29,10 @@ from typing import Any
 
 from lightning_dnc.executors import OomRetry, RunOptions, SearchAborted, drive, make_executor
 from lightning_dnc.executors.driver import final_result
+from lightning_dnc.lightning.candidate_logs import make_candidate_logs
 from lightning_dnc.lightning.child_trainer import quiet_lightning
 from lightning_dnc.lightning.progress import SearchProgress
+from lightning_dnc.lightning.setup_checks import warn_small_data
 from lightning_dnc.lightning.resume import JournalToResume, dataset_fingerprint
 from lightning_dnc.search import Journal, SearchResult, SearchSettings, StagedSearch
 from lightning_dnc.search.lock import RunLock
@@ -44,7 +46,7 @@ def is_rank_zero() -> bool:
 
 def run_search(settings: SearchSettings, options: RunOptions, datamodule: Any, hardware: Mapping[str, Any],
                model_class: type | None = None, console: Any = None, live: bool | None = None,
-               lock_held: bool = False) -> SearchResult:
+               lock_held: bool = False, plain: bool = False) -> SearchResult:
     """Run the search ``settings`` describe on ``datamodule`` and return its result.
 
     Parameters
@@ -57,8 +59,9 @@ def run_search(settings: SearchSettings, options: RunOptions, datamodule: Any, h
         ``accelerator``, ``devices``, ``precision`` of every candidate's child ``Trainer``.
     model_class : type, optional
         The user's LightningModule class to search (``None``: ``CandidateModule``).
-    console, live
-        Progress display (a rich console; ``live=False`` prints plain lines).
+    console, live, plain
+        Progress display (a rich console; ``live=False`` prints one line per trial; ``plain`` also
+        prints each stage's summary as a line instead of a table).
     lock_held : bool, default False
         The caller (the command line) already holds the journal's lock.
     """
@@ -69,6 +72,7 @@ def run_search(settings: SearchSettings, options: RunOptions, datamodule: Any, h
     _prepare(datamodule)
     resuming = JournalToResume(options) if options.resume is not None else None
     settings = _complete_settings(settings, resuming, datamodule, hardware)
+    warn_small_data(datamodule, settings.training_space)
     metadata = {"dataset": dataset_fingerprint(datamodule)}
     # Under a DDP launcher every rank runs the search in lockstep; only rank 0 writes the journal.
     writes_journal = options.journal is not None and is_rank_zero()
@@ -84,19 +88,23 @@ def run_search(settings: SearchSettings, options: RunOptions, datamodule: Any, h
                                                 metadata=metadata)
         if engine.finished:
             return engine.result()
+        logs = make_candidate_logs(options.logger, options.log_dir) if is_rank_zero() else None  # rank 0 logs
         evaluator: Any = CandidateEvaluator(datamodule, seed=settings.seed, module_class=model_class,
+                                            patience=settings.patience, logs=logs,
                                             t_tr_mode=settings.objective.t_tr_mode, **hardware)
         if options.retry_oom:
             evaluator = OomRetry(evaluator)
         executor = make_executor(options.executor, evaluator, max_concurrent=options.max_concurrent,
                                  resources_per_trial=options.resources_per_trial, ray_address=options.ray_address)
         try:
-            with SearchProgress(enabled=options.progress and is_rank_zero(), console=console, live=live) as progress, \
-                    quiet_lightning():  # once for every candidate (see quiet_lightning)
-                drive(engine, executor, progress, options.max_consecutive_failures, options.journal)
+            budget = options.budget
+            with SearchProgress(enabled=options.progress and is_rank_zero(), console=console, live=live,
+                                plain=plain) as progress, quiet_lightning():  # once for every candidate
+                ended_by = drive(engine, executor, progress, options.max_consecutive_failures, options.journal,
+                                 budget=budget)
         finally:
             executor.shutdown()
-        return final_result(engine, options.journal)
+        return final_result(engine, options.journal, ended_by, budget)
     finally:
         if lock is not None:
             lock.release()

@@ -12,6 +12,7 @@ run's random state is left as it was.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,11 +21,15 @@ import lightning.pytorch as pl
 from lightning.pytorch.utilities.seed import isolate_rng
 
 from lightning_dnc.executors import Executor, RunOptions, SearchAborted
+from lightning_dnc.lightning.candidate_logs import HOST_LOGS_NAME, logs_like_host
 from lightning_dnc.lightning.data_source import resolve_datamodule
+from lightning_dnc.lightning.module_probe import ignored_message, ignored_settings
 from lightning_dnc.lightning.search_loop import run_search
+from lightning_dnc.models.module import CandidateModule
+from lightning_dnc.lightning.setup_checks import check_namespaces
 from lightning_dnc.search import DEFAULT_SEARCH_EPOCHS, Objective, SearchResult, SearchSettings
-from lightning_dnc.space import CNNSpace, MLPSpace, TrainingSpace
-from lightning_dnc.validation import check_choice
+from lightning_dnc.space import CNNSpace, MLPSpace, TrainingSpace, complete_config
+from lightning_dnc.validation import SetupWarning, check_choice
 from lightning_dnc.vocabulary import FAMILIES
 
 
@@ -93,6 +98,24 @@ class DeepNCheapTuner(pl.Callback):
         trials are not re-run. New trials are appended to that journal.
     force_resume : bool, default False
         Resume even though the search space or the dataset differ from the journal's.
+    training_prior_points, training_steps : int, optional
+        See above.
+    max_trials : int, optional
+        Stop once the search holds this many trials (a resumed journal's included).
+    max_time : float or str, optional
+        Start no new trial after this wall time: seconds, ``"90s"``, ``"30m"``, ``"1h"``,
+        ``"1h30m"``, ``"DD:HH:MM:SS"``. A search ended by ``max_trials``/``max_time`` skips the
+        rest of its current stage and the stages after it, ranks every successful trial and says
+        so in ``result.meta["budget_ended"]`` (see :mod:`lightning_dnc.executors.budget`).
+    patience : int, optional
+        Stop a candidate after this many epochs without a better ``val_acc`` (``val_loss`` for
+        regression); None trains every epoch (SPEC §2).
+    logger : {"csv", "tensorboard", "none"}, optional
+        Where each candidate's curves go (one logger version per trial: ``trial_000``, ...).
+        By default the host trainer's logger class is used (``CSVLogger``/``TensorBoardLogger``,
+        under ``<its root_dir>/dnc_search``); a trainer without a logger logs nothing.
+    log_dir : str or Path, optional
+        Folder of the candidates' logger versions; ``<host logger root_dir>/dnc_search`` by default.
     """
 
     def __init__(
@@ -128,6 +151,11 @@ class DeepNCheapTuner(pl.Callback):
         flops_ref: float | None = None,
         latency_ref: float | None = None,
         memory_ref: float | None = None,
+        max_trials: int | None = None,
+        max_time: float | str | None = None,
+        patience: int | None = None,
+        logger: str | None = None,
+        log_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         super().__init__()
         objective = Objective(wc=wc, penalize=penalize, t_tr_ref=t_tr_ref, n_params_ref=n_params_ref,
@@ -137,13 +165,14 @@ class DeepNCheapTuner(pl.Callback):
             family=family, objective=objective, prior_points=prior_points, steps=steps,
             training_prior_points=training_prior_points, training_steps=training_steps, explore=explore,
             search_epochs=search_epochs, stage2_order=stage2_order, top_k=top_k, seed=seed, space=space,
-            training_space=training_space,
+            training_space=training_space, patience=patience,
         )
         self.run_options = RunOptions(
             executor=executor, max_concurrent=max_concurrent, resources_per_trial=resources_per_trial,
             ray_address=ray_address, max_consecutive_failures=max_consecutive_failures, retry_oom=retry_oom,
             journal=None if journal is None else Path(journal), resume=None if resume is None else Path(resume),
-            force_resume=force_resume, progress=progress,
+            force_resume=force_resume, progress=progress, max_trials=max_trials, max_time=max_time, logger=logger,
+            log_dir=None if log_dir is None else Path(log_dir),
         )
         self.result: SearchResult | None = None
 
@@ -157,6 +186,7 @@ class DeepNCheapTuner(pl.Callback):
         """Search before fitting, then leave ``pl_module`` rebuilt with the winner."""
         if stage != "fit" or getattr(pl_module, "_dnc_searched_by", None) is self:
             return
+        check_namespaces(model=pl_module, datamodule=trainer.datamodule)
         datamodule = trainer.datamodule
         if datamodule is None:
             raise ValueError(
@@ -195,6 +225,7 @@ def tune(
     dnc = DeepNCheapTuner() if dnc is None else dnc
     if not isinstance(dnc, DeepNCheapTuner):
         raise ValueError(f"`dnc` must be a DeepNCheapTuner, got {type(dnc).__name__}.")
+    check_namespaces(model=model, datamodule=datamodule)
     dm = resolve_datamodule(model, datamodule, train_dataloaders, val_dataloaders)
     return _search_and_apply(dnc, trainer, model, dm)
 
@@ -206,13 +237,22 @@ def _search_and_apply(dnc: DeepNCheapTuner, trainer: pl.Trainer, model: pl.Light
         datamodule.use_family(family)  # resolves augment="auto" (CNN inputs only)
     configure = _config_applier(model, datamodule)
     hardware = _hardware_of(trainer)
+    model_class = _candidate_class(model)
+    settings = dnc.settings.for_family(family)
+    if model_class is not None and not issubclass(model_class, CandidateModule):  # that one reads every key
+        settings = _skip_ignored_groups(model_class, settings, datamodule)
+    options = dnc.run_options
+    if options.logger is None:
+        kind, folder = logs_like_host(trainer)
+        options = options.replace(logger=kind, log_dir=options.log_dir or folder)
+    elif options.logger != "none" and options.log_dir is None:
+        options = options.replace(log_dir=Path(trainer.default_root_dir) / HOST_LOGS_NAME)
     host_trainer = getattr(datamodule, "trainer", None)
     try:
         with isolate_rng():
-            result = run_search(dnc.settings.for_family(family), dnc.run_options, datamodule, hardware,
-                                model_class=_candidate_class(model))
+            result = run_search(settings, options, datamodule, hardware, model_class=model_class)
             dnc.result = result
-            best = {k: v for k, v in result.best_config.items() if k != "epochs"}
+            best = dict(result.best_config)
             configure(best)
     finally:
         if hasattr(datamodule, "trainer"):
@@ -221,6 +261,26 @@ def _search_and_apply(dnc: DeepNCheapTuner, trainer: pl.Trainer, model: pl.Light
     datamodule.batch_size = int(best["batch_size"])
     model._dnc_searched_by = dnc  # type: ignore[attr-defined]
     return result
+
+
+def _skip_ignored_groups(model_class: type, settings: SearchSettings, datamodule: Any) -> SearchSettings:
+    """Warn about searched keys ``model_class`` ignores and drop the stage-2 groups it cannot use."""
+    from lightning_dnc.data.base import check_datamodule
+    from lightning_dnc.lightning.dnc_model import default_config
+
+    info = check_datamodule(datamodule)
+    space = settings.space
+    base = (complete_config({**space.sample(1, seed=0, method="sobol")[0], "family": settings.family})
+            if space is not None else default_config(str(settings.family)))
+    offered = {"input_shape": info.input_shape, "num_outputs": info.num_outputs, "task": info.task,
+               "epochs": settings.search_epochs}
+    order = tuple(settings.stage2_order or ())
+    ignored = ignored_settings(model_class, base, order, offered)
+    if not ignored:
+        return settings
+    skipped = [group for group in order if group in ignored]
+    warnings.warn(ignored_message(model_class.__name__, ignored, skipped), SetupWarning, stacklevel=4)
+    return settings.replace(stage2_order=[group for group in order if group not in ignored])
 
 
 def _hardware_of(trainer: pl.Trainer) -> dict[str, Any]:
@@ -280,8 +340,13 @@ def _check_user_module(model: pl.LightningModule) -> None:
 
 
 def _reinitialise(model: pl.LightningModule, config: dict[str, Any]) -> None:
-    """Rebuild a user module in place with ``config`` (its other saved hyperparameters kept)."""
-    kwargs = {k: v for k, v in dict(getattr(model, "hparams", {})).items() if k != "config"}
+    """Rebuild a user module in place with ``config`` (its other saved hyperparameters that ``__init__`` takes kept)."""
+    import inspect
+
+    params = inspect.signature(type(model).__init__).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    kwargs = {k: v for k, v in dict(getattr(model, "hparams", {})).items()
+              if k != "config" and (takes_any or k in params)}
     type(model).__init__(model, config=config, **kwargs)
 
 

@@ -91,8 +91,11 @@ def plan_conv_layers(config: Mapping[str, Any], input_shape: Sequence[int]) -> l
 
 
 class ConvBlock(nn.Module):
-    """Conv -> [MaxPool] -> [BN]; activation and dropout are applied by :class:`CNN` after the
-    optional shortcut addition."""
+    """Conv -> [MaxPool] -> [BN] -> (+ shortcut) -> activation -> [Dropout].
+
+    ``rejoins`` is True when the shortcut saved two layers earlier is added to this layer's
+    pre-activation; ``shortcut`` then pools and pads it (an ``Identity`` otherwise).
+    """
 
     def __init__(self, plan: ConvLayerPlan, batch_norm: bool, act: str, dropout: float) -> None:
         super().__init__()
@@ -101,6 +104,8 @@ class ConvBlock(nn.Module):
         self.bn = nn.BatchNorm2d(plan.out_channels) if batch_norm else nn.Identity()
         self.act = make_activation(act)
         self.drop = make_dropout(dropout)
+        self.rejoins = False
+        self.shortcut: nn.Module = nn.Identity()
 
     def pre_activation(self, x: torch.Tensor) -> torch.Tensor:
         """Conv, pool and batch norm of ``x``."""
@@ -118,7 +123,7 @@ class Shortcut(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
         for _ in range(self.pools):
             x = F.avg_pool2d(x, 2, ceil_mode=True)
-        if self.pad_channels:
+        if self.pad_channels > 0:
             x = F.pad(x, (0, 0, 0, 0, 0, self.pad_channels))
         return x
 
@@ -152,7 +157,6 @@ class CNN(nn.Module):
             )
             for i, plan in enumerate(plans)
         )
-        self.shortcuts = nn.ModuleDict()
         for j, flag in enumerate(config["shortcuts"]):
             if not flag:
                 continue
@@ -168,21 +172,27 @@ class CNN(nn.Module):
                     f"{list(config['out_channels'])!r}. Remove the shortcut or widen layer {j + 2}."
                 )
             pools = plans[j + 1].downsamplings + plans[j + 2].downsamplings
-            self.shortcuts[str(j + 2)] = Shortcut(pools, c_to - c_from)
-        self._save_at = frozenset(j for j, flag in enumerate(config["shortcuts"]) if flag)
+            target = self.blocks[j + 2]
+            target.rejoins = True
+            target.shortcut = Shortcut(pools, c_to - c_from)
         self.head = dense_stack(plans[-1].out_channels, config["hidden_mlp"], config["dropout_probs_mlp"],
                                 config["act"], num_outputs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Map ``(B, C, H, W)`` inputs to ``(B, num_outputs)`` outputs."""
-        saved: dict[int, torch.Tensor] = {}
-        for i, block in enumerate(self.blocks):
+        """Map ``(B, C, H, W)`` inputs to ``(B, num_outputs)`` outputs (TorchScript and ``torch.export`` safe)."""
+        one_back = x  # output of the previous layer
+        two_back = x  # output of the layer before it: what a shortcut rejoining here saved
+        for block in self.blocks:
             y = block.pre_activation(x)
-            key = str(i)
-            if key in self.shortcuts:
-                y = y + self.shortcuts[key](saved.pop(i - 2))
+            if block.rejoins:
+                y = y + block.shortcut(two_back)
             x = block.drop(block.act(y))
-            if i in self._save_at:
-                saved[i] = x
+            two_back = one_back
+            one_back = x
         x = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
         return self.head(x)
+
+    def shortcut_into(self, layer: int) -> Shortcut | None:
+        """The shortcut added to layer ``layer`` (0-indexed) before its activation, or None."""
+        block = self.blocks[layer]
+        return block.shortcut if block.rejoins else None  # type: ignore[return-value]

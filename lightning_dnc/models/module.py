@@ -1,4 +1,18 @@
-"""``CandidateModule``: one Deep-n-Cheap candidate as a LightningModule (SPEC §2 training protocol)."""
+"""``CandidateModule``: one Deep-n-Cheap candidate as a LightningModule (SPEC §2 training protocol).
+
+It fits, validates, tests and predicts with any ``lightning.Trainer`` (``trainer.test(model,
+datamodule=dm)``, ``trainer.predict(model, dataloaders=...)``) and exports with
+``to_torchscript()``, ``torch.export.export`` and ``to_onnx()``.
+
+Regression targets
+------------------
+Given ``target_stats={"mean": [...], "std": [...]}`` (the training split's statistics, which the
+search passes), the network learns standardised targets ``(y - mean) / std``: the loss and
+``val_loss`` are the MSE in those units (about ``1 - R²``), so ``f_p`` and the cost ``f_c`` of the
+objective are on comparable scales whatever the targets' units. :meth:`CandidateModule.forward`
+(and so ``predict`` and every export) returns values in the user's units, and ``val_rmse``,
+``val_mae``, ``val_r2`` (and ``test_*``) are logged in the user's units.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +24,10 @@ import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
 
+from lightning_dnc._optional import require
 from lightning_dnc.models.factory import build_network
 from lightning_dnc.models.layers import count_trainable
+from lightning_dnc.models.metrics import RegressionMeter
 from lightning_dnc.space.config import auto_weight_decay, complete_config
 
 TASKS = ("classification", "regression")
@@ -63,8 +79,10 @@ class CandidateModule(pl.LightningModule):
 
     Adam (coupled L2 weight decay, default betas/eps), MultiStepLR with milestones
     ``int(0.5 N)``, ``int(0.75 N)`` and gamma 0.2 stepped per epoch, cross entropy or MSE.
-    Logs ``val_acc`` (classification) and ``val_loss`` once per validation epoch and keeps the
-    per-epoch curves in :attr:`history`.
+    Logs, once per epoch, ``train_loss``, ``val_loss`` and ``val_acc`` (classification) or
+    ``val_rmse``, ``val_mae``, ``val_r2`` (regression, in the user's units), and keeps the
+    per-epoch curves in :attr:`history`. ``trainer.test`` logs the same metrics with a ``test_``
+    prefix; ``trainer.predict`` returns the outputs of :meth:`forward` per batch.
 
     Parameters
     ----------
@@ -83,17 +101,25 @@ class CandidateModule(pl.LightningModule):
         optimisation) instead of Lightning's automatic loop: the same updates in the same order,
         without the loop's per-step closure and hooks. The search's evaluator uses it; keep the
         default where ``Trainer`` options such as gradient clipping or accumulation are wanted.
+    target_stats : mapping, optional
+        Regression only: ``{"mean": [...], "std": [...]}``, one value per output, of the training
+        targets; the network then learns standardised targets (see the module docstring).
 
     Attributes
     ----------
     config : dict
         The complete configuration.
     history : dict of list of float
-        ``train_loss``, ``val_loss`` and ``val_acc`` (classification) per epoch.
+        ``train_loss``, ``val_loss`` and ``val_acc`` (classification) or ``val_rmse``,
+        ``val_mae``, ``val_r2`` (regression) per epoch.
     """
 
+    # TorchScript compiles properties unless they are listed here.
+    __jit_unused_properties__ = [*pl.LightningModule.__jit_unused_properties__, "num_params", "weight_decay"]
+
     def __init__(self, config: Mapping[str, Any], input_shape: Sequence[int], num_outputs: int,
-                 task: str = "classification", epochs: int | None = None, own_steps: bool = False) -> None:
+                 task: str = "classification", epochs: int | None = None,
+                 target_stats: Mapping[str, Sequence[float]] | None = None, own_steps: bool = False) -> None:
         super().__init__()
         if task not in TASKS:
             raise ValueError(f"`task` must be one of {list(TASKS)}, got {task!r}.")
@@ -102,15 +128,30 @@ class CandidateModule(pl.LightningModule):
             epochs = full.get("epochs", DEFAULT_EPOCHS)
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"`epochs` must be an int >= 1, got {epochs!r}.")
+        stats = check_target_stats(target_stats, task, num_outputs)
         self.save_hyperparameters({"config": full, "input_shape": list(input_shape),
-                                   "num_outputs": num_outputs, "task": task, "epochs": epochs})
+                                   "num_outputs": num_outputs, "task": task, "epochs": epochs,
+                                   "target_stats": stats})
         self.config = full
         self.task = task
         self.epochs = epochs
         self.net = build_network(full, input_shape, num_outputs)
+        self._init_targets(task, num_outputs, stats)
+        self._init_history()
+
+    def _init_targets(self, task: str, num_outputs: int, stats: Mapping[str, Sequence[float]] | None) -> None:
+        """Register the target statistics (regression; saved with the weights and exported)."""
+        self.destandardise = task == "regression"
+        mean = stats["mean"] if stats else [0.0] * num_outputs
+        std = stats["std"] if stats else [1.0] * num_outputs
+        # Not in the state dict: ``hparams["target_stats"]`` rebuilds them (older checkpoints load too).
+        self.register_buffer("target_mean", torch.tensor(mean, dtype=torch.float32), persistent=False)
+        self.register_buffer("target_std", torch.tensor(std, dtype=torch.float32), persistent=False)
+
+    def _init_history(self) -> None:
         self.history: dict[str, list[float]] = {"train_loss": [], "val_loss": []}
-        if task == "classification":
-            self.history["val_acc"] = []
+        for name in (["val_acc"] if self.task == "classification" else [f"val_{m}" for m in RegressionMeter.NAMES]):
+            self.history[name] = []
         self._sums: dict[str, list[torch.Tensor]] = {}  # per-batch means of the running epoch
         self._counts: dict[str, list[int]] = {}  # their sample counts
         self.automatic_optimization = not own_steps
@@ -129,14 +170,30 @@ class CandidateModule(pl.LightningModule):
 
     # -- model ------------------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Network outputs ``(B, num_outputs)``."""
-        return self.net(x)
+        """Outputs ``(B, num_outputs)``: class logits, or regression values in the user's units."""
+        outputs = self.net(x)
+        if self.destandardise:
+            outputs = outputs * self.target_std + self.target_mean
+        return outputs
+
+    def _standardised(self, targets: torch.Tensor) -> torch.Tensor:
+        """Regression targets in the units the network learns (classification targets unchanged)."""
+        if self.task != "regression":
+            return targets
+        mean, std = self.target_mean, self.target_std
+        if targets.dim() == 1:
+            mean, std = mean[0], std[0]
+        return (targets.float() - mean) / std
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Cross entropy (classification, integer targets ``(N,)``) or MSE (regression)."""
+        """Cross entropy (classification, integer targets ``(N,)``) or MSE (regression).
+
+        For regression ``outputs`` are the network's (standardised) outputs and ``targets`` the
+        user's; the MSE is taken in standardised units.
+        """
         if self.task == "classification":
             return F.cross_entropy(outputs.float(), targets)
-        return regression_loss(outputs, targets)
+        return regression_loss(outputs, self._standardised(targets))
 
     def configure_optimizers(self) -> dict[str, Any]:  # noqa: D102
         optimizer = torch.optim.Adam(self.parameters(), lr=self.config["lr"], weight_decay=self.weight_decay)
@@ -184,7 +241,7 @@ class CandidateModule(pl.LightningModule):
         The cost measurement (:class:`~lightning_dnc.lightning.cost_probe.CostProbe`) times
         training steps with it; :meth:`training_step` adds the epoch bookkeeping.
         """
-        return self.loss(self(batch[0]), batch[1])
+        return self.loss(self.net(batch[0]), batch[1])
 
     def training_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> torch.Tensor:  # noqa: D102
         loss = self.step_loss(batch)
@@ -213,32 +270,87 @@ class CandidateModule(pl.LightningModule):
     def on_train_epoch_end(self) -> None:  # noqa: D102
         value = self._epoch_means(["train_loss"])["train_loss"]
         self.history["train_loss"].append(value)
+        if self._trainer is not None and not self.trainer.barebones:
+            self.log("train_loss", value)
         if not math.isfinite(value):
             raise NonFiniteMetricError(f"Training loss is {value} at epoch {self.current_epoch + 1}.")
         if not self.automatic_optimization:
             self.lr_schedulers().step()  # SPEC §2: MultiStepLR stepped once per epoch
 
-    # -- validation -------------------------------------------------------------------------
-    def validation_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> None:  # noqa: D102
+    # -- validation and test ------------------------------------------------------------------
+    def _evaluation_step(self, prefix: str, batch: Sequence[torch.Tensor]) -> None:
         x, y = batch[0], batch[1]
-        outputs = self(x)
+        outputs = self.net(x)
         n = int(y.shape[0])
-        self._add("val_loss", self.loss(outputs, y), n)
+        self._add(f"{prefix}_loss", self.loss(outputs, y), n)
         if self.task == "classification":
-            self._add("val_correct", (outputs.argmax(dim=1) == y).float().mean(), n)
+            self._add(f"{prefix}_correct", (outputs.argmax(dim=1) == y).float().mean(), n)
+        else:
+            predictions = outputs * self.target_std + self.target_mean
+            for name, value in RegressionMeter.batch_terms(predictions, y, self.target_mean).items():
+                self._add(f"{prefix}_{name}", value, n)
+
+    def _evaluation_metrics(self, prefix: str) -> dict[str, float]:
+        """The epoch's metrics of ``prefix`` (``val``/``test``), as logged."""
+        if self.task == "classification":
+            means = self._epoch_means([f"{prefix}_loss", f"{prefix}_correct"])
+            return {f"{prefix}_loss": means[f"{prefix}_loss"], f"{prefix}_acc": means[f"{prefix}_correct"]}
+        terms = RegressionMeter.term_names(self.hparams["num_outputs"])
+        means = self._epoch_means([f"{prefix}_loss", *(f"{prefix}_{t}" for t in terms)])
+        metrics = RegressionMeter.metrics({t: means[f"{prefix}_{t}"] for t in terms})
+        return {f"{prefix}_loss": means[f"{prefix}_loss"], **{f"{prefix}_{k}": v for k, v in metrics.items()}}
+
+    def validation_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> None:  # noqa: D102
+        self._evaluation_step("val", batch)
 
     def on_validation_epoch_end(self) -> None:  # noqa: D102
-        names = ["val_loss", "val_correct"] if self.task == "classification" else ["val_loss"]
-        means = self._epoch_means(names)
+        metrics = self._evaluation_metrics("val")
         if self.trainer is not None and self.trainer.sanity_checking:
             return
         logs = self._trainer is None or not self.trainer.barebones  # barebones trainers forbid self.log
-        self.history["val_loss"].append(means["val_loss"])
-        if logs:
-            self.log("val_loss", means["val_loss"])
-        if self.task == "classification":
-            self.history["val_acc"].append(means["val_correct"])
+        for name, value in metrics.items():
+            self.history[name].append(value)
             if logs:
-                self.log("val_acc", means["val_correct"])
-        if not math.isfinite(means["val_loss"]):
-            raise NonFiniteMetricError(f"Validation loss is {means['val_loss']} at epoch {self.current_epoch + 1}.")
+                self.log(name, value)
+        if not math.isfinite(metrics["val_loss"]):
+            raise NonFiniteMetricError(f"Validation loss is {metrics['val_loss']} at epoch {self.current_epoch + 1}.")
+
+    def test_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> None:  # noqa: D102
+        self._evaluation_step("test", batch)
+
+    def on_test_epoch_end(self) -> None:  # noqa: D102
+        for name, value in self._evaluation_metrics("test").items():
+            self.log(name, value)
+
+    def to_onnx(self, file_path: Any = None, input_sample: Any = None, **kwargs: Any) -> Any:
+        """Export :meth:`forward` to ONNX (``LightningModule.to_onnx``); needs the ``onnx`` extra.
+
+        Raises
+        ------
+        ModuleNotFoundError
+            When ``onnx``/``onnxscript`` are missing; the message ends with the ``pip install`` line.
+        """
+        require("onnx", "`to_onnx`")
+        return super().to_onnx(file_path, input_sample, **kwargs)
+
+    def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
+        """Outputs of :meth:`forward` for a batch ``x`` or ``(x, ...)``: logits, or values in the user's units."""
+        x = batch[0] if isinstance(batch, (tuple, list)) else batch
+        return self(x)
+
+
+def check_target_stats(stats: Mapping[str, Sequence[float]] | None, task: str,
+                       num_outputs: int) -> dict[str, list[float]] | None:
+    """``stats`` as plain lists after checking them; None for classification or when not given."""
+    if stats is None or task != "regression":
+        return None
+    try:
+        mean = [float(v) for v in stats["mean"]]
+        std = [float(v) for v in stats["std"]]
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"`target_stats` must be {{'mean': [...], 'std': [...]}}, got {stats!r}.") from None
+    if len(mean) != num_outputs or len(std) != num_outputs:
+        raise ValueError(f"`target_stats` needs {num_outputs} mean(s) and std(s), got {stats!r}.")
+    if not all(math.isfinite(m) for m in mean) or not all(math.isfinite(s) and s > 0 for s in std):
+        raise ValueError(f"`target_stats` must hold finite means and positive stds, got {stats!r}.")
+    return {"mean": mean, "std": std}

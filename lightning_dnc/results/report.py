@@ -19,32 +19,11 @@ from rich.table import Table
 
 from lightning_dnc.results.decisions import stage2_decisions
 from lightning_dnc.results.folder import ResultsFolder
+from lightning_dnc.results.outcome import report_lines, summary_rows
 from lightning_dnc.results.plots import plot_history, plot_pareto, plot_pareto_matrix
 from lightning_dnc.search import SearchResult, Trial
+from lightning_dnc.search.tables import describe_config
 from lightning_dnc.vocabulary import STAGE_NAMES
-
-
-def describe_config(config: Mapping[str, Any]) -> str:
-    """A one-line summary of a configuration (architecture and training settings)."""
-    parts = []
-    if "out_channels" in config:
-        parts.append(f"conv {config['out_channels']}")
-        if any(s == 2 for s in config.get("strides", [])):
-            parts.append(f"strides {config['strides']}")
-        n = len(config["out_channels"])
-        if "apply_bns" in config:
-            parts.append(f"bn {sum(config['apply_bns'])}/{n}")
-        if "apply_dropouts" in config:
-            probs = sorted({p for p, on in zip(config.get("dropout_probs", []), config["apply_dropouts"]) if on})
-            parts.append(f"dropout {sum(config['apply_dropouts'])}/{n} p {probs}")
-        if "shortcuts" in config:
-            parts.append(f"shortcuts {sum(config['shortcuts'])}")
-    parts.append(f"hidden {config.get('hidden_mlp', [])}")
-    parts.append(str(config.get("act", "relu")))
-    wd = config.get("weight_decay", "auto")
-    wd_text = wd if isinstance(wd, str) else f"{wd:.2g}"
-    parts.append(f"lr {config.get('lr', 1e-3):.2g} wd {wd_text} bs {config.get('batch_size', 256)}")
-    return ", ".join(parts)
 
 
 def default_pareto_costs(penalize: str) -> tuple[str, ...]:
@@ -157,7 +136,7 @@ def _decision_table(result: SearchResult) -> list[str]:
 def write_report(run_dir: Path, result: SearchResult | None, final: Mapping[str, Any] | None, *,
                  search_seconds: float | None, wc: float, penalize: str, console: Console | None = None,
                  suffix: str = "", pareto_costs: Sequence[str] | None = None, n_params_ref: float | None = None,
-                 earlier_seconds: float = 0.0) -> Path:
+                 earlier_seconds: float = 0.0, plain: bool = False) -> Path:
     """Write the report, the plots and ``pareto.json`` of a run into ``run_dir`` and print the summary.
 
     Parameters
@@ -180,6 +159,8 @@ def write_report(run_dir: Path, result: SearchResult | None, final: Mapping[str,
         N_p of the largest network of the searched space, for a result that lacks it (0.1.0).
     earlier_seconds : float, default 0
         Part of ``search_seconds`` spent in earlier sessions of a resumed search.
+    plain : bool
+        Print the summary as plain ``label: value`` lines (``--quiet true``), not a box table.
     """
     folder = ResultsFolder(Path(run_dir))
     lines = [f"# Deep-n-Cheap run: {Path(run_dir).name}", ""]
@@ -190,6 +171,7 @@ def write_report(run_dir: Path, result: SearchResult | None, final: Mapping[str,
         costs = tuple(pareto_costs) if pareto_costs else default_pareto_costs(penalize)
         rows = trial_rows(ranked, costs)
         lines += _objective_lines(ranked) + [_ranking_note(result, own), ""]
+        lines += report_lines(ranked)
         if search_seconds is not None:
             earlier = (f", of which {earlier_seconds:.0f} s in earlier sessions (their trials' training time)"
                        if earlier_seconds else "")
@@ -227,7 +209,7 @@ def write_report(run_dir: Path, result: SearchResult | None, final: Mapping[str,
                                                        for k, v in final.items()]) + [""]
     report = folder.write_text(f"report{suffix}.md", "\n".join(lines))
     if console is not None:
-        print_summary(console, ranked, final, search_seconds, report)
+        print_summary(console, ranked, final, search_seconds, report, plain=plain)
     return report
 
 
@@ -261,8 +243,8 @@ def _objective_lines(result: SearchResult) -> list[str]:
 
 
 def print_summary(console: Console, result: SearchResult | None, final: Mapping[str, Any] | None,
-                  search_seconds: float | None, report: Path) -> None:
-    """The final summary table on the console."""
+                  search_seconds: float | None, report: Path, plain: bool = False) -> None:
+    """The final summary on the console: a table, or ``label: value`` lines when ``plain``."""
     table = Table(title="Deep-n-Cheap summary", show_header=False)
     table.add_column(style="bold")
     table.add_column()
@@ -288,7 +270,14 @@ def print_summary(console: Console, result: SearchResult | None, final: Mapping[
         table.add_row("final training", f"{final.get('epochs')} epochs, {final.get('wall_time', 0):.0f} s")
         if final.get("checkpoint"):
             table.add_row("checkpoint", str(final["checkpoint"]))
+    for label, value in summary_rows(result, final):
+        table.add_row(label, value)
     table.add_row("report", str(report))
+    if plain:
+        console.print("Deep-n-Cheap summary", highlight=False, markup=False)
+        for label, value in zip(table.columns[0].cells, table.columns[1].cells):
+            console.print(f"  {label}: {value}", highlight=False, markup=False, soft_wrap=True)
+        return
     console.print(table)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from lightning_dnc.search.objective import REFERENCE_FIELDS, Objective
 from lightning_dnc.search.trial import Trial
+from lightning_dnc.space.config import auto_weight_decay
 from lightning_dnc.validation import SettingError, check_choices
 from lightning_dnc.vocabulary import PENALTIES
 
@@ -48,12 +49,21 @@ class RankedTrial:
 
     @property
     def config(self) -> dict[str, Any]:
-        """The complete configuration that was trained (architecture, lr, weight decay, batch size,
-        epochs)."""
-        return self.trial.trained_config
+        """What a final training uses: the configuration that was trained (architecture, lr, weight
+        decay, batch size), with ``weight_decay="auto"`` resolved to the number it meant (SPEC §2
+        rule of the trained ``N_p``) and without ``epochs`` (the search's epochs per candidate,
+        ``trial.trained_config["epochs"]``; a final training sets its own)."""
+        return final_training_config(self.trial.trained_config, self.trial.evaluation)
+
+    def __repr__(self) -> str:
+        """A one-row table: rank, id, stage, loss, metric, t_tr, N_p, configuration."""
+        from lightning_dnc.search.tables import header_for, text_table, trial_row
+
+        header = ["rank", *header_for([self.trial.evaluation])]
+        return text_table(header, [[str(self.rank + 1), *trial_row(self.trial, self.loss, self.config)]])
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain summary: rank, trial id, stage, loss, metrics and config."""
+        """Plain summary: rank, trial id, stage, loss, metrics (regression: in the user's units) and config."""
         ev = self.trial.evaluation
         return {
             "rank": self.rank,
@@ -65,8 +75,23 @@ class RankedTrial:
             **{name: None if ev is None else getattr(ev, name)
                for name in ("t_tr", "t_tr_epoch", "t_tr_step", "n_params", "flops", "flops_train", "latency",
                             "memory")},
+            **({"regression": dict(ev.extra["regression"])} if ev is not None and ev.extra.get("regression") else {}),
             "config": self.config,
         }
+
+
+def final_training_config(config: Mapping[str, Any], evaluation: Any = None) -> dict[str, Any]:
+    """``config`` as a final training uses it: no ``epochs``, ``weight_decay="auto"`` resolved.
+
+    ``"auto"`` becomes :func:`~lightning_dnc.space.config.auto_weight_decay` of the trained
+    ``N_p`` (``evaluation.n_params``), the value the candidate trained with; it stays ``"auto"``
+    when the parameter count is unknown.
+    """
+    out = {k: v for k, v in config.items() if k != "epochs"}
+    n_params = getattr(evaluation, "n_params", None)
+    if out.get("weight_decay") == "auto" and isinstance(n_params, int) and "family" in out:
+        out["weight_decay"] = auto_weight_decay(out["family"], n_params)
+    return out
 
 
 class SearchResult:
@@ -140,9 +165,10 @@ class SearchResult:
 
     @property
     def best_config(self) -> dict[str, Any]:
-        """The best complete training configuration (architecture + lr + weight decay + batch
-        size + epochs). ``weight_decay`` may be ``"auto"`` (SPEC §2 rule, resolved when the
-        model is built)."""
+        """What the final training uses: architecture + lr + weight decay (a number) + batch size.
+
+        No ``epochs``: the final training's come from the Trainer's ``max_epochs`` (``--epochs``).
+        See :attr:`RankedTrial.config`."""
         return self.best.config
 
     @property
@@ -266,7 +292,18 @@ class SearchResult:
 
     # ------------------------------------------------------------------ export
     def summary(self) -> dict[str, Any]:
-        """Plain dict: counts per stage and state, the objective, the best and the top-k."""
+        """The result in plain data, for logs and notebooks (``print(result)`` shows a table).
+
+        Returns
+        -------
+        dict
+            ``family``; ``objective`` (its settings and references); ``trials``, ``ok``,
+            ``failed``, ``pending`` (counts) and ``per_stage`` (the same counts per stage);
+            ``best`` and ``top_k`` (:meth:`RankedTrial.to_dict`: rank, trial id, stage, loss,
+            ``best_val_acc``/``best_val_loss``, ``t_tr``, ``n_params``, for regression
+            ``regression`` = ``{"rmse", "mae", "r2"}`` in the targets' units, and ``config``);
+            ``pareto_front`` (trial ids); ``budget_ended`` (None, or which limit ended it).
+        """
         stages: dict[str, dict[str, int]] = {}
         for t in self.trials:
             counts = stages.setdefault(str(t.stage), {"ok": 0, "failed": 0, "pending": 0})
@@ -282,6 +319,7 @@ class SearchResult:
             "best": self.best.to_dict(),
             "top_k": [r.to_dict() for r in self.top_k],
             "pareto_front": [t.trial_id for t in self.pareto_front()],
+            "budget_ended": self.meta.get("budget_ended"),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -321,11 +359,30 @@ class SearchResult:
         """Inverse of :meth:`to_json`."""
         return cls.from_dict(json.loads(text))
 
+    def to_dataframe(self) -> Any:
+        """Every trial as a ``pandas.DataFrame``, one row per trial (needs the ``pandas`` extra).
+
+        Columns: see :func:`lightning_dnc.search.tables.result_records` (``rank`` is empty for
+        trials outside the ranking).
+
+        Raises
+        ------
+        ModuleNotFoundError
+            When pandas is not installed; the message ends with the ``pip install`` line.
+        """
+        from lightning_dnc._optional import require
+        from lightning_dnc.search.tables import result_records
+
+        require("pandas", "`SearchResult.to_dataframe()`")
+        import pandas as pd
+
+        return pd.DataFrame(result_records(self)).set_index("trial_id")
+
     def __repr__(self) -> str:
-        return (
-            f"SearchResult(family={self.family!r}, trials={len(self.trials)}, best_trial={self.best.trial_id}, "
-            f"best_loss={self.best_loss:.4f})"
-        )
+        """A short table: the counts, then the best ranked trials (id, stage, loss, metric, t_tr, N_p, config)."""
+        from lightning_dnc.search.tables import result_text
+
+        return result_text(self)
 
 
 def _check_costs(costs: Sequence[str]) -> tuple[str, ...]:

@@ -16,7 +16,7 @@ from typing import Any
 
 from lightning_dnc.search.grid import validate_order
 from lightning_dnc.search.objective import Objective
-from lightning_dnc.validation import SettingError, check_choice, check_int
+from lightning_dnc.validation import SettingError, check_choice, check_int, check_optional_int
 from lightning_dnc.vocabulary import FAMILIES
 
 DEFAULT_SEARCH_EPOCHS = 100
@@ -57,6 +57,9 @@ class SearchSettings:
         The stage-1 space; ``None``: the journal's on resume, else the SPEC space of the family.
     training_space : TrainingSpace, optional
         The stage-3 space; ``None`` as for ``space``.
+    patience : int, optional
+        Stop a candidate after this many epochs without a better ``val_acc`` (classification)
+        or ``val_loss`` (regression); ``None`` trains every epoch (SPEC §2).
 
     Raises
     ------
@@ -77,6 +80,7 @@ class SearchSettings:
     seed: int = 0
     space: Any = None
     training_space: Any = None
+    patience: int | None = None
 
     def __post_init__(self) -> None:
         if self.family is not None:
@@ -103,6 +107,7 @@ class SearchSettings:
                 f"{self.prior_points!r} + {self.steps!r}.",
                 others=("steps",),
             )
+        object.__setattr__(self, "patience", check_optional_int("patience", self.patience, 1))
         for name, fallback in (("training_prior_points", self.prior_points), ("training_steps", self.steps)):
             value = getattr(self, name)
             object.__setattr__(self, name, fallback if value is None else check_int(name, value, 0))

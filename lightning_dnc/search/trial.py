@@ -88,6 +88,12 @@ class Trial:
             return dict(self.evaluation.config)
         return dict(self.config)
 
+    def __repr__(self) -> str:
+        """A one-row table: id, stage, state, metric, t_tr, N_p and the configuration in one line."""
+        from lightning_dnc.search.tables import header_for, text_table, trial_row
+
+        return text_table(header_for([self.evaluation]), [trial_row(self, None)])
+
     def as_proposal(self) -> Proposal:
         """The :class:`Proposal` this trial was created from."""
         return Proposal(self.trial_id, self.stage, dict(self.config), self.group)
