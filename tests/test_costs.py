@@ -80,12 +80,15 @@ def test_latency_is_the_median_of_blocks_of_known_duration():
         time.sleep(0.002)
 
     plan = LatencyPlan(min_block_s=0.005, repeats=5)
+    assert plan_blocks(0.002, plan)[0] == 3  # ceil(5 ms / 2 ms) calls per block
     latency = measure_latency(sleeper, batch_size=4, plan=plan)
-    assert latency.number == 3 and len(latency.block_times) == 5  # ceil(5 ms / ~2 ms) calls per block
-    assert 0.002 <= latency.seconds < 0.004
+    # A loaded machine sleeps longer than asked, so fewer calls may fill a block; the logic is the same.
+    assert 1 <= latency.number <= 3 and len(latency.block_times) == 5
+    assert 0.002 <= latency.seconds and max(latency.block_times) >= latency.seconds
     assert latency.per_sample == pytest.approx(latency.seconds / 4)
-    # warm-up + calibration (1 + its Timer warm-up) + 5 blocks of 3 calls and their Timer warm-ups
-    assert len(calls) == 1 + 1 + timeit_warmup_calls(1) + 5 * (3 + timeit_warmup_calls(3))
+    # warm-up + calibration (1 + its Timer warm-up) + 5 blocks of `number` calls and their Timer warm-ups
+    n = latency.number
+    assert len(calls) == 1 + 1 + timeit_warmup_calls(1) + 5 * (n + timeit_warmup_calls(n))
 
 
 def test_step_timing_estimates_an_epoch_from_full_and_last_steps():

@@ -138,6 +138,7 @@ class CandidateModule(pl.LightningModule):
         self.net = build_network(full, input_shape, num_outputs)
         self._init_targets(task, num_outputs, stats)
         self._init_history()
+        self.automatic_optimization = not own_steps
 
     def _init_targets(self, task: str, num_outputs: int, stats: Mapping[str, Sequence[float]] | None) -> None:
         """Register the target statistics (regression; saved with the weights and exported)."""
@@ -154,7 +155,6 @@ class CandidateModule(pl.LightningModule):
             self.history[name] = []
         self._sums: dict[str, list[torch.Tensor]] = {}  # per-batch means of the running epoch
         self._counts: dict[str, list[int]] = {}  # their sample counts
-        self.automatic_optimization = not own_steps
 
     # -- properties -------------------------------------------------------------------------
     @property
