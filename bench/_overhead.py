@@ -132,14 +132,15 @@ class TimedEvaluator(CandidateEvaluator):
         super().__init__(*args, **kwargs)
         self._validation: _ValidationClock | None = None
 
-    def _make_trainer(self, epochs: int, callbacks: list[Callback], **kwargs: Any) -> pl.Trainer:
+    def _make_trainer(self, epochs: int, callbacks: list[Callback], trial_id: int | None = None,
+                      **kwargs: Any) -> pl.Trainer:
         self._validation = _ValidationClock()
-        return super()._make_trainer(epochs, [*callbacks, self._validation], **kwargs)
+        return super()._make_trainer(epochs, [*callbacks, self._validation], trial_id, **kwargs)
 
-    def evaluate(self, config: Mapping[str, Any]) -> Evaluation:
+    def evaluate(self, config: Mapping[str, Any], trial_id: int | None = None) -> Evaluation:
         """Train ``config`` as the parent does and add ``extra["phases"]``."""
         self._validation = None
-        evaluation = super().evaluate(config)
+        evaluation = super().evaluate(config, trial_id)
         return dataclasses.replace(evaluation, extra={**evaluation.extra, "phases": evaluation_phases(
             evaluation, 0.0 if self._validation is None else self._validation.seconds)})
 

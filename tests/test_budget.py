@@ -76,7 +76,7 @@ def test_max_time_starts_no_new_trial_once_it_has_passed():
     ended = drive(search, InProcessExecutor(lambda c: synthetic(c, delay=0.2)), Quiet(),
                   budget=SearchBudget(max_time=0.5))
     assert ended == "max_time"
-    assert 2 <= len(search.trials) <= 4 and time.perf_counter() - started < 2.0
+    assert 1 <= len(search.trials) <= 4 and time.perf_counter() - started < 5.0
     assert all(t.evaluation is not None for t in search.trials), "the running trial finished"
 
 

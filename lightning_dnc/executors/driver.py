@@ -66,7 +66,12 @@ class SearchAborted(RuntimeError):
 
 
 class ProgressDisplay(Protocol):
-    """What the loop reports to (``lightning_dnc.lightning.progress.SearchProgress`` draws it)."""
+    """What the loop reports to (``lightning_dnc.lightning.progress.SearchProgress`` draws it).
+
+    ``estimate`` is True while ``planned_total`` is an estimate (during stage 1). A display may also
+    have ``search_started(finished_trials, planned_total, estimate)``, called once before the first
+    trial (a resumed search has finished trials already).
+    """
 
     def trial_started(self, trial_id: int, stage: int, planned_total: int,  # noqa: D102
                       estimate: bool = False) -> None: ...

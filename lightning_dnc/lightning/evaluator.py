@@ -1,8 +1,8 @@
 """``CandidateEvaluator``: train one candidate configuration and measure it (SPEC §1–§2).
 
-Every evaluation trains in a fresh, short-lived ``lightning.Trainer`` (no logger, no checkpoints,
-no model summary, no sanity validation, progress bar only on request), with the global RNG state
-of the caller left as it was, and returns an immutable
+Every evaluation trains in a fresh, short-lived ``lightning.Trainer`` (a logger only when ``logs``
+is given, no checkpoints, no model summary, no sanity validation, progress bar only on request),
+with the global RNG state of the caller left as it was, and returns an immutable
 :class:`~lightning_dnc.search.records.Evaluation`. A candidate that raises, diverges (NaN/inf
 loss) or runs out of memory yields a record with ``status="failed"``; ``KeyboardInterrupt`` and
 ``SystemExit`` (Lightning turns Ctrl+C during ``fit`` into ``SystemExit``) propagate after clean-up.
@@ -30,8 +30,8 @@ from lightning_dnc.data.targets import target_statistics
 from lightning_dnc.lightning.candidate_logs import CandidateLogs, trial_version
 from lightning_dnc.lightning.child_trainer import cheap_cuda_checks, make_child_trainer, quiet_lightning
 from lightning_dnc.lightning.cost_probe import CostProbe
-from lightning_dnc.lightning.user_metrics import user_unit_metrics
 from lightning_dnc.lightning.timing import EpochTimer
+from lightning_dnc.lightning.user_metrics import user_unit_metrics
 from lightning_dnc.measure import CandidateCosts, StepPlan
 from lightning_dnc.measure.steps import COST_THREADS
 from lightning_dnc.models.layers import count_trainable

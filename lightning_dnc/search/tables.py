@@ -31,10 +31,11 @@ def describe_config(config: Mapping[str, Any]) -> str:
             parts.append(f"bn {sum(config['apply_bns'])}/{n}")
         if "apply_dropouts" in config:
             probs = sorted({p for p, on in zip(config.get("dropout_probs", []), config["apply_dropouts"]) if on})
-            parts.append(f"dropout {sum(config['apply_dropouts'])}/{n} p {probs}")
-        if "shortcuts" in config:
+            parts.append(f"dropout {sum(config['apply_dropouts'])}/{n}" + (f" p {probs}" if probs else ""))
+        if sum(config.get("shortcuts", [])):
             parts.append(f"shortcuts {sum(config['shortcuts'])}")
-    parts.append(f"hidden {list(config.get('hidden_mlp', []))}")
+    if config.get("hidden_mlp") or "out_channels" not in config:
+        parts.append(f"hidden {list(config.get('hidden_mlp', []))}")
     parts.append(str(config.get("act", "relu")))
     wd = config.get("weight_decay", "auto")
     wd_text = wd if isinstance(wd, str) else f"{wd:.2g}"
@@ -150,7 +151,8 @@ def result_text(result: Any) -> str:
     rows = [[str(r.rank + 1), *trial_row(r.trial, r.loss, r.config)] for r in shown]
     lines.append(text_table(header, rows))
     if len(result.ranking) > len(shown):
-        lines.append(f"... {len(result.ranking) - len(shown)} more ranked trials (result.ranking, result.to_dataframe())")
+        more = len(result.ranking) - len(shown)
+        lines.append(f"... {more} more ranked trials (result.ranking, result.to_dataframe())")
     return "\n".join(lines)
 
 
