@@ -56,6 +56,7 @@ def plot(summary: Mapping[str, Any], path: Path, title: str) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     grid = np.array(summary["curve_grid"])
     panels = list(summary["by_wc"].items())
@@ -75,6 +76,7 @@ def plot(summary: Mapping[str, Any], path: Path, title: str) -> Path:
             ax.fill_between(xs, [c["q25"] for _, c in points], [c["q75"] for _, c in points],
                             color=line.get_color(), alpha=0.12, linewidth=0)
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # no crowded minor labels
         ax.set_title(f"wc = {wc}")
         ax.set_xlabel("simulated time (full trainings of the centre config)")
         ax.set_ylabel("normalised regret (median)")
