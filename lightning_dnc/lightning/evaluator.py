@@ -91,6 +91,9 @@ class CandidateEvaluator:
         the epoch loop's mean over epochs 2..N (``t_tr_epoch``, SPEC §1). Both are recorded.
     step_plan : StepPlan, optional
         How the training step is timed (warm-up, repeats, time budget, statistic).
+    measure_costs : bool, default True
+        Measure the costs at training start (see Notes). Without it only ``t_tr_epoch`` and
+        ``n_params`` are recorded and ``t_tr`` is the epoch loop's whatever ``t_tr_mode``.
     cost_threads : int or None, default :data:`~lightning_dnc.measure.steps.COST_THREADS` (1)
         Torch threads while the training step and the latency are timed (the
         ``torch.utils.benchmark`` convention); ``None``: the training's count. One thread keeps
@@ -109,7 +112,8 @@ class CandidateEvaluator:
                  seed: int = 0, input_shape: Sequence[int] | None = None, num_outputs: int | None = None,
                  task: str | None = None, module_class: type[pl.LightningModule] | None = None,
                  trainer_kwargs: Mapping[str, Any] | None = None, t_tr_mode: str = "step",
-                 step_plan: StepPlan | None = None, cost_threads: int | None = COST_THREADS) -> None:
+                 step_plan: StepPlan | None = None, cost_threads: int | None = COST_THREADS,
+                 measure_costs: bool = True) -> None:
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"`epochs` must be an int >= 1, got {epochs!r}.")
         if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):
@@ -128,6 +132,7 @@ class CandidateEvaluator:
         self.t_tr_mode = check_choice("t_tr_mode", t_tr_mode, T_TR_MODES)
         self.step_plan = step_plan
         self.cost_threads = cost_threads
+        self.measure_costs = bool(measure_costs)
 
     # -- public -----------------------------------------------------------------------------
     def evaluate(self, config: Mapping[str, Any]) -> Evaluation:
@@ -160,7 +165,7 @@ class CandidateEvaluator:
             with isolate_rng(), quiet_lightning(), cheap_cuda_checks():
                 torch.manual_seed(self.seed)
                 module = self._make_module(full, epochs)
-                callbacks: list[Callback] = [probe, timer, *self._early_stopping()]
+                callbacks: list[Callback] = [*([probe] if self.measure_costs else []), timer, *self._early_stopping()]
                 keeps_history = isinstance(getattr(module, "history", None), Mapping)
                 if not keeps_history:
                     callbacks.append(recorder)  # modules without `history` report through logged metrics
