@@ -96,6 +96,9 @@ class CandidateEvaluator:
         the epoch loop's mean over epochs 2..N (``t_tr_epoch``, SPEC §1). Both are recorded.
     step_plan : StepPlan, optional
         How the training step is timed (warm-up, repeats, time budget, statistic).
+    measure_costs : bool, default True
+        Measure the costs at training start (see Notes). Without it only ``t_tr_epoch`` and
+        ``n_params`` are recorded and ``t_tr`` is the epoch loop's whatever ``t_tr_mode``.
     cost_threads : int or None, default :data:`~lightning_dnc.measure.steps.COST_THREADS` (1)
         Torch threads while the training step and the latency are timed (the
         ``torch.utils.benchmark`` convention); ``None``: the training's count. One thread keeps
@@ -121,7 +124,8 @@ class CandidateEvaluator:
                  task: str | None = None, module_class: type[pl.LightningModule] | None = None,
                  trainer_kwargs: Mapping[str, Any] | None = None, t_tr_mode: str = "step",
                  step_plan: StepPlan | None = None, cost_threads: int | None = COST_THREADS,
-                 logs: CandidateLogs | None = None, target_stats: Mapping[str, Any] | None = None) -> None:
+                 logs: CandidateLogs | None = None, target_stats: Mapping[str, Any] | None = None,
+                 measure_costs: bool = True) -> None:
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"`epochs` must be an int >= 1, got {epochs!r}.")
         if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):
@@ -142,6 +146,7 @@ class CandidateEvaluator:
         self.cost_threads = cost_threads
         self.logs = logs
         self.target_stats = target_stats if target_stats is not None else target_statistics(datamodule, self.info.task)
+        self.measure_costs = bool(measure_costs)
 
     # -- public -----------------------------------------------------------------------------
     def evaluate(self, config: Mapping[str, Any], trial_id: int | None = None) -> Evaluation:
@@ -176,7 +181,7 @@ class CandidateEvaluator:
             with isolate_rng(), quiet_lightning(), cheap_cuda_checks():
                 torch.manual_seed(self.seed)
                 module = self._make_module(full, epochs)
-                callbacks: list[Callback] = [probe, timer, *self._early_stopping()]
+                callbacks: list[Callback] = [*([probe] if self.measure_costs else []), timer, *self._early_stopping()]
                 keeps_history = isinstance(getattr(module, "history", None), Mapping)
                 if not keeps_history:
                     callbacks.append(recorder)  # modules without `history` report through logged metrics
