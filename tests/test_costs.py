@@ -65,7 +65,7 @@ def test_memory_estimate_parts():
 @pytest.mark.parametrize(("call_s", "plan", "expected"), [
     (1e-4, LatencyPlan(min_block_s=1e-3, repeats=7), (10, 7)),          # fast call: 10 calls per block
     (5e-3, LatencyPlan(min_block_s=1e-3, repeats=7), (1, 7)),           # slow call: one call per block
-    (5e-3, LatencyPlan(min_block_s=1e-3, repeats=7, budget_s=0.045), (1, 3)),  # budget: 3 blocks of 3 calls
+    (5e-3, LatencyPlan(min_block_s=1e-3, repeats=7, budget_s=0.021), (1, 4)),  # budget: 4 blocks of 1 call
     (5e-3, LatencyPlan(min_block_s=1e-3, repeats=7, min_repeats=3, budget_s=0.0), (1, 3)),  # never below min
 ])
 def test_latency_block_plan(call_s, plan, expected):
@@ -77,18 +77,17 @@ def test_latency_is_the_median_of_blocks_of_known_duration():
 
     def sleeper():
         calls.append(1)
-        time.sleep(0.002)
+        time.sleep(0.003)
 
     plan = LatencyPlan(min_block_s=0.005, repeats=5)
     assert plan_blocks(0.002, plan)[0] == 3  # ceil(5 ms / 2 ms) calls per block
     latency = measure_latency(sleeper, batch_size=4, plan=plan)
     # A loaded machine sleeps longer than asked, so fewer calls may fill a block; the logic is the same.
-    assert 1 <= latency.number <= 3 and len(latency.block_times) == 5
-    assert 0.002 <= latency.seconds and max(latency.block_times) >= latency.seconds
+    assert latency.number in (1, 2) and len(latency.block_times) == 5  # ceil(5 ms / >= 3 ms) calls per block
+    assert 0.003 <= latency.seconds and max(latency.block_times) >= latency.seconds
     assert latency.per_sample == pytest.approx(latency.seconds / 4)
-    # warm-up + calibration (1 + its Timer warm-up) + 5 blocks of `number` calls and their Timer warm-ups
-    n = latency.number
-    assert len(calls) == 1 + 1 + timeit_warmup_calls(1) + 5 * (n + timeit_warmup_calls(n))
+    # calibration (Timer.timeit(1): its untimed warm-up calls and one timed) + 5 blocks of `number` calls
+    assert len(calls) == timeit_warmup_calls(1) + 1 + 5 * latency.number
 
 
 def test_step_timing_estimates_an_epoch_from_full_and_last_steps():
@@ -102,12 +101,13 @@ def test_step_timing_estimates_an_epoch_from_full_and_last_steps():
         calls["partial"] += 1
         time.sleep(0.001)
 
-    # Budget: all of one epoch of 10 full steps + 1 partial (~0.041 s) -> 8 repeats of one step each
-    # (the steps are longer than a block's 1 ms), capped at 6.
+    # Budget: all of one epoch of 10 full steps + 1 partial (~0.041 s), less 3 partial steps -> 9 repeats
+    # of one full step each (the steps are longer than a block's 1 ms), capped at 6; the partial step
+    # is timed in the first 3.
     plan = StepPlan(warmup=2, repeats=6, min_repeats=2, budget_fraction=1.0, min_block_s=1e-3)
     timing = time_epoch(full, partial, full_steps=10, epochs=1, plan=plan)
     assert timing.steps_per_repeat == 1 and len(timing.estimates) == 6
-    assert calls == {"full": 2 + 6, "partial": 1 + 6}
+    assert calls == {"full": 2 + 6, "partial": 1 + 3}
     assert 10 * 0.004 + 0.001 <= timing.seconds_per_epoch < 1.5 * (10 * 0.004 + 0.001)
     assert timing.seconds_per_epoch <= min(timing.estimates)  # minimum per step kind, summed
 
@@ -117,7 +117,8 @@ def test_step_timing_groups_fast_steps_into_blocks_and_keeps_the_minimum_repeats
     plan = StepPlan(warmup=1, repeats=10, min_repeats=3, budget_fraction=0.0, min_block_s=0.01)
     timing = time_epoch(lambda: (calls.append(1), time.sleep(0.002)), None, full_steps=50, plan=plan)
     assert len(timing.estimates) == 3  # no budget: the minimum
-    assert timing.steps_per_repeat in (4, 5)  # ~10 ms blocks of ~2 ms steps
+    # ~10 ms blocks of >= 2 ms steps: at most 5 per block; a loaded machine oversleeps, so fewer may do
+    assert 2 <= timing.steps_per_repeat <= 5
     assert len(calls) == 1 + 3 * timing.steps_per_repeat
     assert timing.seconds_per_epoch >= 50 * 0.002
     median = time_epoch(lambda: time.sleep(0.002), None, full_steps=50, plan=StepPlan(statistic="median"))
@@ -127,5 +128,5 @@ def test_step_timing_groups_fast_steps_into_blocks_and_keeps_the_minimum_repeats
 def test_step_plan_rejects_bad_values():
     with pytest.raises(ValueError, match="`statistic` must be one of"):
         StepPlan(statistic="mean")
-    with pytest.raises(ValueError, match="`repeats` must be an integer >= 5"):
+    with pytest.raises(ValueError, match="`repeats` must be an integer >= 3"):
         StepPlan(repeats=2)

@@ -99,6 +99,7 @@ def test_no_data_anywhere_says_how_to_pass_it():
     [
         ({"wc": -1}, "`wc` must be a finite number >= 0"),
         ({"penalize": "watts"}, r"`penalize` must be one of \['t_tr', 'n_params', 'flops', 'latency', 'memory'\]"),
+        ({"t_tr_mode": "wall"}, r"`t_tr_mode` must be one of \['step', 'epoch'\]"),
         ({"steps": -1}, "`steps` must be an integer >= 0"),
         ({"executor": "dask"}, "`executor` must be one of"),
         ({"family": "rnn"}, r"`family` must be one of \['cnn', 'mlp'\]"),

@@ -42,6 +42,11 @@ from lightning_dnc.space.config import complete_config
 from lightning_dnc.validation import check_choice
 from lightning_dnc.vocabulary import T_TR_MODES
 
+_NOT_BAREBONES = {"logger", "enable_checkpointing", "enable_progress_bar", "log_every_n_steps", "enable_model_summary",
+                  "num_sanity_val_steps", "fast_dev_run", "detect_anomaly", "profiler"}
+"""``Trainer`` arguments a user may pass that Lightning's barebones mode refuses."""
+
+
 class _MetricRecorder(Callback):
     """Per-epoch ``val_acc``/``val_loss``/``train_loss`` from ``callback_metrics`` (modules without ``history``)."""
 
@@ -249,7 +254,7 @@ class CandidateEvaluator:
         kwargs = dict(self.trainer_kwargs)
         if self.logs is not None:
             kwargs.setdefault("logger", self.logs.logger(trial_version(trial_id)))
-        elif barebones and not self.enable_progress_bar:
+        elif barebones and not self.enable_progress_bar and not set(kwargs) & _NOT_BAREBONES:
             kwargs.setdefault("barebones", True)
         return make_child_trainer(epochs, hardware, callbacks, enable_progress_bar=self.enable_progress_bar, **kwargs)
 

@@ -2,13 +2,14 @@
 
 Repeat logic (:func:`plan_blocks`)
 ----------------------------------
-One untimed call warms up (lazy initialisation, allocator, kernel selection) and a second, timed
-call calibrates. Each timed block then makes ``number`` calls, enough for a block to last at least
-``min_block_s`` (so fast networks are not timed at the clock's resolution), and the latency is the
-median of the blocks' seconds per call. ``repeats`` blocks are timed, fewer (never below
-``min_repeats``) when a time budget would be exceeded. ``Timer.timeit`` makes a few untimed calls
-before each block; the budget counts them. The timer fixes the thread count and synchronises
-CUDA before reading the clock.
+``Timer.timeit(1)`` warms up (two untimed calls: lazy initialisation, allocator, kernel
+selection) and times one call, which calibrates the blocks. Each timed block then makes
+``number`` calls, enough for a block to last at least ``min_block_s`` (so fast networks are not
+timed at the clock's resolution), and the latency is the median of the blocks' seconds per call.
+``repeats`` blocks are timed, fewer (never below ``min_repeats``) when a time budget would be
+exceeded. The blocks are read with the clock ``Timer`` itself uses (``torch.utils.benchmark.timer``,
+which synchronises CUDA) under the timer's fixed thread count, without ``Timer.timeit``'s untimed
+calls before every block, which would triple the cost of slow calls.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch.utils.benchmark import Timer
+from torch.utils.benchmark import Timer, timer
+
+from lightning_dnc.measure.steps import fixed_threads
 
 
 @dataclass(frozen=True)
@@ -82,19 +85,26 @@ def timeit_warmup_calls(number: int) -> int:
     return max(number // 100, 2)
 
 
+def _block(function: Callable[[], Any], number: int) -> float:
+    """Seconds per call of ``number`` back-to-back calls, on the synchronising benchmark clock."""
+    start = timer()
+    for _ in range(number):
+        function()
+    return (timer() - start) / number
+
+
 def plan_blocks(call_s: float, plan: LatencyPlan) -> tuple[int, int]:
     """``(number, repeats)``: calls per block and blocks, for a call that takes ``call_s`` seconds.
 
     ``number`` is the smallest count whose block lasts at least ``plan.min_block_s``;
-    ``repeats`` is ``plan.repeats``, lowered to what fits in ``plan.budget_s`` (warm-up calls of
-    every block included) but never below ``plan.min_repeats``.
+    ``repeats`` is ``plan.repeats``, lowered to what fits in ``plan.budget_s`` but never below
+    ``plan.min_repeats``.
     """
     call_s = max(float(call_s), 1e-9)
     number = max(1, math.ceil(plan.min_block_s / call_s))
     repeats = plan.repeats
     if plan.budget_s is not None:
-        block_s = (number + timeit_warmup_calls(number)) * call_s
-        repeats = min(plan.repeats, max(plan.min_repeats, int(plan.budget_s // block_s)))
+        repeats = min(plan.repeats, max(plan.min_repeats, int(plan.budget_s // (number * call_s))))
     return number, repeats
 
 
@@ -113,12 +123,11 @@ def measure_latency(function: Callable[[], Any], batch_size: int, plan: LatencyP
         Torch threads while timing; the current count by default.
     """
     plan = plan or LatencyPlan()
-    timer = Timer(stmt="function()", globals={"function": function},
-                  num_threads=torch.get_num_threads() if num_threads is None else int(num_threads))
-    function()  # warm-up
-    calibration = timer.timeit(1).times[0]
+    threads = torch.get_num_threads() if num_threads is None else int(num_threads)
+    calibration = Timer(stmt="function()", globals={"function": function}, num_threads=threads).timeit(1).times[0]
     number, repeats = plan_blocks(calibration, plan)
-    times = tuple(float(timer.timeit(number).times[0]) for _ in range(repeats))
+    with fixed_threads(threads):
+        times = tuple(float(_block(function, number)) for _ in range(repeats))
     return Latency(seconds=float(statistics.median(times)), batch_size=int(batch_size), number=number,
                    block_times=times)
 

@@ -2,12 +2,13 @@
 
 An epoch of ``S`` batches is ``full_steps`` batches of the full batch size and, when the training
 set does not divide evenly, one smaller last batch. After ``warmup`` untimed full steps (and one
-untimed small step) the steps are timed in short blocks: ``k`` full steps back to back, then ``k'``
-small steps, ``k`` and ``k'`` just large enough for a block to last ``min_block_s`` (so fast steps are
-not timed at the clock's resolution). Each repeat gives one epoch estimate,
-``full_steps * (seconds per full step) + seconds per small step``, and ``t_tr`` takes a robust
-statistic per step kind over the repeats (the minimum by default: load from other processes only
-ever adds time, and short blocks often run untouched by it; see ``bench/ttr_bench.py``).
+untimed small step) the steps are timed in short blocks: ``k`` full steps back to back, then (in
+the first ``partial_repeats`` repeats) ``k'`` small steps, ``k`` and ``k'`` just large enough for a
+block to last ``min_block_s`` (so fast steps are not timed at the clock's resolution). Each repeat
+gives one epoch estimate, ``full_steps * (seconds per full step) + seconds per small step``, and
+``t_tr`` takes a robust statistic per step kind over the repeats (the minimum by default: load
+from other processes only ever adds time, and short blocks often run untouched by it; see
+``bench/ttr_bench.py``).
 
 The number of repeats is chosen from the warm-up so that the timed blocks take about
 ``budget_fraction`` of the candidate's planned training time (``epochs`` epochs), between
@@ -43,8 +44,10 @@ class StepPlan:
     ----------
     warmup : int, default 2
         Untimed full steps before timing (>= 1: the last one calibrates the blocks).
-    repeats, min_repeats : int, default 15, 5
+    repeats, min_repeats : int, default 15, 3
         Timed repeats when the budget allows, and whatever the budget.
+    partial_repeats : int, default 3
+        Repeats that also time the smaller last batch (one step of the epoch: fewer samples suffice).
     budget_fraction : float, default 0.04
         Share of the planned training time the timed repeats aim for.
     min_block_s : float, default 1e-3
@@ -55,7 +58,8 @@ class StepPlan:
 
     warmup: int = 2
     repeats: int = 15
-    min_repeats: int = 5
+    min_repeats: int = 3
+    partial_repeats: int = 3
     budget_fraction: float = 0.04
     min_block_s: float = 1e-3
     statistic: str = "min"
@@ -64,6 +68,7 @@ class StepPlan:
         check_int("warmup", self.warmup, 1)
         check_int("min_repeats", self.min_repeats, 1)
         check_int("repeats", self.repeats, self.min_repeats)
+        check_int("partial_repeats", self.partial_repeats, 1)
         check_number("budget_fraction", self.budget_fraction, 0.0)
         check_number("min_block_s", self.min_block_s, 0.0)
         check_choice("statistic", self.statistic, STATISTICS)
@@ -161,19 +166,22 @@ def time_epoch(step_full: Callable[[], object] | None, step_partial: Callable[[]
     k_full = _calls_per_block(full_s, plan.min_block_s) if step_full is not None else 0
     k_partial = _calls_per_block(partial_s, plan.min_block_s) if step_partial is not None else 0
     budget = plan.budget_fraction * (full_s * full_steps + partial_s) * max(int(epochs), 1)
-    repeat_s = k_full * full_s + k_partial * partial_s
-    repeats = min(plan.repeats, max(plan.min_repeats, int(budget // max(repeat_s, 1e-9))))
+    budget -= min(plan.partial_repeats, plan.repeats) * k_partial * partial_s
+    repeats = min(plan.repeats, max(plan.min_repeats, int(budget // max(k_full * full_s, 1e-9))))
+    if step_full is None:
+        repeats = max(plan.min_repeats, min(plan.repeats, plan.partial_repeats))
     per_full, per_partial = [], []
-    for _ in range(repeats):
+    for i in range(repeats):
         if step_full is not None:
             per_full.append(_timed(step_full, synchronize, k_full))
-        if step_partial is not None:
+        if step_partial is not None and (i < plan.partial_repeats or step_full is None):
             per_partial.append(_timed(step_partial, synchronize, k_partial))
     pick = min if plan.statistic == "min" else statistics.median
     full_value = pick(per_full) if per_full else 0.0
-    value = full_value * full_steps + (pick(per_partial) if per_partial else 0.0)
-    estimates = [(per_full[i] if per_full else 0.0) * full_steps + (per_partial[i] if per_partial else 0.0)
-                 for i in range(repeats)]
+    partial_value = pick(per_partial) if per_partial else 0.0
+    value = full_value * full_steps + partial_value
+    estimates = [(per_full[i] if per_full else 0.0) * full_steps
+                 + (per_partial[i] if i < len(per_partial) else partial_value) for i in range(repeats)]
     return StepTiming(seconds_per_epoch=float(value), estimates=tuple(estimates),
                       full_step_s=float(full_value) if per_full else math.nan,
                       steps_per_repeat=k_full, probe_s=time.perf_counter() - started)

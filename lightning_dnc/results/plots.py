@@ -101,6 +101,7 @@ def plot_pareto_matrix(rows: Sequence[dict[str, Any]], costs: Sequence[str], pat
             if j == 0:
                 ax.set_ylabel(y)
             ax.tick_params(labelsize=6)
+            ax.locator_params(nbins=4)
     fig.suptitle(f"Pareto front of (f_p, {', '.join(costs)}): black = Pareto-optimal", fontsize=9)
     fig.tight_layout()
     fig.savefig(path)
