@@ -36,7 +36,7 @@ from _hpo_metrics import hypervolume, reference_stats, summarise_run
 from _hpo_trace import Event
 
 TASKS = ("digits-cnn", "digits-mlp")
-METHODS = ("dnc-paper", "dnc", "random", "tpe")
+METHODS = ("dnc-paper", "dnc", "dnc-joint", "dnc-revisit", "dnc-train-first", "random", "tpe")
 EPOCHS = 10
 STAGE2_ORDER = ("ac",)
 STAGE2_OPTIONS = 2
@@ -95,7 +95,8 @@ def run_task(task: str, seeds: Sequence[int], wcs: Sequence[float], methods: Seq
                 if method in hm.DNC_SETTINGS:
                     run = run_staged(evaluator.evaluate, dm, family, space, training_space, objective, seed=seed,
                                      explore=hm.DNC_SETTINGS[method]["explore"], epochs=EPOCHS,
-                                     stage2_order=list(STAGE2_ORDER), accelerator="cpu", **sizes)
+                                     stage2_order=list(STAGE2_ORDER), accelerator="cpu", **sizes,
+                                     **hm.DNC_SETTINGS[method]["kwargs"])
                     count = len(run.evaluations) if count is None else count
                 elif method == "random":
                     run = run_random(evaluator.evaluate, space, training_space, n=count or round(budget), seed=seed,

@@ -20,9 +20,13 @@ reduced space (:data:`SPACE`):
 How each method reaches it
 --------------------------
 * lightning-dnc (:func:`dnc_spaces`, :func:`dnc_to_lcbench`): stage 1 searches ``MLPSpace``
-  (1-5 hidden layers of 64-1024 units each); an MLP maps to ``num_layers = len(hidden_mlp)`` and
-  ``max_units = round(mean(hidden_mlp))`` (the funnel with the same layers and total hidden
-  units, which is what the engine's MLP kernel compares). Stage 2 runs only the ``do`` group
+  (1-5 hidden layers of 64-1024 units each, ``widths="equal"``, ``width_scale="log"``: one width
+  for every layer, log-uniform, which is LCBench's own parameterisation of ``max_units``); an MLP
+  maps to ``num_layers = len(hidden_mlp)`` and ``max_units = round(mean(hidden_mlp))`` (the
+  funnel with the same layers and total hidden units, which is what the engine's MLP kernel
+  compares). Until issue 14 the space drew each layer's width uniformly: the mean of 3-5 such
+  widths is rarely below 300, so narrow networks (the cheap ones that win at wc > 0) were
+  almost never proposed. Stage 2 runs only the ``do`` group
   (``max_dropout`` = the hidden layers' common dropout; stage 1's default 0.2); the ``ac`` group is
   left out because LCBench's networks are ReLU only. Stage 3 searches ``TrainingSpace(lr=(1e-4,
   0.1), weight_decay=(1e-5, 0.1), batch_size=(16, 512))``, whose "0" weight decay maps to 1e-5.
@@ -167,7 +171,8 @@ def dnc_spaces() -> tuple[Any, Any]:
     """lightning-dnc's stage-1 ``MLPSpace`` and stage-3 ``TrainingSpace`` for the reduced space."""
     from lightning_dnc.space import MLPSpace, TrainingSpace
 
-    return (MLPSpace(num_hidden_layers=SPACE["num_layers"], hidden_nodes=SPACE["max_units"]),
+    return (MLPSpace(num_hidden_layers=SPACE["num_layers"], hidden_nodes=SPACE["max_units"], widths="equal",
+                     width_scale="log"),
             TrainingSpace(lr=SPACE["learning_rate"], weight_decay=SPACE["weight_decay"],
                           batch_size=SPACE["batch_size"]))
 

@@ -28,10 +28,16 @@ STAGE_NAMES: dict[int, str] = {
     1: "architecture skeleton (BO)",
     2: "fine-tuning (grid)",
     3: "training hyperparameters (BO)",
+    0: "training hyperparameters first (BO)",
+    4: "architecture again, tuned training (BO)",
 }
-"""The three stages of SPEC §5, as progress displays and reports name them."""
+"""The three stages of SPEC §5 (and the extra stages 0 and 4 of some strategies), as progress displays
+and reports name them."""
+
+STRATEGIES = ("paper", "joint", "revisit", "train-first")
+"""Search strategies (:mod:`lightning_dnc.search.strategies`); ``"paper"`` is SPEC §5 exactly."""
 
 JOURNAL_NAME = "trials.jsonl"
 """File name of a search's journal inside a results folder."""
 
-__all__ = ["EXECUTORS", "FAMILIES", "JOURNAL_NAME", "LOGGERS", "PENALTIES", "STAGE_NAMES", "T_TR_MODES"]
+__all__ = ["EXECUTORS", "FAMILIES", "JOURNAL_NAME", "LOGGERS", "PENALTIES", "STAGE_NAMES", "STRATEGIES", "T_TR_MODES"]

@@ -36,7 +36,7 @@ def synthetic(config: dict, delay: float = 0.0) -> Evaluation:
 def new_search(journal=None) -> StagedSearch:
     return StagedSearch("mlp", MLPSpace(num_hidden_layers=(1, 2)), TrainingSpace(), Objective(wc=0.1),
                         prior_points=3, steps=2, explore=30, epochs=2, journal=journal, training_prior_points=2,
-                        training_steps=2)
+                        training_steps=2, strategy="paper")
 
 
 def test_max_trials_ends_the_search_early_and_still_ranks():

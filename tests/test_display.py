@@ -26,7 +26,7 @@ def synthetic(config: dict) -> Evaluation:
 def new_search(journal=None) -> StagedSearch:
     return StagedSearch("mlp", MLPSpace(num_hidden_layers=(1, 2)), TrainingSpace(), Objective(wc=0.1),
                         prior_points=3, steps=1, explore=30, epochs=2, journal=journal, training_prior_points=2,
-                        training_steps=1)
+                        training_steps=1, strategy="paper")
 
 
 def _progress(buffer: io.StringIO) -> SearchProgress:

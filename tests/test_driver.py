@@ -30,7 +30,7 @@ SCRIPT = textwrap.dedent(
     fake = Fake()
     search = StagedSearch("mlp", MLPSpace(num_hidden_layers=(1, 1)), TrainingSpace(), Objective(wc=0.1),
                           prior_points=2, steps=1, explore=20, epochs=1, stage2_order=[],
-                          training_prior_points=1, training_steps=1)
+                          training_prior_points=1, training_steps=1, strategy="paper")
     drive(search, InProcessExecutor(OomRetry(fake).evaluate), Quiet(), max_consecutive_failures=3)
     assert search.finished
     first = search.trials[0]
@@ -38,7 +38,8 @@ SCRIPT = textwrap.dedent(
     assert first.evaluation.extra["oom_retry"]["proposed_batch_size"] == 256
     assert 256 in fake.calls and 128 in fake.calls
 
-    always = StagedSearch("mlp", MLPSpace(), TrainingSpace(), prior_points=3, steps=0, explore=20, epochs=1)
+    always = StagedSearch("mlp", MLPSpace(), TrainingSpace(), prior_points=3, steps=0, explore=20, epochs=1,
+                          strategy="paper")
     failing = lambda config: Evaluation(config=dict(config), status="failed", failure_reason="exception", error="boom")
     try:
         drive(always, InProcessExecutor(failing), Quiet(), max_consecutive_failures=2)

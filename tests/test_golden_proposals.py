@@ -49,7 +49,7 @@ def run_case(family: str, seed: int, batch: int, fail: bool) -> list[dict[str, A
     """Every proposal of one search, in the order handed out."""
     space = CNNSpace(num_conv_layers=(4, 7)) if family == "cnn" else MLPSpace(num_hidden_layers=(0, 2))
     search = StagedSearch(family, space, TrainingSpace(), Objective(wc=0.1), prior_points=4, steps=3, explore=60,
-                          epochs=3, seed=seed, training_prior_points=3, training_steps=3, top_k=2)
+                          epochs=3, seed=seed, training_prior_points=3, training_steps=3, top_k=2, strategy="paper")
     proposals: list[dict[str, Any]] = []
     while not search.finished:
         asked = search.ask(batch)

@@ -34,7 +34,7 @@ def bo_best(seed):
     # One-config stage-1 space and no grid: the search is stage 3, BO over the training space.
     search = StagedSearch(
         "mlp", MLPSpace(num_hidden_layers=(0, 0)), TrainingSpace(), Objective(wc=0.0),
-        prior_points=1, steps=0, explore=300, epochs=1, seed=seed,
+        prior_points=1, steps=0, explore=300, epochs=1, seed=seed, strategy="paper",
         training_prior_points=BUDGET_PRIOR, training_steps=BUDGET_STEPS,
     )
     while not search.finished:

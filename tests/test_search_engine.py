@@ -44,13 +44,13 @@ def drive(search, evaluate=synthetic, batch=1):
 
 
 def small_cnn(**kw):
-    settings = dict(prior_points=3, steps=2, explore=40, epochs=2, seed=0)
+    settings = dict(prior_points=3, steps=2, explore=40, epochs=2, seed=0, strategy="paper")  # SPEC §5's stages
     settings.update(kw)
     return StagedSearch("cnn", CNNSpace(num_conv_layers=(4, 6)), TrainingSpace(), Objective(wc=0.1), **settings)
 
 
 def small_mlp(space=None, **kw):
-    settings = dict(prior_points=3, steps=2, explore=40, epochs=2, seed=0)
+    settings = dict(prior_points=3, steps=2, explore=40, epochs=2, seed=0, strategy="paper")  # SPEC §5's stages
     settings.update(kw)
     return StagedSearch("mlp", space or MLPSpace(num_hidden_layers=(1, 2)), TrainingSpace(), Objective(wc=0.1), **settings)
 

@@ -31,7 +31,7 @@ def test_retarget_equals_a_gp_observed_from_scratch():
 @pytest.mark.parametrize("batch", [1, 3])
 def test_stage_gp_grows_by_one_row_per_told_trial_and_keeps_no_fantasies(batch):
     search = StagedSearch("cnn", CNNSpace(num_conv_layers=(3, 6)), TrainingSpace(), Objective(wc=0.1),
-                          prior_points=3, steps=6, explore=80, epochs=2, seed=1, stage2_order=[])
+                          prior_points=3, steps=6, explore=80, epochs=2, seed=1, stage2_order=[], strategy="paper")
     stage = search._stages[1]
     while search.stage == 1:
         proposals = search.ask(batch)

@@ -366,3 +366,18 @@ def test_importing_space_does_not_load_numba_or_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_mlp_space_can_draw_one_log_uniform_width_for_every_layer():
+    space = MLPSpace(num_hidden_layers=(1, 5), hidden_nodes=(64, 1024), widths="equal", width_scale="log")
+    configs = space.sample(400, seed=0, method="random")
+    assert all(len(set(c["hidden_mlp"])) == 1 and 64 <= c["hidden_mlp"][0] <= 1024 for c in configs)
+    widths = [c["hidden_mlp"][0] for c in configs]
+    narrow = sum(w < 256 for w in widths) / len(widths)  # log-uniform: half the decades -> ~half the samples
+    assert 0.4 < narrow < 0.6
+    spec = MLPSpace(num_hidden_layers=(1, 5), hidden_nodes=(64, 1024)).sample(400, seed=0, method="random")
+    assert sum(sum(c["hidden_mlp"]) / len(c["hidden_mlp"]) < 256 for c in spec) / 400 < 0.25
+    assert MLPSpace.from_dict(space.to_dict()) == space
+    assert "widths" not in MLPSpace().to_dict()  # SPEC's space keeps the dict earlier journals stored
+    with pytest.raises(ValueError, match=r"`width_scale` must be one of \['linear', 'log'\]"):
+        MLPSpace(width_scale="exp")

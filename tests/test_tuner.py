@@ -44,9 +44,12 @@ def test_tune_with_data_carried_by_model_then_fit_trains_the_winner(tmp_path):
     assert _widths(model.net) == [*best["hidden_mlp"], 10]
     best_trial = result.best.trial
     assert model.num_params == best_trial.evaluation.n_params
-    # Stage counts: 2 + 1 in stage 1, grid in stage 2, 2 + 1 in stage 3; every trial is journalled.
+    # Stage counts of the default strategy ("joint"): 2 Sobol + 1 BO in stage 1 plus half of stage 3's
+    # 2 + 1 moved there as one BO step, grid in stage 2, the other 2 as BO steps in stage 3; every
+    # trial is journalled.
     stages = [t.stage for t in result.trials]
-    assert stages.count(1) == 3 and stages.count(3) == 3
+    assert stages.count(1) == 4 and stages.count(3) == 2
+    assert len({t.config["lr"] for t in result.trials if t.stage == 1}) > 1
     events = [json.loads(line) for line in (tmp_path / "trials.jsonl").read_text().splitlines()]
     finished = [e for e in events if e.get("event") == "finished"]
     assert len(finished) == len(result.trials)
@@ -164,9 +167,9 @@ def test_stage_three_budget_can_differ_from_stage_one():
     model = dnc.DnCModel(family="mlp", datamodule=dm)
     settings = {**TINY, "prior_points": 2, "steps": 1}
     result = _trainer().tune(model, dnc=dnc.DeepNCheapTuner(
-        wc=0.1, stage2_order=[], training_prior_points=1, training_steps=1, **settings))
+        wc=0.1, stage2_order=[], training_prior_points=1, training_steps=1, strategy="paper", **settings))
     stages = [t.stage for t in result.trials]
-    assert stages.count(1) == 3 and stages.count(3) == 2
+    assert stages.count(1) == 3 and stages.count(3) == 2  # the joint strategy's split: test_strategies.py
     with pytest.raises(ValueError, match="`training_steps` must be an integer >= 0"):
         dnc.DeepNCheapTuner(training_steps=-1)
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Optional
 
 from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
 from lightning_dnc.cli.budgets import BUDGETS
 from lightning_dnc.cli.errors import UsageError
-from lightning_dnc.vocabulary import LOGGERS
+from lightning_dnc.vocabulary import LOGGERS, STRATEGIES
 
 BINARY_MAGIC = (b"\x80", b"PK\x03\x04", b"\x1f\x8b")  # pickle (protocol >= 2), zip (torch.save), gzip
 
@@ -48,6 +48,9 @@ def add_search_options(parser: ArgumentParser, report_only: bool = False) -> Non
     parser.add_argument("--patience", type=int | None, default=None,
                         help="Stop a candidate after this many epochs without a better val_acc (val_loss for "
                              "regression); unset: train every epoch.")
+    parser.add_argument("--strategy", type=Optional[Literal[STRATEGIES]], default=None,  # type: ignore[valid-type]
+                        help="Which stages run: paper (SPEC §5 exactly), joint, revisit or train-first "
+                             "(default: the run's own on --resume, else the package default).")
     parser.add_argument("--search_epochs", type=int | None, default=None,
                         help="Epochs per candidate during the search (budget's value when unset).")
     parser.add_argument("--epochs", type=int | None, default=None,

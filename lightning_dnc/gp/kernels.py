@@ -79,6 +79,10 @@ def cross_covariance(
     om, w = hyperparameter_arrays(omega, weights, a.n_variables)
     if len(a) == 0 or len(b) == 0:
         return np.zeros((len(a), len(b)), dtype=np.float64)
+    if a.kind == "joint":  # architecture and training together (lightning_dnc.gp.joint)
+        from lightning_dnc.gp.joint import joint_cross_covariance
+
+        return joint_cross_covariance(a, b, om, w, parallel, cross_covariance)  # type: ignore[arg-type]
     use_parallel = (len(a) * len(b) >= PARALLEL_MIN_ENTRIES) if parallel is None else parallel
     if a.kind == "layered":
         width = int(max(a.values.max(), b.values.max())) + 1

@@ -232,7 +232,7 @@ class GaussianProcess:
     # ------------------------------------------------------------------ queries
     def encode(self, configs: Configs) -> EncodedConfigs:
         """``configs`` as :class:`EncodedConfigs` of this GP's space (encoded input passes through)."""
-        if isinstance(configs, EncodedConfigs):
+        if isinstance(configs, EncodedConfigs) or getattr(configs, "kind", None) == "joint":
             self._layout.check_same_layout(configs)
             return configs
         if isinstance(configs, dict):

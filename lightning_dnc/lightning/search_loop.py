@@ -36,6 +36,7 @@ from lightning_dnc.lightning.setup_checks import warn_small_data
 from lightning_dnc.lightning.resume import JournalToResume, dataset_fingerprint
 from lightning_dnc.search import Journal, SearchResult, SearchSettings, StagedSearch
 from lightning_dnc.search.lock import RunLock
+from lightning_dnc.search.settings import DEFAULT_STRATEGY, normalise_header_settings
 from lightning_dnc.space import CNNSpace, MLPSpace, TrainingSpace, complete_config
 
 
@@ -72,7 +73,7 @@ def run_search(settings: SearchSettings, options: RunOptions, datamodule: Any, h
     _prepare(datamodule)
     resuming = JournalToResume(options) if options.resume is not None else None
     settings = _complete_settings(settings, resuming, datamodule, hardware)
-    warn_small_data(datamodule, settings.training_space)
+    warn_small_data(datamodule, settings.training_space, settings.strategy)
     metadata = {"dataset": dataset_fingerprint(datamodule)}
     # Under a DDP launcher every rank runs the search in lockstep; only rank 0 writes the journal.
     writes_journal = options.journal is not None and is_rank_zero()
@@ -112,10 +113,11 @@ def run_search(settings: SearchSettings, options: RunOptions, datamodule: Any, h
 
 def _complete_settings(settings: SearchSettings, resuming: JournalToResume | None, datamodule: Any,
                        hardware: Mapping[str, Any]) -> SearchSettings:
-    """``settings`` with both spaces, ``t_tr_mode`` and the cost references filled in.
+    """``settings`` with both spaces, the strategy, ``t_tr_mode`` and the cost references filled in.
 
     Spaces not given are the journal's on resume, else the SPEC spaces. ``t_tr_mode`` not given
-    is the journal's on resume (``"epoch"`` for journals of 0.1.0), else ``"step"``. References
+    is the journal's on resume (``"epoch"`` for journals of 0.1.0), else ``"step"``; so is the
+    strategy (``"paper"`` for journals written before strategies existed). References
     not given are the journal's on resume (so old losses stay comparable), else those of the
     largest network the space allows (SPEC §1; :mod:`lightning_dnc.lightning.references`);
     ``t_tr_ref`` is left to the first candidate, the centre of the space.
@@ -141,7 +143,11 @@ def _complete_settings(settings: SearchSettings, resuming: JournalToResume | Non
                                           getattr(datamodule, "task", "classification"), objective.penalize, hardware)
         changes.update({name: refs[name] for name in missing if name in refs})
     objective = dataclasses.replace(objective, **changes)
-    return settings.replace(space=space, training_space=training_space, objective=objective)
+    strategy = settings.strategy
+    if strategy is None:  # the run's own on resume (journals from before strategies: "paper")
+        strategy = (normalise_header_settings(resuming.header.get("settings") or {})["strategy"]
+                    if resuming is not None else DEFAULT_STRATEGY)
+    return settings.replace(space=space, training_space=training_space, objective=objective, strategy=strategy)
 
 
 def _prepare(datamodule: Any) -> None:

@@ -91,7 +91,7 @@ def check_namespaces(**objects: Any) -> None:
                 )
 
 
-def warn_small_data(datamodule: Any, training_space: Any = None) -> list[str]:
+def warn_small_data(datamodule: Any, training_space: Any = None, strategy: str | None = "paper") -> list[str]:
     """Warn (:class:`SetupWarning`) when the data is too small to rank candidates well.
 
     Returns the warning texts (also emitted with ``warnings.warn``).
@@ -107,10 +107,12 @@ def warn_small_data(datamodule: Any, training_space: Any = None) -> list[str]:
     if n_train is not None:
         largest = max(DEFAULT_BATCH_SIZE, int(training_space.batch_size[1]) if training_space is not None else 0)
         if largest > n_train:
+            used = (f"stages 1-2: {DEFAULT_BATCH_SIZE}, stage 3: up to {largest}" if strategy == "paper"
+                    else f"up to {largest}")
             texts.append(
-                f"The training split has {n_train} samples, fewer than the batch sizes the search uses (stages 1-2: "
-                f"{DEFAULT_BATCH_SIZE}, stage 3: up to {largest}): every epoch is one batch of at most {n_train}, so "
-                "those batch sizes all train alike; lower `batch_size_range` (--batch_size_range) or use more data."
+                f"The training split has {n_train} samples, fewer than the batch sizes the search uses ({used}): "
+                f"every epoch is one batch of at most {n_train}, so those batch sizes all train alike; lower "
+                "`batch_size_range` (--batch_size_range) or use more data."
             )
     for text in texts:
         warnings.warn(text, SetupWarning, stacklevel=3)

@@ -110,6 +110,11 @@ class DeepNCheapTuner(pl.Callback):
     patience : int, optional
         Stop a candidate after this many epochs without a better ``val_acc`` (``val_loss`` for
         regression); None trains every epoch (SPEC §2).
+    strategy : {"paper", "joint", "revisit", "train-first"}, optional
+        Which stages run. ``"paper"``: SPEC §5 exactly (stage 1 judges architectures with lr 1e-3 and
+        batch 256); the others change how stage 1 meets the training settings (see
+        :mod:`lightning_dnc.search.strategies`). ``None``: the journal's when resuming, else the
+        default (:data:`lightning_dnc.search.settings.DEFAULT_STRATEGY`).
     logger : {"csv", "tensorboard", "none"}, optional
         Where each candidate's curves go (one logger version per trial: ``trial_000``, ...).
         By default the host trainer's logger class is used (``CSVLogger``/``TensorBoardLogger``,
@@ -154,6 +159,7 @@ class DeepNCheapTuner(pl.Callback):
         max_trials: int | None = None,
         max_time: float | str | None = None,
         patience: int | None = None,
+        strategy: str | None = None,
         logger: str | None = None,
         log_dir: str | os.PathLike[str] | None = None,
     ) -> None:
@@ -165,7 +171,7 @@ class DeepNCheapTuner(pl.Callback):
             family=family, objective=objective, prior_points=prior_points, steps=steps,
             training_prior_points=training_prior_points, training_steps=training_steps, explore=explore,
             search_epochs=search_epochs, stage2_order=stage2_order, top_k=top_k, seed=seed, space=space,
-            training_space=training_space, patience=patience,
+            training_space=training_space, patience=patience, strategy=strategy,
         )
         self.run_options = RunOptions(
             executor=executor, max_concurrent=max_concurrent, resources_per_trial=resources_per_trial,

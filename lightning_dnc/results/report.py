@@ -177,7 +177,7 @@ def write_report(run_dir: Path, result: SearchResult | None, final: Mapping[str,
                        if earlier_seconds else "")
             lines += [f"Search cost: {search_seconds / 3600:.3f} hours ({search_seconds:.0f} s{earlier}) for "
                       f"{len(rows)} trials ({sum(r['state'] == 'failed' for r in rows)} failed).", ""]
-        for stage in (1, 2, 3):
+        for stage in sorted({r["stage"] for r in rows}):
             stage_rows = [r for r in rows if r["stage"] == stage]
             if stage_rows:
                 lines += [f"## Stage {stage}: {STAGE_NAMES[stage]} ({len(stage_rows)} trials)", ""]

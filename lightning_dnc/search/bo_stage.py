@@ -56,6 +56,11 @@ class BayesianStage(Stage):
         self._complete = self._completer_factory(state, handed_on)
 
     @property
+    def started(self) -> bool:
+        """True once :meth:`start` ran (the stage can complete its samples)."""
+        return self._complete is not None
+
+    @property
     def priors(self) -> list[dict[str, Any]]:
         """The stage's distinct Sobol prior configurations (once started)."""
         if self._priors is None:

@@ -27,20 +27,18 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from lightning_dnc.search.bo_stage import BayesianStage, architecture_completer, training_completer
-from lightning_dnc.search.grid_stage import GridStage
 from lightning_dnc.search.journal import JOURNAL_VERSION, Journal
 from lightning_dnc.search.objective import Objective
 from lightning_dnc.search.records import STATUS_FAILED, Evaluation
 from lightning_dnc.search.replay import EventReplayer
 from lightning_dnc.search.result import SearchResult
-from lightning_dnc.search.settings import SearchSettings
+from lightning_dnc.search.settings import DEFAULT_STRATEGY, SearchSettings
 from lightning_dnc.search.stage import Stage
+from lightning_dnc.search.strategies import FINAL_STAGES, build_stages
 from lightning_dnc.search.trial import Progress, Proposal, Trial, config_key
 from lightning_dnc.validation import SettingError, check_choice, check_int
 from lightning_dnc.vocabulary import FAMILIES, STAGE_NAMES
 
-DONE = 4
 _SETTING_ATTRIBUTES = {name: name for name in ("prior_points", "steps", "training_prior_points", "training_steps",
                                                 "explore", "stage2_order", "top_k", "seed")} | {"epochs": "search_epochs"}
 Observer = Callable[[Mapping[str, Any]], None]
@@ -67,6 +65,9 @@ class StagedSearch(EventReplayer):
     metadata : dict, optional
         Plain JSON data stored in the journal header (e.g. a dataset fingerprint) and restored
         by :meth:`from_journal` as :attr:`metadata`, for the caller to check on resume.
+    strategy : {"paper", "joint", "revisit", "train-first"}, optional
+        Which stages run (:mod:`~lightning_dnc.search.strategies`); ``"paper"`` is SPEC §5 exactly;
+        :data:`~lightning_dnc.search.settings.DEFAULT_STRATEGY` when not given.
 
     Examples
     --------
@@ -95,6 +96,7 @@ class StagedSearch(EventReplayer):
         training_prior_points: int | None = None,
         training_steps: int | None = None,
         metadata: Mapping[str, Any] | None = None,
+        strategy: str | None = None,
     ) -> None:
         check_choice("family", family, FAMILIES)
         epochs_given = {} if epochs is None else {"search_epochs": epochs}
@@ -102,7 +104,8 @@ class StagedSearch(EventReplayer):
             settings = SearchSettings(
                 family=family, objective=Objective() if objective is None else objective, prior_points=prior_points,
                 steps=steps, explore=explore, stage2_order=stage2_order, top_k=top_k, seed=seed,
-                training_prior_points=training_prior_points, training_steps=training_steps, **epochs_given,
+                training_prior_points=training_prior_points, training_steps=training_steps, strategy=strategy,
+                **epochs_given,
             )
         except SettingError as err:
             if err.name != "search_epochs":
@@ -137,6 +140,8 @@ class StagedSearch(EventReplayer):
             raise ValueError(f"`training_space` must be a TrainingSpace, got {training_space!r}.")
         if metadata is not None and not isinstance(metadata, Mapping):
             raise ValueError(f"`metadata` must be a dict of plain JSON data or None, got {metadata!r}.")
+        if settings.strategy is None:
+            settings = settings.replace(strategy=DEFAULT_STRATEGY)
         self.search_settings = settings
         self.family: str = family  # type: ignore[assignment] # checked by the callers
         self.space = space
@@ -147,18 +152,13 @@ class StagedSearch(EventReplayer):
         self._keys: set[str] = set()
         self._observers: list[Observer] = []
         self._bound: Objective | None = None
-        self._stage = 1
         self._winners: dict[int, int | None] = {}
         self._replayed: tuple[int, ...] = ()  # trials told in earlier sessions (resume)
-        architecture = BayesianStage(1, space, settings.prior_points, settings.steps, settings.explore,
-                                     settings.seed, architecture_completer(settings))
-        self._stages: dict[int, Stage] = {
-            1: architecture,
-            2: GridStage(settings.stage2_order or (), lambda: architecture.priors[0] if architecture.priors else None),
-            3: BayesianStage(3, training_space, settings.training_prior_points, settings.training_steps,
-                             settings.explore, settings.seed, training_completer(settings)),
-        }
-        self._stages[1].start(self, None)
+        self._stages: dict[int, Stage] = build_stages(settings, space, training_space)
+        self._order = tuple(self._stages)
+        self._done = self._order[-1] + 1
+        self._stage = self._order[0]
+        self._stages[self._stage].start(self, None)
 
     def __getattr__(self, name: str) -> Any:
         """The settings the engine has always exposed as attributes (``search.prior_points``, ...)."""
@@ -216,13 +216,13 @@ class StagedSearch(EventReplayer):
 
     @property
     def stage(self) -> int:
-        """The running stage, 1-3; 4 once finished."""
+        """The running stage (1-3; 0 and 4 in some strategies); one past the last stage once finished."""
         return self._stage
 
     @property
     def finished(self) -> bool:
         """True when every stage is done (or stage 1 produced no successful trial)."""
-        return self._stage == DONE
+        return self._stage == self._done
 
     @property
     def bound_objective(self) -> Objective:
@@ -256,7 +256,7 @@ class StagedSearch(EventReplayer):
     def progress(self) -> Progress:
         """Stage, index within it and the planned counts (see :class:`Progress`)."""
         planned = {n: stage.planned(self, n <= self._stage, n < self._stage) for n, stage in self._stages.items()}
-        shown = min(self._stage, 3)
+        shown = min(self._stage, self._order[-1])
         grid = self._stages[2]
         return Progress(
             stage=self._stage,
@@ -350,8 +350,8 @@ class StagedSearch(EventReplayer):
         candidates = None
         stage2_winner = self._winners.get(2)
         if self.finished:
-            stage3 = [t.trial_id for t in self._trials if t.stage == 3 and self.loss_of(t) is not None]
-            candidates = tuple(sorted({*stage3, stage2_winner}))
+            final = [t.trial_id for t in self._trials if t.stage in FINAL_STAGES and self.loss_of(t) is not None]
+            candidates = tuple(sorted({*final, stage2_winner}))
         meta = {
             "settings": self.settings(),
             "stage1_best": self._winners.get(1),
@@ -397,9 +397,11 @@ class StagedSearch(EventReplayer):
                 break
             moved = True
             winner = self._winners[self._stage] = stage.winner(self)
-            if self._stage == 3 or winner is None:
-                self._stage = DONE  # stage 1 without a success leaves no architecture to refine
+            position = self._order.index(self._stage)
+            last = position == len(self._order) - 1
+            if last or (winner is None and self._stages[self._order[position + 1]].needs_winner):
+                self._stage = self._done  # a stage without a success leaves nothing to refine
             else:
-                self._stage += 1
+                self._stage = self._order[position + 1]
                 self._stages[self._stage].start(self, winner)
         return moved

@@ -17,12 +17,16 @@ from typing import Any
 from lightning_dnc.search.grid import validate_order
 from lightning_dnc.search.objective import Objective
 from lightning_dnc.validation import SettingError, check_choice, check_int, check_optional_int
-from lightning_dnc.vocabulary import FAMILIES
+from lightning_dnc.vocabulary import FAMILIES, STRATEGIES
 
 DEFAULT_SEARCH_EPOCHS = 100
 """Epochs each candidate trains during the search (SPEC §2: the paper's 100)."""
 
 LEGACY_HEADER_KEYS = {"epochs": "search_epochs"}
+DEFAULT_STRATEGY = "joint"
+"""The strategy of a new search when none is asked for."""
+LEGACY_STRATEGY = "paper"
+"""The strategy of a journal header without one (written before strategies existed)."""
 NOT_IN_HEADER = ("objective", "space", "training_space")
 """Fields the journal header stores in sections of their own."""
 """Setting names of journals written by lightning-dnc 0.1.0 -> today's names."""
@@ -60,6 +64,10 @@ class SearchSettings:
     patience : int, optional
         Stop a candidate after this many epochs without a better ``val_acc`` (classification)
         or ``val_loss`` (regression); ``None`` trains every epoch (SPEC §2).
+    strategy : {"paper", "joint", "revisit", "train-first"}, optional
+        Which stages run (:mod:`lightning_dnc.search.strategies`); ``"paper"`` is SPEC §5 exactly.
+        ``None``: the journal's on resume, else :data:`DEFAULT_STRATEGY` (filled in when the search
+        starts).
 
     Raises
     ------
@@ -81,6 +89,7 @@ class SearchSettings:
     space: Any = None
     training_space: Any = None
     patience: int | None = None
+    strategy: str | None = None
 
     def __post_init__(self) -> None:
         if self.family is not None:
@@ -108,6 +117,8 @@ class SearchSettings:
                 others=("steps",),
             )
         object.__setattr__(self, "patience", check_optional_int("patience", self.patience, 1))
+        if self.strategy is not None:
+            check_choice("strategy", self.strategy, STRATEGIES)
         for name, fallback in (("training_prior_points", self.prior_points), ("training_steps", self.steps)):
             value = getattr(self, name)
             object.__setattr__(self, name, fallback if value is None else check_int(name, value, 0))
@@ -150,7 +161,9 @@ class SearchSettings:
 
 def normalise_header_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
     """A header's settings with today's names (0.1.0 journals said ``epochs`` for ``search_epochs``)."""
-    return {LEGACY_HEADER_KEYS.get(key, key): value for key, value in settings.items()}
+    out = {LEGACY_HEADER_KEYS.get(key, key): value for key, value in settings.items()}
+    out.setdefault("strategy", LEGACY_STRATEGY)  # journals from before strategies ran the paper's stages
+    return out
 
 
-__all__ = ["DEFAULT_SEARCH_EPOCHS", "SearchSettings", "normalise_header_settings"]
+__all__ = ["DEFAULT_SEARCH_EPOCHS", "DEFAULT_STRATEGY", "SearchSettings", "normalise_header_settings"]

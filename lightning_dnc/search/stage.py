@@ -50,10 +50,12 @@ class Stage(ABC):
     Attributes
     ----------
     number : int
-        1, 2 or 3 (SPEC §5); proposals and trials carry it.
+        1, 2 or 3 (SPEC §5; 0 and 4 in some strategies); proposals and trials carry it.
     """
 
     number: int
+    needs_winner: bool = True
+    """False when the stage can start without a trial handed on (the previous stage had no success)."""
 
     def start(self, state: SearchState, handed_on: int | None) -> None:  # noqa: B027 - optional hook
         """Begin, from the trial id the previous stage chose (``None`` for the first stage)."""

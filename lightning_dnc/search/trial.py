@@ -10,7 +10,7 @@ from typing import Any
 
 from lightning_dnc.search.records import Evaluation
 
-STAGES = (1, 2, 3)
+STAGES = (0, 1, 2, 3, 4)  # 1-3: SPEC §5; 0 and 4: extra stages of some strategies
 
 STATE_PENDING = "pending"
 STATE_OK = "ok"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -9,9 +10,14 @@ import numpy as np
 
 from lightning_dnc.gp.arrays import EncodedConfigs
 from lightning_dnc.space._checks import DEFAULT_OMEGA, int_pair
-from lightning_dnc.space._sampling import int_from_unit
+from lightning_dnc.space._sampling import int_from_unit, log_uniform_exponent
+from lightning_dnc.validation import check_choice
 from lightning_dnc.space.base import SearchSpace
 from lightning_dnc.space.config import MLP_KEYS, complete_config
+
+
+WIDTHS = ("independent", "equal")
+WIDTH_SCALES = ("linear", "log")
 
 
 class MLPSpace(SearchSpace):
@@ -26,6 +32,13 @@ class MLPSpace(SearchSpace):
     omega : float or {"hidden_mlp": float}, default 3.0
     weights : {"hidden_mlp": float}, optional
         Kernel hyperparameters (SPEC §7); a single variable.
+    widths : {"independent", "equal"}, default "independent"
+        How samples draw the widths: each layer its own (SPEC §4), or one width for every hidden
+        layer (the blocks of LCBench-style funnels; small networks of many layers become as likely
+        as large ones).
+    width_scale : {"linear", "log"}, default "linear"
+        Widths drawn uniformly (SPEC §4) or log-uniformly in ``hidden_nodes`` (narrow layers as
+        likely per decade as wide ones).
 
     Notes
     -----
@@ -43,8 +56,12 @@ class MLPSpace(SearchSpace):
         hidden_nodes: Sequence[int] = (20, 400),
         omega: float | Mapping[str, float] = DEFAULT_OMEGA,
         weights: Mapping[str, float] | None = None,
+        widths: str = "independent",
+        width_scale: str = "linear",
     ) -> None:
         self.num_hidden_layers = int_pair("num_hidden_layers", num_hidden_layers, minimum=0)
+        self.widths = check_choice("widths", widths, WIDTHS)
+        self.width_scale = check_choice("width_scale", width_scale, WIDTH_SCALES)
         self.hidden_nodes = int_pair("hidden_nodes", hidden_nodes, minimum=1)
         super().__init__(omega, weights)
         total_span = float(self.num_hidden_layers[1] * self.hidden_nodes[1])
@@ -57,7 +74,15 @@ class MLPSpace(SearchSpace):
 
     def _config_from_unit(self, u: Sequence[float]) -> dict[str, Any]:
         depth = int_from_unit(u[0], *self.num_hidden_layers)
-        return {"hidden_mlp": [int_from_unit(u[1 + i], *self.hidden_nodes) for i in range(depth)]}
+        if self.widths == "equal":
+            return {"hidden_mlp": [self._width(u[1])] * depth}
+        return {"hidden_mlp": [self._width(u[1 + i]) for i in range(depth)]}
+
+    def _width(self, u: float) -> int:
+        lo, hi = self.hidden_nodes
+        if self.width_scale == "log":
+            return min(max(int(math.floor(10 ** log_uniform_exponent(u, lo, hi + 1))), lo), hi)
+        return int_from_unit(u, lo, hi)
 
     def largest_config(self) -> dict[str, Any]:
         """The most hidden layers, each of the largest width."""
@@ -110,4 +135,10 @@ class MLPSpace(SearchSpace):
         )
 
     def _limits(self) -> dict[str, Any]:
-        return {"num_hidden_layers": list(self.num_hidden_layers), "hidden_nodes": list(self.hidden_nodes)}
+        out: dict[str, Any] = {"num_hidden_layers": list(self.num_hidden_layers), "hidden_nodes": list(self.hidden_nodes)}
+        # only when not SPEC's, so the stored space of earlier journals compares equal
+        if self.widths != "independent":
+            out["widths"] = self.widths
+        if self.width_scale != "linear":
+            out["width_scale"] = self.width_scale
+        return out
