@@ -36,7 +36,7 @@ from _hpo_metrics import hypervolume, reference_stats, summarise_run
 from _hpo_trace import Event
 
 TASKS = ("digits-cnn", "digits-mlp")
-METHODS = ("dnc-paper", "dnc", "dnc-joint", "dnc-revisit", "dnc-train-first", "random", "tpe")
+METHODS = ("dnc-paper", "dnc", "dnc-revisit", "dnc-train-first", "random", "tpe")
 EPOCHS = 10
 STAGE2_ORDER = ("ac",)
 STAGE2_OPTIONS = 2

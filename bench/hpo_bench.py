@@ -15,7 +15,7 @@ of each task, cached under ``--cache`` (``_hpo_metrics``).
 ``real``: today's real-training comparison on the embedded digits data (``digits-cnn``,
 ``digits-mlp``), through ``bench/_methods.py`` (``_hpo_real``).
 
-Methods: ``dnc-paper``, ``dnc``, ``random``, ``tpe``, ``tpe-hyperband``, ``asha``, ``dehb``
+Methods: ``dnc-paper``, ``dnc``, ``dnc-revisit``, ``dnc-train-first``, ``random``, ``tpe``, ``tpe-hyperband``, ``asha``, ``dehb``
 (``_hpo_methods``). Both suites print the same table: per wc and method, the median [25th, 75th
 percentile] regret over tasks x seeds, regret at 10/30/100 full trainings, simulated and decision
 time, evaluations, hypervolume ratio, and lightning-dnc's (``dnc``) per-task win/tie/loss and the
