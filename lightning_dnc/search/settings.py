@@ -16,6 +16,7 @@ from typing import Any
 
 from lightning_dnc.search.grid import validate_order
 from lightning_dnc.search.objective import Objective
+from lightning_dnc.search.rungs import FIDELITY_KEYS, check_fidelity
 from lightning_dnc.validation import SettingError, check_choice, check_int, check_optional_int
 from lightning_dnc.vocabulary import FAMILIES
 
@@ -60,6 +61,19 @@ class SearchSettings:
     patience : int, optional
         Stop a candidate after this many epochs without a better ``val_acc`` (classification)
         or ``val_loss`` (regression); ``None`` trains every epoch (SPEC §2).
+    fidelity : {None, "asha"}, default None
+        ``None`` trains every candidate ``search_epochs`` epochs (the paper). ``"asha"``: candidates
+        start at the lowest rung and are promoted by asynchronous successive halving
+        (:mod:`lightning_dnc.search.rungs`).
+    min_epochs : int, optional
+        Epochs of the lowest rung (>= 1, < ``search_epochs``); default
+        :func:`~lightning_dnc.search.rungs.default_min_epochs`. Only with ``fidelity="asha"``.
+    reduction_factor : int, default 3
+        ``eta`` of successive halving (>= 2): rungs at ``min_epochs * eta**k``, the top one at
+        ``search_epochs``; the best ``1/eta`` of a rung are promoted.
+    rung_model : {"highest", "top", "bohb"}, default "highest"
+        What the GP of stages 1 and 3 learns from the rung results (see
+        :mod:`lightning_dnc.search.rungs`).
 
     Raises
     ------
@@ -81,6 +95,10 @@ class SearchSettings:
     space: Any = None
     training_space: Any = None
     patience: int | None = None
+    fidelity: str | None = None
+    min_epochs: int | None = None
+    reduction_factor: int = 3
+    rung_model: str = "highest"
 
     def __post_init__(self) -> None:
         if self.family is not None:
@@ -119,6 +137,9 @@ class SearchSettings:
         if self.family is not None:
             order = validate_order(self.family, order)
         object.__setattr__(self, "stage2_order", order)
+        for name, value in check_fidelity(self.fidelity, self.min_epochs, self.reduction_factor, self.rung_model,
+                                          self.search_epochs, self.patience).items():
+            object.__setattr__(self, name, value)
 
     # ------------------------------------------------------------------ derived records
     def for_family(self, family: str) -> SearchSettings:
@@ -138,6 +159,9 @@ class SearchSettings:
         """The plain settings stored in a journal header (the objective and spaces have their own sections)."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in NOT_IN_HEADER}
         out["stage2_order"] = None if self.stage2_order is None else list(self.stage2_order)
+        if self.fidelity is None:  # the paper's search: headers as before multi-fidelity existed
+            for key in FIDELITY_KEYS:
+                out.pop(key)
         return out
 
 
