@@ -48,6 +48,13 @@ def add_search_options(parser: ArgumentParser, report_only: bool = False) -> Non
     parser.add_argument("--patience", type=int | None, default=None,
                         help="Stop a candidate after this many epochs without a better val_acc (val_loss for "
                              "regression); unset: train every epoch.")
+    parser.add_argument("--fidelity", type=str, default="none",
+                        help="none: every candidate trains --search_epochs (the paper); asha: candidates start at "
+                             "--min_epochs and the best 1/--reduction_factor of each rung go on from their checkpoint.")
+    parser.add_argument("--min_epochs", type=int | None, default=None,
+                        help="--fidelity asha: epochs of the lowest rung (default search_epochs / eta^3, >= 1).")
+    parser.add_argument("--reduction_factor", type=int, default=3,
+                        help="--fidelity asha: rungs at min_epochs * eta^k up to --search_epochs (eta >= 2).")
     parser.add_argument("--search_epochs", type=int | None, default=None,
                         help="Epochs per candidate during the search (budget's value when unset).")
     parser.add_argument("--epochs", type=int | None, default=None,

@@ -25,9 +25,11 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from lightning_dnc.executors import OomRetry, RunOptions, SearchAborted, drive, make_executor
+from lightning_dnc.executors.checkpoints import CheckpointFolder
 from lightning_dnc.executors.driver import final_result
 from lightning_dnc.lightning.candidate_logs import make_candidate_logs
 from lightning_dnc.lightning.child_trainer import quiet_lightning
@@ -89,9 +91,11 @@ def run_search(settings: SearchSettings, options: RunOptions, datamodule: Any, h
         if engine.finished:
             return engine.result()
         logs = make_candidate_logs(options.logger, options.log_dir) if is_rank_zero() else None  # rank 0 logs
+        checkpoints = rung_checkpoints(settings, options)
         evaluator: Any = CandidateEvaluator(datamodule, seed=settings.seed, module_class=model_class,
                                             patience=settings.patience, logs=logs,
-                                            t_tr_mode=settings.objective.t_tr_mode, **hardware)
+                                            t_tr_mode=settings.objective.t_tr_mode, **hardware,
+                                            checkpoint_dir=None if checkpoints is None else checkpoints.path)
         if options.retry_oom:
             evaluator = OomRetry(evaluator)
         executor = make_executor(options.executor, evaluator, max_concurrent=options.max_concurrent,
@@ -101,13 +105,28 @@ def run_search(settings: SearchSettings, options: RunOptions, datamodule: Any, h
             with SearchProgress(enabled=options.progress and is_rank_zero(), console=console, live=live,
                                 plain=plain) as progress, quiet_lightning():  # once for every candidate
                 ended_by = drive(engine, executor, progress, options.max_consecutive_failures, options.journal,
-                                 budget=budget)
+                                 budget=budget, checkpoints=checkpoints)
         finally:
             executor.shutdown()
-        return final_result(engine, options.journal, ended_by, budget)
+            if checkpoints is not None:
+                checkpoints.close()
+        result = final_result(engine, options.journal, ended_by, budget)
+        if checkpoints is not None and "rungs" in result.meta:
+            result.meta["rungs"]["checkpoints"] = checkpoints.report()
+        return result
     finally:
         if lock is not None:
             lock.release()
+
+
+def rung_checkpoints(settings: SearchSettings, options: RunOptions) -> CheckpointFolder | None:
+    """Multi-fidelity searches: the results folder's ``checkpoints/`` (beside the journal, so a resume
+    continues from them), or a temporary folder without a journal; ``None`` for fixed-epoch searches."""
+    if settings.fidelity is None:
+        return None
+    if options.journal is None or not is_rank_zero():
+        return CheckpointFolder()
+    return CheckpointFolder(Path(options.journal).parent / "checkpoints")
 
 
 def _complete_settings(settings: SearchSettings, resuming: JournalToResume | None, datamodule: Any,

@@ -242,9 +242,10 @@ class HalvingGridStage(GridStage):
         them and finished, or the rung was decided without them)."""
         runs = [t for t in state.trials if t.stage == 2]
         ladder = rr.by_candidate(runs)
+        queued = {p.rung.resume for p in self._queue if p.rung is not None}
         out: set[int] = set()
         for trial in runs:
-            if trial.rung is None or not trial.rung.save or trial.evaluation is None:
+            if trial.rung is None or not trial.rung.save or trial.evaluation is None or trial.trial_id in queued:
                 continue
             chain = ladder[trial.rung.candidate]
             later = chain[chain.index(trial) + 1:]
