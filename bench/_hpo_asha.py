@@ -6,10 +6,10 @@ trains from scratch to the lowest rung, a promoted one continues from its previo
 charged. The rung objective is the trace's: ``f_p`` from the best validation accuracy up to the
 rung's epoch, ``t_tr`` the surrogate's seconds per epoch there.
 
-Stage sizes: as many candidates as the budget pays for at the rung structure's expected cost per
-candidate (:func:`expected_epochs`), split between the stages as ``dnc`` splits its trainings
-(:func:`_hpo_methods.stage_sizes`), times :data:`FILL` to leave room for the grid and for
-candidates promoted more often than the expectation.
+Stage sizes: :data:`SCALE` times the candidates ``dnc`` trains within the budget, split between
+the stages as ``dnc`` splits them (:func:`_hpo_methods.stage_sizes`). At the rung structure's
+expected cost per candidate (:func:`expected_epochs`) that is a fraction of ``dnc``'s epochs; the
+search stops when its stages end (or the budget is spent).
 
 Variants (``--methods``): ``dnc-asha`` uses :data:`RUNG_MODEL`; ``dnc-asha-highest``,
 ``dnc-asha-top`` and ``dnc-asha-bohb`` pin the GP design (``rung_model``) for the comparison.
@@ -29,8 +29,8 @@ VARIANTS = {"dnc-asha": RUNG_MODEL, "dnc-asha-highest": "highest", "dnc-asha-top
 #: Lowest rung and reduction factor: rungs 2, 6, 18, 52 epochs.
 MIN_EPOCHS = 2
 ETA = 3
-#: Share of the budget the planned candidates are expected to use.
-FILL = 0.85
+#: Candidates per stage, relative to ``dnc``'s trainings within the same budget.
+SCALE = 3.0
 
 
 def expected_epochs(ladder: tuple[int, ...], eta: int) -> float:
@@ -49,10 +49,11 @@ def settings_of(method: str, budget: float) -> dict[str, Any]:
     from lightning_dnc.search.rungs import rung_epochs
 
     ladder = rung_epochs(MAX_EPOCHS, MIN_EPOCHS, ETA)
-    candidates = FILL * budget * MAX_EPOCHS / expected_epochs(ladder, ETA)
+    candidates = SCALE * budget
     return {"engine": "lightning_dnc.search.StagedSearch", "explore": EXPLORE, "epochs": MAX_EPOCHS,
             "fidelity": "asha", "min_epochs": MIN_EPOCHS, "reduction_factor": ETA, "rung_model": VARIANTS[method],
-            "rungs": list(ladder), "stage2_order": list(hs.DNC_STAGE2_ORDER), **stage_sizes(candidates),
+            "rungs": list(ladder), "scale": SCALE, "expected_epochs_per_candidate": expected_epochs(ladder, ETA),
+            "stage2_order": list(hs.DNC_STAGE2_ORDER), **stage_sizes(candidates),
             "note": "lightning-dnc's staged search with asynchronous successive halving in stages 1 and 3 and "
                     "successive halving in the stage-2 group; promoted candidates continue from their rung"}
 
