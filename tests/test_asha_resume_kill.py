@@ -53,6 +53,8 @@ def test_reference_run_promotes_and_cleans_up(runs):
     assert rungs["checkpoints"]["peak_files"] >= 1 and rungs["checkpoints"]["peak_bytes"] > 0
     assert not list((reference / "checkpoints").glob("*.ckpt")), "no checkpoint outlives the search"
     assert all(r.trial.rung.epochs == 3 for r in result.ranking), "only full-budget candidates are ranked"
+    report = (reference / "report.md").read_text()
+    assert "## Rungs" in report and "Epochs trained:" in report and (reference / "rungs.png").is_file()
     promoted = [t for t in result.trials if t.rung.rung == 1]
     assert all(t.evaluation.extra["rung"]["continued"] for t in promoted), "promotions continue from checkpoints"
 
