@@ -91,7 +91,7 @@ def run_search(settings: SearchSettings, options: RunOptions, datamodule: Any, h
         if engine.finished:
             return engine.result()
         logs = make_candidate_logs(options.logger, options.log_dir) if is_rank_zero() else None  # rank 0 logs
-        checkpoints = rung_checkpoints(settings, options)
+        checkpoints = rung_checkpoints(settings, options, hardware)
         evaluator: Any = CandidateEvaluator(datamodule, seed=settings.seed, module_class=model_class,
                                             patience=settings.patience, logs=logs,
                                             t_tr_mode=settings.objective.t_tr_mode, **hardware,
@@ -119,12 +119,18 @@ def run_search(settings: SearchSettings, options: RunOptions, datamodule: Any, h
             lock.release()
 
 
-def rung_checkpoints(settings: SearchSettings, options: RunOptions) -> CheckpointFolder | None:
+def rung_checkpoints(settings: SearchSettings, options: RunOptions,
+                     hardware: Mapping[str, Any] | None = None) -> CheckpointFolder | None:
     """Multi-fidelity searches: the results folder's ``checkpoints/`` (beside the journal, so a resume
-    continues from them), or a temporary folder without a journal; ``None`` for fixed-epoch searches."""
+    continues from them; every DDP rank reads the same files), or a temporary folder without a
+    journal; ``None`` for fixed-epoch searches."""
     if settings.fidelity is None:
         return None
-    if options.journal is None or not is_rank_zero():
+    if options.journal is None:
+        devices = (hardware or {}).get("devices", 1)
+        if isinstance(devices, int) and devices > 1 or isinstance(devices, (list, tuple)) and len(devices) > 1:
+            raise ValueError("fidelity='asha' with several devices per candidate needs a results folder (`journal`) "
+                             "so that every rank reads the same rung checkpoints; pass journal=... or use one device.")
         return CheckpointFolder()
     return CheckpointFolder(Path(options.journal).parent / "checkpoints")
 
