@@ -167,3 +167,18 @@ def test_released_checkpoints_are_never_needed_again():
     search = run(new_search(), batch=2, on_tell=check)
     saved = {t.trial_id for t in search.trials if t.rung.save}
     assert search.released_checkpoints() == saved, "at the end every checkpoint is released"
+
+
+def test_a_single_rung_search_proposes_what_the_fixed_epoch_search_proposes():
+    """With min_epochs == search_epochs there is one rung: the rung stages must make the paper's decisions."""
+    fixed = StagedSearch.from_settings(settings(fidelity=None, min_epochs=None), MLPSpace(num_hidden_layers=(0, 2)),
+                                       TrainingSpace())
+    single = new_search(min_epochs=27)
+    for search in (fixed, single):
+        while not search.finished:
+            for proposal in search.ask(2):
+                ev = synthetic_evaluation(proposal.config, False)
+                search.tell(proposal.trial_id, ev)
+    assert [t.config for t in single.trials] == [t.config for t in fixed.trials]
+    assert all(t.rung.rung == 0 and not t.rung.save for t in single.trials)
+    assert single.result().best_config == fixed.result().best_config
