@@ -11,8 +11,8 @@
 ``asha``           Optuna ``RandomSampler`` + ``SuccessiveHalvingPruner`` (asynchronous successive
                    halving: min 1 epoch, eta 3)
 ``dehb``           ``dehb.DEHB`` (ask/tell; fidelities 1-52 epochs, eta 3; every job from scratch)
-``dnc-asha``       lightning-dnc with ``fidelity="asha"`` (rungs 2, 6, 18, 52 epochs, eta 3; promoted
-                   candidates continue from their rung), see ``_hpo_asha.py``
+``dnc-asha``       lightning-dnc with ``fidelity="asha"`` (rungs 6, 18, 52 epochs, eta 3; promoted
+                   candidates continue from their rung; 3x ``dnc``'s candidates), see ``_hpo_asha.py``
 =================  ==============================================================================
 
 Optuna's pruned trials report the objective after every epoch (``trial.report``) and ask

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from lightning_dnc.search import SearchResult
 from lightning_dnc.search.trial import Trial
