@@ -182,3 +182,23 @@ def test_a_single_rung_search_proposes_what_the_fixed_epoch_search_proposes():
     assert [t.config for t in single.trials] == [t.config for t in fixed.trials]
     assert all(t.rung.rung == 0 and not t.rung.save for t in single.trials)
     assert single.result().best_config == fixed.result().best_config
+
+
+def test_out_of_memory_retry_keeps_the_rung_run():
+    from lightning_dnc.executors import OomRetry
+    from lightning_dnc.search import Evaluation
+    from lightning_dnc.search.trial import RUN_KEY
+
+    seen = []
+
+    class Evaluator:
+        def evaluate(self, config):
+            seen.append(dict(config))
+            if len(seen) == 1:
+                full = {k: v for k, v in config.items() if k != RUN_KEY}
+                return Evaluation(config=full, status="failed", failure_reason="oom", error="out of memory")
+            return Evaluation(config=dict(config), best_val_acc=0.5)
+
+    proposal = new_search().ask(1)[0]
+    OomRetry(Evaluator()).evaluate(proposal.run_config, proposal.trial_id)
+    assert seen[1][RUN_KEY] == seen[0][RUN_KEY] and seen[1]["batch_size"] == seen[0]["batch_size"] // 2

@@ -43,6 +43,7 @@ from lightning_dnc.executors.budget import SearchBudget
 from lightning_dnc.executors.checkpoints import CheckpointFolder
 from lightning_dnc.search import SearchResult, StagedSearch
 from lightning_dnc.search.records import Evaluation
+from lightning_dnc.search.trial import RUN_KEY
 
 
 class SearchAborted(RuntimeError):
@@ -112,7 +113,9 @@ class OomRetry:
         batch_size = int((first.config or config).get("batch_size", 0))
         if batch_size < 2:
             return first
-        retry = evaluate_trial(self.evaluator.evaluate, {**(first.config or config), "batch_size": batch_size // 2},
+        rung = {RUN_KEY: config[RUN_KEY]} if RUN_KEY in config else {}  # a rung run stays one (multi-fidelity)
+        retry = evaluate_trial(self.evaluator.evaluate,
+                               {**(first.config or config), "batch_size": batch_size // 2, **rung},
                                trial_id)  # type: ignore[arg-type]
         extra = {**retry.extra, "oom_retry": {"proposed_batch_size": batch_size, "trained_batch_size": batch_size // 2,
                                               "first_error": first.error}}
