@@ -12,6 +12,9 @@
 ``asha``              Optuna ``RandomSampler`` + ``SuccessiveHalvingPruner`` (asynchronous successive
                       halving: min 1 epoch, eta 3)
 ``dehb``              ``dehb.DEHB`` (ask/tell; fidelities 1-52 epochs, eta 3; every job from scratch)
+``dnc-asha``          lightning-dnc with ``fidelity="asha"`` (the paper's stages; rungs 6, 18, 52 epochs,
+                      eta 3; promoted candidates continue from their rung; 3x ``dnc``'s candidates),
+                      see ``_hpo_asha.py``
 ====================  ==============================================================================
 
 Optuna's pruned trials report the objective after every epoch (``trial.report``) and ask
@@ -30,7 +33,10 @@ import _hpo_space as hs
 from _hpo_lcbench import MAX_EPOCHS
 from _hpo_trace import Trace
 
-METHODS = ("dnc-paper", "dnc", "dnc-revisit", "dnc-train-first", "random", "tpe", "tpe-hyperband", "asha", "dehb")
+METHODS = ("dnc-paper", "dnc", "dnc-revisit", "dnc-train-first", "random", "tpe", "tpe-hyperband", "asha", "dehb",
+           "dnc-asha")
+#: Methods run only when named (``--methods``): the GP designs of ``dnc-asha`` compared.
+EXTRA_METHODS = ("dnc-asha-highest", "dnc-asha-top", "dnc-asha-bohb")
 #: Candidates per BO pick of lightning-dnc's stages 1 and 3: the paper's 1000. On 8 tasks x 3 seeds x
 #: wc 0/0.1 (budget 30) 200 candidates gave median regret 0.39, 500 gave 0.32 and 1000 gave 0.30, at
 #: 0.12, 0.19 and 0.37 s of decision time per search; 1000 keeps the full suite within its time.
@@ -91,6 +97,10 @@ def stage_sizes(budget: float, stage2: int = DNC_STAGE2_OPTIONS) -> dict[str, in
 
 def settings_of(method: str, budget: float) -> dict[str, Any]:
     """The settings a method runs with (stored in each JSON row)."""
+    if method.startswith("dnc-asha"):
+        import _hpo_asha
+
+        return _hpo_asha.settings_of(method, budget)
     if method in DNC_SETTINGS:
         entry = DNC_SETTINGS[method]
         return {"engine": "lightning_dnc.search.StagedSearch", "explore": entry["explore"], "epochs": MAX_EPOCHS,
@@ -115,6 +125,10 @@ def settings_of(method: str, budget: float) -> dict[str, Any]:
 
 def run_method(method: str, trace: Trace, seed: int) -> dict[str, Any]:
     """Run ``method`` until ``trace``'s budget is spent (or the method ends); returns its facts."""
+    if method.startswith("dnc-asha"):
+        import _hpo_asha
+
+        return _hpo_asha.run(method, trace, seed)
     if method in DNC_SETTINGS:
         return run_dnc(method, trace, seed)
     if method in OPTUNA_SETTINGS:

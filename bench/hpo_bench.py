@@ -91,9 +91,9 @@ def resolve(args: argparse.Namespace) -> dict[str, Any]:
         "workers": args.workers if args.workers is not None else (1 if args.quick else min(2, os.cpu_count() or 1)),
         "threads": args.threads,
     }
-    unknown = [m for m in args.methods if m not in hm.METHODS]
+    unknown = [m for m in args.methods if m not in hm.METHODS + hm.EXTRA_METHODS]
     if unknown:
-        raise SystemExit(f"--methods: unknown {unknown}; choose from {list(hm.METHODS)}.")
+        raise SystemExit(f"--methods: unknown {unknown}; choose from {list(hm.METHODS + hm.EXTRA_METHODS)}.")
     settings["methods"] = list(dict.fromkeys(args.methods))
     for name in ("seeds", "reference_size", "workers"):
         if settings[name] < 1:

@@ -163,9 +163,12 @@ def test_every_method_searches_the_reduced_space_within_budget(bench, method):
     assert trace.configs, method
     for config in trace.configs:
         hs.validate(config)
-    assert trace.budget_epochs <= trace.epochs < trace.budget_epochs + lc.MAX_EPOCHS
+    if method.startswith("dnc-asha"):  # multi-fidelity: ends with its stages, may leave budget unspent
+        assert 0 < trace.epochs < trace.budget_epochs + lc.MAX_EPOCHS
+    else:
+        assert trace.budget_epochs <= trace.epochs < trace.budget_epochs + lc.MAX_EPOCHS
     assert trace.decision_s > 0 and trace.train_s > 0
-    if method.startswith("dnc"):
+    if method.startswith("dnc") and not method.startswith("dnc-asha"):
         assert trace.epochs == 3 * lc.MAX_EPOCHS
 
 
@@ -191,7 +194,8 @@ def test_quick_lcbench_suite(tmp_path):
     assert len({r["task"] for r in runs}) == 3 and {r["seed"] for r in runs} == {0, 1}
     assert len(runs) == 3 * 2 * 2 * len(hm.METHODS) and not report["skipped"]
     for r in runs:
-        assert r["budget"] == 10 and 520 <= r["epochs"] < 520 + 52, (r["method"], r["epochs"])
+        least = 1 if r["method"].startswith("dnc-asha") else 520  # multi-fidelity may end before the budget
+        assert r["budget"] == 10 and least <= r["epochs"] < 520 + 52, (r["method"], r["epochs"])
         assert r["simulated_time"] == pytest.approx(r["training_time"] + r["decision_time"])
         assert r["decision_time"] > 0 and math.isfinite(r["regret"])
     assert "explore" in runs[0]["settings"] and "note" in runs[0]["settings"]

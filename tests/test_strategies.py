@@ -182,3 +182,12 @@ def test_joint_moves_half_of_stage_three_into_stage_one(training, stage1, stage3
     drive(search)
     assert len(by_stage(search, 1)) == stage1 and len(by_stage(search, 3)) == stage3
     assert len(search.trials) == 3 + 4 + sum(training)  # the paper's total
+
+
+def test_multi_fidelity_runs_the_paper_stages_and_refuses_another_strategy():
+    from lightning_dnc.search.settings import default_strategy
+
+    assert default_strategy("asha") == "paper" and default_strategy(None) == DEFAULT_STRATEGY
+    with pytest.raises(ValueError, match=r"`fidelity='asha'` runs the paper's stages: set `strategy` to 'paper'"):
+        SearchSettings(fidelity="asha", search_epochs=9, strategy="joint")
+    assert SearchSettings(fidelity="asha", search_epochs=9, strategy="paper").strategy == "paper"

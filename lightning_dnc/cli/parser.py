@@ -51,6 +51,13 @@ def add_search_options(parser: ArgumentParser, report_only: bool = False) -> Non
     parser.add_argument("--strategy", type=Optional[Literal[STRATEGIES]], default=None,  # type: ignore[valid-type]
                         help="Which stages run: paper (SPEC §5 exactly), joint, revisit or train-first "
                              "(default: the run's own on --resume, else the package default).")
+    parser.add_argument("--fidelity", type=str, default="none",
+                        help="none: every candidate trains --search_epochs (the paper); asha: candidates start at "
+                             "--min_epochs and the best 1/--reduction_factor of each rung go on from their checkpoint.")
+    parser.add_argument("--min_epochs", type=int | None, default=None,
+                        help="--fidelity asha: epochs of the lowest rung (default search_epochs / eta^3, >= 1).")
+    parser.add_argument("--reduction_factor", type=int, default=3,
+                        help="--fidelity asha: rungs at min_epochs * eta^k up to --search_epochs (eta >= 2).")
     parser.add_argument("--search_epochs", type=int | None, default=None,
                         help="Epochs per candidate during the search (budget's value when unset).")
     parser.add_argument("--epochs", type=int | None, default=None,

@@ -123,6 +123,7 @@ def _resolve_run(options: Namespace, resume: ResumeRequest | None) -> RunPlan:
         **from_budget, training_prior_points=options.training_prior_points, training_steps=options.training_steps,
         stage2_order=options.stage2_order, top_k=options.top_k, seed=options.seed, patience=options.patience,
         strategy=options.strategy,
+        **_fidelity(options),
         space=CNNSpace(**limits) if options.family == "cnn" else MLPSpace(**limits),
         training_space=TrainingSpace(**training_limits),
     )
@@ -158,6 +159,15 @@ def check_hardware(hardware: dict[str, Any]) -> None:
     from lightning_dnc.lightning.setup_checks import check_hardware as check
 
     check(hardware)
+
+
+def _fidelity(options: Any) -> dict[str, Any]:
+    """``--fidelity none|asha``, ``--min_epochs``, ``--reduction_factor`` as settings (checked there)."""
+    fidelity = options.get("fidelity", "none")
+    if fidelity not in ("none", "asha"):
+        raise UsageError(f"--fidelity must be one of ['none', 'asha'], got {fidelity!r}.")
+    return {"fidelity": None if fidelity == "none" else fidelity, "min_epochs": options.get("min_epochs"),
+            "reduction_factor": options.get("reduction_factor", 3)}
 
 
 def _check_devices(devices: int) -> None:

@@ -40,8 +40,10 @@ from typing import Any, Protocol
 
 from lightning_dnc.executors.base import Executor, evaluate_trial
 from lightning_dnc.executors.budget import SearchBudget
+from lightning_dnc.executors.checkpoints import CheckpointFolder
 from lightning_dnc.search import SearchResult, StagedSearch
 from lightning_dnc.search.records import Evaluation
+from lightning_dnc.search.trial import RUN_KEY
 
 
 class SearchAborted(RuntimeError):
@@ -111,7 +113,9 @@ class OomRetry:
         batch_size = int((first.config or config).get("batch_size", 0))
         if batch_size < 2:
             return first
-        retry = evaluate_trial(self.evaluator.evaluate, {**(first.config or config), "batch_size": batch_size // 2},
+        rung = {RUN_KEY: config[RUN_KEY]} if RUN_KEY in config else {}  # a rung run stays one (multi-fidelity)
+        retry = evaluate_trial(self.evaluator.evaluate,
+                               {**(first.config or config), "batch_size": batch_size // 2, **rung},
                                trial_id)  # type: ignore[arg-type]
         extra = {**retry.extra, "oom_retry": {"proposed_batch_size": batch_size, "trained_batch_size": batch_size // 2,
                                               "first_error": first.error}}
@@ -120,11 +124,14 @@ class OomRetry:
 
 def drive(engine: StagedSearch, executor: Executor, progress: ProgressDisplay,
           max_consecutive_failures: int | None = None, journal: Path | None = None,
-          budget: SearchBudget | None = None) -> str | None:
+          budget: SearchBudget | None = None, checkpoints: CheckpointFolder | None = None) -> str | None:
     """Run ``engine`` to the end (or to the end of ``budget``) on ``executor``, reporting to ``progress``.
 
     Pending trials of a resumed engine (interrupted or running when it stopped) are re-run first,
     each once. Raises :class:`SearchAborted` after ``max_consecutive_failures`` failures in a row.
+
+    ``checkpoints`` (multi-fidelity searches) is synced after every batch of told trials: rung
+    checkpoints the engine no longer needs are deleted.
 
     Returns
     -------
@@ -152,7 +159,7 @@ def drive(engine: StagedSearch, executor: Executor, progress: ProgressDisplay,
         for proposal in proposals:
             stage_of[proposal.trial_id] = proposal.stage
             progress.trial_started(proposal.trial_id, proposal.stage, _planned(engine, budget), engine.stage == 1)
-            executor.submit(proposal.trial_id, proposal.config)
+            executor.submit(proposal.trial_id, proposal.run_config)
         if executor.num_running == 0:
             if engine.finished and not backlog:
                 break
@@ -177,6 +184,8 @@ def drive(engine: StagedSearch, executor: Executor, progress: ProgressDisplay,
                 failures = []
             else:
                 failures.append((trial_id, str(evaluation.failure_reason), str(evaluation.error or "")))
+        if checkpoints is not None:
+            checkpoints.sync(engine.released_checkpoints())
         if max_consecutive_failures is not None and len(failures) >= max_consecutive_failures:
             _mark_running_interrupted(engine, stage_of)
             raise aborted(engine, failures, journal)

@@ -30,6 +30,8 @@ from lightning_dnc.data.targets import target_statistics
 from lightning_dnc.lightning.candidate_logs import CandidateLogs, trial_version
 from lightning_dnc.lightning.child_trainer import cheap_cuda_checks, make_child_trainer, quiet_lightning
 from lightning_dnc.lightning.cost_probe import CostProbe
+from lightning_dnc.lightning.rung_runs import (RungState, carried_costs, checkpoint_in, checkpoint_out, split_run,
+                                               with_carried_costs)
 from lightning_dnc.lightning.timing import EpochTimer
 from lightning_dnc.lightning.user_metrics import user_unit_metrics
 from lightning_dnc.measure import CandidateCosts, StepPlan
@@ -121,6 +123,9 @@ class CandidateEvaluator:
         Regression: mean/std of the training targets, given to modules whose ``__init__`` takes
         ``target_stats`` (targets are standardised while training); read from the datamodule
         when omitted.
+    checkpoint_dir : path, optional
+        Multi-fidelity searches: where rung checkpoints are written and read
+        (:mod:`lightning_dnc.lightning.rung_runs`).
     """
 
     def __init__(self, datamodule: Any, epochs: int = DEFAULT_SEARCH_EPOCHS, accelerator: str = "auto", devices: Any = 1,
@@ -130,7 +135,7 @@ class CandidateEvaluator:
                  trainer_kwargs: Mapping[str, Any] | None = None, t_tr_mode: str = "step",
                  step_plan: StepPlan | None = None, cost_threads: int | None = COST_THREADS,
                  logs: CandidateLogs | None = None, target_stats: Mapping[str, Any] | None = None,
-                 measure_costs: bool = True) -> None:
+                 measure_costs: bool = True, checkpoint_dir: Any = None) -> None:
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"`epochs` must be an int >= 1, got {epochs!r}.")
         if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):
@@ -152,6 +157,7 @@ class CandidateEvaluator:
         self.logs = logs
         self.target_stats = target_stats if target_stats is not None else target_statistics(datamodule, self.info.task)
         self.measure_costs = bool(measure_costs)
+        self.checkpoint_dir = checkpoint_dir
 
     # -- public -----------------------------------------------------------------------------
     def evaluate(self, config: Mapping[str, Any], trial_id: int | None = None) -> Evaluation:
@@ -172,11 +178,16 @@ class CandidateEvaluator:
             ``("exception", "nan", "oom")`` and the error text (partial curves kept).
         """
         started = time.perf_counter()
+        config, run = split_run(config)
         full = complete_config(config)
         epochs = int(full.get("epochs", self.epochs))
+        resume = checkpoint_in(run, self.checkpoint_dir)
+        save = checkpoint_out(run, self.checkpoint_dir)
+        rung_state = RungState() if run is not None else None
         self.datamodule.batch_size = int(full["batch_size"])
         timer = EpochTimer()
         probe = CostProbe(epochs, self.step_plan, self.cost_threads)
+        measure = self.measure_costs and resume is None
         recorder = _MetricRecorder()
         module: pl.LightningModule | None = None
         trainer: pl.Trainer | None = None
@@ -186,13 +197,18 @@ class CandidateEvaluator:
             with isolate_rng(), quiet_lightning(), cheap_cuda_checks():
                 torch.manual_seed(self.seed)
                 module = self._make_module(full, epochs)
-                callbacks: list[Callback] = [*([probe] if self.measure_costs else []), timer, *self._early_stopping()]
+                callbacks: list[Callback] = [*([probe] if measure else []), timer, *self._early_stopping(),
+                                             *([rung_state] if rung_state is not None else [])]
                 keeps_history = isinstance(getattr(module, "history", None), Mapping)
                 if not keeps_history:
                     callbacks.append(recorder)  # modules without `history` report through logged metrics
-                trainer = self._make_trainer(epochs, callbacks, trial_id,
+                trainer = self._make_trainer(epochs if run is None else int(run["epochs"]), callbacks, trial_id,
                                              barebones=keeps_history and self.patience is None)
-                trainer.fit(module, datamodule=self.datamodule)
+                trainer.fit(module, datamodule=self.datamodule, ckpt_path=resume)
+                if rung_state is not None and resume is None:
+                    rung_state.costs = carried_costs(self._cost_fields(timer, probe.costs))
+                if save is not None:
+                    trainer.save_checkpoint(save)
         except (KeyboardInterrupt, SystemExit):
             raise
         except torch.cuda.OutOfMemoryError as err:
@@ -206,6 +222,11 @@ class CandidateEvaluator:
             _restore_sigint_handler(sigint)
             fields = self._measurements(module, trainer, timer, recorder, probe.costs)
             fields["extra"].update(user_unit_metrics(module, recorder.history))
+            if rung_state is not None:
+                if resume is not None:
+                    fields = with_carried_costs(fields, rung_state.costs, self.t_tr_mode)
+                fields["extra"]["rung"] = {**run, "continued": resume is not None,  # type: ignore[dict-item]
+                                           "saved_bytes": save.stat().st_size if save and save.is_file() else None}
             _break_references(module, trainer, self.datamodule)
             del module, trainer
             _release_memory()

@@ -130,13 +130,16 @@ class SearchProgress:
         self._finished += 1
         self._estimate = estimate
         self._planned = max(planned_total, self._finished)
-        if loss is not None and (self._best is None or loss < self._best.loss):
+        rung = evaluation.extra.get("rung")  # multi-fidelity: only full-budget runs can be best
+        full = rung is None or rung.get("epochs") == evaluation.config.get("epochs")
+        if loss is not None and full and (self._best is None or loss < self._best.loss):
             self._best = _Best(trial_id, loss, evaluation)
         if not self.enabled:
             return
         loss_text = f"{loss:+.4f}" if loss is not None else "   n/a "
+        at = "" if rung is None else f" rung {rung.get('rung')} ({rung.get('epochs')} ep)"
         line = (
-            f"[stage {stage}] trial {trial_id:>3} ({self._counter()}) "
+            f"[stage {stage}]{at} trial {trial_id:>3} ({self._counter()}) "
             f"loss {loss_text}  {describe(evaluation)}  ({evaluation.wall_time:.1f}s)"
         )
         if self._live is not None:

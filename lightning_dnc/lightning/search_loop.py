@@ -25,9 +25,11 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from lightning_dnc.executors import OomRetry, RunOptions, SearchAborted, drive, make_executor
+from lightning_dnc.executors.checkpoints import CheckpointFolder
 from lightning_dnc.executors.driver import final_result
 from lightning_dnc.lightning.candidate_logs import make_candidate_logs
 from lightning_dnc.lightning.child_trainer import quiet_lightning
@@ -36,7 +38,7 @@ from lightning_dnc.lightning.setup_checks import warn_small_data
 from lightning_dnc.lightning.resume import JournalToResume, dataset_fingerprint
 from lightning_dnc.search import Journal, SearchResult, SearchSettings, StagedSearch
 from lightning_dnc.search.lock import RunLock
-from lightning_dnc.search.settings import DEFAULT_STRATEGY, normalise_header_settings
+from lightning_dnc.search.settings import default_strategy, normalise_header_settings
 from lightning_dnc.space import CNNSpace, MLPSpace, TrainingSpace, complete_config
 
 
@@ -90,9 +92,11 @@ def run_search(settings: SearchSettings, options: RunOptions, datamodule: Any, h
         if engine.finished:
             return engine.result()
         logs = make_candidate_logs(options.logger, options.log_dir) if is_rank_zero() else None  # rank 0 logs
+        checkpoints = rung_checkpoints(settings, options, hardware)
         evaluator: Any = CandidateEvaluator(datamodule, seed=settings.seed, module_class=model_class,
                                             patience=settings.patience, logs=logs,
-                                            t_tr_mode=settings.objective.t_tr_mode, **hardware)
+                                            t_tr_mode=settings.objective.t_tr_mode, **hardware,
+                                            checkpoint_dir=None if checkpoints is None else checkpoints.path)
         if options.retry_oom:
             evaluator = OomRetry(evaluator)
         executor = make_executor(options.executor, evaluator, max_concurrent=options.max_concurrent,
@@ -102,13 +106,34 @@ def run_search(settings: SearchSettings, options: RunOptions, datamodule: Any, h
             with SearchProgress(enabled=options.progress and is_rank_zero(), console=console, live=live,
                                 plain=plain) as progress, quiet_lightning():  # once for every candidate
                 ended_by = drive(engine, executor, progress, options.max_consecutive_failures, options.journal,
-                                 budget=budget)
+                                 budget=budget, checkpoints=checkpoints)
         finally:
             executor.shutdown()
-        return final_result(engine, options.journal, ended_by, budget)
+            if checkpoints is not None:
+                checkpoints.close()
+        result = final_result(engine, options.journal, ended_by, budget)
+        if checkpoints is not None and "rungs" in result.meta:
+            result.meta["rungs"]["checkpoints"] = checkpoints.report()
+        return result
     finally:
         if lock is not None:
             lock.release()
+
+
+def rung_checkpoints(settings: SearchSettings, options: RunOptions,
+                     hardware: Mapping[str, Any] | None = None) -> CheckpointFolder | None:
+    """Multi-fidelity searches: the results folder's ``checkpoints/`` (beside the journal, so a resume
+    continues from them; every DDP rank reads the same files), or a temporary folder without a
+    journal; ``None`` for fixed-epoch searches."""
+    if settings.fidelity is None:
+        return None
+    if options.journal is None:
+        devices = (hardware or {}).get("devices", 1)
+        if isinstance(devices, int) and devices > 1 or isinstance(devices, (list, tuple)) and len(devices) > 1:
+            raise ValueError("fidelity='asha' with several devices per candidate needs a results folder (`journal`) "
+                             "so that every rank reads the same rung checkpoints; pass journal=... or use one device.")
+        return CheckpointFolder()
+    return CheckpointFolder(Path(options.journal).parent / "checkpoints")
 
 
 def _complete_settings(settings: SearchSettings, resuming: JournalToResume | None, datamodule: Any,
@@ -146,7 +171,7 @@ def _complete_settings(settings: SearchSettings, resuming: JournalToResume | Non
     strategy = settings.strategy
     if strategy is None:  # the run's own on resume (journals from before strategies: "paper")
         strategy = (normalise_header_settings(resuming.header.get("settings") or {})["strategy"]
-                    if resuming is not None else DEFAULT_STRATEGY)
+                    if resuming is not None else default_strategy(settings.fidelity))
     return settings.replace(space=space, training_space=training_space, objective=objective, strategy=strategy)
 
 

@@ -121,6 +121,16 @@ class DeepNCheapTuner(pl.Callback):
         under ``<its root_dir>/dnc_search``); a trainer without a logger logs nothing.
     log_dir : str or Path, optional
         Folder of the candidates' logger versions; ``<host logger root_dir>/dnc_search`` by default.
+    fidelity : {None, "asha"}, default None
+        ``None`` trains every candidate ``search_epochs`` epochs (the paper). ``"asha"`` starts every
+        candidate at ``min_epochs`` and promotes the best ``1/reduction_factor`` of each rung
+        (asynchronous successive halving in stages 1 and 3, successive halving in each stage-2
+        group); promoted candidates continue from their checkpoint (kept in the results folder's
+        ``checkpoints/``) and only candidates that trained ``search_epochs`` are ranked.
+    min_epochs : int, optional
+        Epochs of the lowest rung; default ``search_epochs / reduction_factor**3`` rounded (>= 1).
+    reduction_factor : int, default 3
+        Rungs at ``min_epochs * reduction_factor**k`` epochs up to ``search_epochs`` (>= 2).
     """
 
     def __init__(
@@ -162,6 +172,9 @@ class DeepNCheapTuner(pl.Callback):
         strategy: str | None = None,
         logger: str | None = None,
         log_dir: str | os.PathLike[str] | None = None,
+        fidelity: str | None = None,
+        min_epochs: int | None = None,
+        reduction_factor: int = 3,
     ) -> None:
         super().__init__()
         objective = Objective(wc=wc, penalize=penalize, t_tr_ref=t_tr_ref, n_params_ref=n_params_ref,
@@ -171,7 +184,8 @@ class DeepNCheapTuner(pl.Callback):
             family=family, objective=objective, prior_points=prior_points, steps=steps,
             training_prior_points=training_prior_points, training_steps=training_steps, explore=explore,
             search_epochs=search_epochs, stage2_order=stage2_order, top_k=top_k, seed=seed, space=space,
-            training_space=training_space, patience=patience, strategy=strategy,
+            training_space=training_space, patience=patience, strategy=strategy, fidelity=fidelity,
+            min_epochs=min_epochs, reduction_factor=reduction_factor,
         )
         self.run_options = RunOptions(
             executor=executor, max_concurrent=max_concurrent, resources_per_trial=resources_per_trial,

@@ -21,6 +21,7 @@ from lightning_dnc.results.decisions import stage2_decisions
 from lightning_dnc.results.folder import ResultsFolder
 from lightning_dnc.results.outcome import report_lines, summary_rows
 from lightning_dnc.results.plots import plot_history, plot_pareto, plot_pareto_matrix
+from lightning_dnc.results.rungs import plot_rung_curves, rung_lines
 from lightning_dnc.search import SearchResult, Trial
 from lightning_dnc.search.tables import describe_config
 from lightning_dnc.vocabulary import STAGE_NAMES
@@ -182,7 +183,10 @@ def write_report(run_dir: Path, result: SearchResult | None, final: Mapping[str,
             if stage_rows:
                 lines += [f"## Stage {stage}: {STAGE_NAMES[stage]} ({len(stage_rows)} trials)", ""]
                 lines += _trial_table(stage_rows) + [""]
-        lines += _decision_table(ranked)
+        lines += _decision_table(ranked) + rung_lines(ranked)
+        curves = plot_rung_curves(ranked, folder.file(f"rungs{suffix}.png"))
+        if curves is not None:
+            lines += [f"![validation curves and stopping points]({curves.name})", ""]
         by_id = {r["trial_id"]: r for r in rows}
         lines += [f"## Top {len(ranked.top_k)}", ""]
         lines += _markdown_table(

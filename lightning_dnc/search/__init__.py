@@ -3,7 +3,8 @@
 Modules: ``records`` (the :class:`Evaluation` the evaluator returns), ``objective`` (SPEC §1),
 ``trial`` (proposal, trial and progress records), ``settings`` (the :class:`SearchSettings`
 record), ``stage`` (the stage interface), ``bo_stage`` and ``grid_stage`` (the strategies of
-stages 1/3 and 2), ``bo`` (one BO pick), ``grid`` (stage-2 groups), ``journal`` (JSON-lines event
+stages 1/3 and 2), ``rungs`` and ``asha_stage`` (multi-fidelity: rungs, promotions, their
+stages), ``bo`` (one BO pick), ``grid`` (stage-2 groups), ``journal`` (JSON-lines event
 log), ``replay`` and ``same_search`` (resume), ``engine`` (:class:`StagedSearch`), ``result``
 (:class:`SearchResult`).
 """

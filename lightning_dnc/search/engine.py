@@ -27,12 +27,13 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from lightning_dnc.search.asha_stage import at_top, fidelity_stages, rung_summary
 from lightning_dnc.search.journal import JOURNAL_VERSION, Journal
 from lightning_dnc.search.objective import Objective
 from lightning_dnc.search.records import STATUS_FAILED, Evaluation
 from lightning_dnc.search.replay import EventReplayer
 from lightning_dnc.search.result import SearchResult
-from lightning_dnc.search.settings import DEFAULT_STRATEGY, SearchSettings
+from lightning_dnc.search.settings import SearchSettings, default_strategy
 from lightning_dnc.search.stage import Stage
 from lightning_dnc.search.strategies import FINAL_STAGES, build_stages
 from lightning_dnc.search.trial import Progress, Proposal, Trial, config_key
@@ -141,7 +142,7 @@ class StagedSearch(EventReplayer):
         if metadata is not None and not isinstance(metadata, Mapping):
             raise ValueError(f"`metadata` must be a dict of plain JSON data or None, got {metadata!r}.")
         if settings.strategy is None:
-            settings = settings.replace(strategy=DEFAULT_STRATEGY)
+            settings = settings.replace(strategy=default_strategy(settings.fidelity))
         self.search_settings = settings
         self.family: str = family  # type: ignore[assignment] # checked by the callers
         self.space = space
@@ -154,7 +155,8 @@ class StagedSearch(EventReplayer):
         self._bound: Objective | None = None
         self._winners: dict[int, int | None] = {}
         self._replayed: tuple[int, ...] = ()  # trials told in earlier sessions (resume)
-        self._stages: dict[int, Stage] = build_stages(settings, space, training_space)
+        self._stages: dict[int, Stage] = (fidelity_stages(settings, space, training_space)
+                                          if settings.fidelity is not None else build_stages(settings, space, training_space))
         self._order = tuple(self._stages)
         self._done = self._order[-1] + 1
         self._stage = self._order[0]
@@ -249,7 +251,7 @@ class StagedSearch(EventReplayer):
     @property
     def best_trial(self) -> Trial | None:
         """The successful trial with the lowest loss so far, any stage (``None`` if none)."""
-        scored = [(loss, t.trial_id) for t in self._trials if (loss := self.loss_of(t)) is not None]
+        scored = [(loss, t.trial_id) for t in self._trials if (loss := self.loss_of(t)) is not None and at_top(t)]
         return self._trials[min(scored)[1]] if scored else None
 
     @property
@@ -291,7 +293,8 @@ class StagedSearch(EventReplayer):
                     continue
                 break
             self._emit({"event": "proposed", "trial_id": proposal.trial_id, "stage": proposal.stage,
-                        "group": proposal.group, "config": proposal.config})
+                        "group": proposal.group, "config": proposal.config,
+                        **({} if proposal.rung is None else {"rung": proposal.rung.to_dict()})})
             self._register(proposal)
             out.append(proposal)
         return out
@@ -350,8 +353,11 @@ class StagedSearch(EventReplayer):
         candidates = None
         stage2_winner = self._winners.get(2)
         if self.finished:
-            final = [t.trial_id for t in self._trials if t.stage in FINAL_STAGES and self.loss_of(t) is not None]
+            final = [t.trial_id for t in self._trials
+                     if t.stage in FINAL_STAGES and self.loss_of(t) is not None and at_top(t)]
             candidates = tuple(sorted({*final, stage2_winner}))
+        elif self.search_settings.fidelity is not None and self.best_trial is not None:
+            candidates = tuple(t.trial_id for t in self._trials if at_top(t) and self.loss_of(t) is not None)
         meta = {
             "settings": self.settings(),
             "stage1_best": self._winners.get(1),
@@ -359,9 +365,15 @@ class StagedSearch(EventReplayer):
             "stage2_winner": stage2_winner,
             "finished": self.finished,
             "earlier_session_trials": list(self._replayed),
+            **({} if self.search_settings.fidelity is None else {"rungs": rung_summary(self.search_settings, self._trials)}),
         }
         return SearchResult(trials=self.trials, objective=self.bound_objective, candidate_ids=candidates,
                             k=self.top_k, family=self.family, meta=meta)
+
+    def released_checkpoints(self) -> set[int]:
+        """Multi-fidelity searches: trials whose rung checkpoint is no longer needed (delete its file)."""
+        return {i for n, stage in self._stages.items() if hasattr(stage, "released")
+                for i in stage.released(self, n < self._stage)}  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------------ internals
     def _emit(self, event: Mapping[str, Any]) -> None:
@@ -369,7 +381,8 @@ class StagedSearch(EventReplayer):
             observer(event)
 
     def _register(self, proposal: Proposal) -> None:
-        self._trials.append(Trial(proposal.trial_id, proposal.stage, dict(proposal.config), None, proposal.group))
+        self._trials.append(Trial(proposal.trial_id, proposal.stage, dict(proposal.config), None, proposal.group,
+                                  proposal.rung))
         self._keys.add(config_key(proposal.config))
         self._stages[proposal.stage].registered(proposal)
 

@@ -126,6 +126,12 @@ class EventReplayer:
                 f"Event {number}: the journal proposes trial {event.get('trial_id')!r} in stage "
                 f"{event.get('stage')!r}, but this search expects {wanted}; the journal belongs to another search."
             )
+        rung = None if expected.rung is None else expected.rung.to_dict()
+        if event.get("rung") != rung:
+            raise JournalMismatchError(
+                f"Event {number}: trial {expected.trial_id} was proposed at rung {event.get('rung')!r}, but this "
+                f"search proposes rung {rung!r}; the journal belongs to another search."
+            )
         if config_key(event["config"]) != config_key(expected.config):
             if strict:
                 raise JournalMismatchError(
@@ -133,7 +139,7 @@ class EventReplayer:
                     f"proposes {expected.config!r} (settings, spaces or code changed). Resume with strict=False to "
                     "trust the journal."
                 )
-            expected = Proposal(expected.trial_id, expected.stage, dict(event["config"]), expected.group)
+            expected = Proposal(expected.trial_id, expected.stage, dict(event["config"]), expected.group, expected.rung)
         self._register(expected)  # type: ignore[attr-defined]
 
     def _pending_trial(self, trial_id: Any, event_number: int | None = None) -> Trial:

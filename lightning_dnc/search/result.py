@@ -249,7 +249,8 @@ class SearchResult:
         -------
         SearchResult
             Ranking all successful trials (the greedy path of the search was specific to its own
-            objective, so every evaluated configuration competes).
+            objective, so every evaluated configuration competes); in a multi-fidelity search,
+            those that trained the full ``search_epochs``.
 
         Raises
         ------
@@ -288,7 +289,10 @@ class SearchResult:
         sizes = {field: getattr(objective, field) for name, field in REFERENCE_FIELDS.items() if name != "t_tr"}
         objective = replace(objective.with_references(ordered), **sizes)  # only t_tr_ref comes from a trial
         meta = {**self.meta, "rescored_from": self.objective.to_dict()}
-        return SearchResult(self.trials, objective, None, self.k if k is None else k, self.family, meta)
+        full = None  # multi-fidelity searches: only candidates that trained the whole budget compete
+        if "rungs" in self.meta:
+            full = [t.trial_id for t in self.trials if t.rung is None or t.rung.epochs == t.config.get("epochs")]
+        return SearchResult(self.trials, objective, full, self.k if k is None else k, self.family, meta)
 
     # ------------------------------------------------------------------ export
     def summary(self) -> dict[str, Any]:

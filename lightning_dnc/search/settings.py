@@ -16,6 +16,7 @@ from typing import Any
 
 from lightning_dnc.search.grid import validate_order
 from lightning_dnc.search.objective import Objective
+from lightning_dnc.search.rungs import FIDELITY_KEYS, check_fidelity
 from lightning_dnc.validation import SettingError, check_choice, check_int, check_optional_int
 from lightning_dnc.vocabulary import FAMILIES, STRATEGIES
 
@@ -24,7 +25,12 @@ DEFAULT_SEARCH_EPOCHS = 100
 
 LEGACY_HEADER_KEYS = {"epochs": "search_epochs"}
 DEFAULT_STRATEGY = "joint"
-"""The strategy of a new search when none is asked for."""
+"""The strategy of a new search when none is asked for (and no ``fidelity``)."""
+
+
+def default_strategy(fidelity: str | None) -> str:
+    """The strategy of a new search without one: :data:`DEFAULT_STRATEGY`, or ``"paper"`` with a fidelity."""
+    return DEFAULT_STRATEGY if fidelity is None else "paper"
 LEGACY_STRATEGY = "paper"
 """The strategy of a journal header without one (written before strategies existed)."""
 NOT_IN_HEADER = ("objective", "space", "training_space")
@@ -66,8 +72,21 @@ class SearchSettings:
         or ``val_loss`` (regression); ``None`` trains every epoch (SPEC §2).
     strategy : {"paper", "joint", "revisit", "train-first"}, optional
         Which stages run (:mod:`lightning_dnc.search.strategies`); ``"paper"`` is SPEC §5 exactly.
-        ``None``: the journal's on resume, else :data:`DEFAULT_STRATEGY` (filled in when the search
-        starts).
+        ``None``: the journal's on resume, else :data:`DEFAULT_STRATEGY` (``"paper"`` with
+        ``fidelity="asha"``, which runs the paper's stages only), filled in when the search starts.
+    fidelity : {None, "asha"}, default None
+        ``None`` trains every candidate ``search_epochs`` epochs (the paper). ``"asha"``: candidates
+        start at the lowest rung and are promoted by asynchronous successive halving
+        (:mod:`lightning_dnc.search.rungs`).
+    min_epochs : int, optional
+        Epochs of the lowest rung (>= 1, < ``search_epochs``); default
+        :func:`~lightning_dnc.search.rungs.default_min_epochs`. Only with ``fidelity="asha"``.
+    reduction_factor : int, default 3
+        ``eta`` of successive halving (>= 2): rungs at ``min_epochs * eta**k``, the top one at
+        ``search_epochs``; the best ``1/eta`` of a rung are promoted.
+    rung_model : {"highest", "top", "bohb"}, default "highest"
+        What the GP of stages 1 and 3 learns from the rung results (see
+        :mod:`lightning_dnc.search.rungs`).
 
     Raises
     ------
@@ -90,6 +109,10 @@ class SearchSettings:
     training_space: Any = None
     patience: int | None = None
     strategy: str | None = None
+    fidelity: str | None = None
+    min_epochs: int | None = None
+    reduction_factor: int = 3
+    rung_model: str = "highest"
 
     def __post_init__(self) -> None:
         if self.family is not None:
@@ -119,6 +142,10 @@ class SearchSettings:
         object.__setattr__(self, "patience", check_optional_int("patience", self.patience, 1))
         if self.strategy is not None:
             check_choice("strategy", self.strategy, STRATEGIES)
+        if self.fidelity is not None and self.strategy not in (None, "paper"):
+            raise SettingError(
+                "strategy", f"`fidelity={self.fidelity!r}` runs the paper's stages: set `strategy` to 'paper' or leave it "
+                f"unset, got {self.strategy!r} (or set `fidelity` to None to use {self.strategy!r}).", others=("fidelity",))
         for name, fallback in (("training_prior_points", self.prior_points), ("training_steps", self.steps)):
             value = getattr(self, name)
             object.__setattr__(self, name, fallback if value is None else check_int(name, value, 0))
@@ -130,6 +157,9 @@ class SearchSettings:
         if self.family is not None:
             order = validate_order(self.family, order)
         object.__setattr__(self, "stage2_order", order)
+        for name, value in check_fidelity(self.fidelity, self.min_epochs, self.reduction_factor, self.rung_model,
+                                          self.search_epochs, self.patience).items():
+            object.__setattr__(self, name, value)
 
     # ------------------------------------------------------------------ derived records
     def for_family(self, family: str) -> SearchSettings:
@@ -149,6 +179,9 @@ class SearchSettings:
         """The plain settings stored in a journal header (the objective and spaces have their own sections)."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in NOT_IN_HEADER}
         out["stage2_order"] = None if self.stage2_order is None else list(self.stage2_order)
+        if self.fidelity is None:  # the paper's search: headers as before multi-fidelity existed
+            for key in FIDELITY_KEYS:
+                out.pop(key)
         return out
 
 
@@ -166,4 +199,4 @@ def normalise_header_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-__all__ = ["DEFAULT_SEARCH_EPOCHS", "DEFAULT_STRATEGY", "SearchSettings", "normalise_header_settings"]
+__all__ = ["DEFAULT_SEARCH_EPOCHS", "DEFAULT_STRATEGY", "default_strategy", "SearchSettings", "normalise_header_settings"]

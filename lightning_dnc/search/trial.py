@@ -15,11 +15,64 @@ STAGES = (0, 1, 2, 3, 4)  # 1-3: SPEC §5; 0 and 4: extra stages of some strateg
 STATE_PENDING = "pending"
 STATE_OK = "ok"
 STATE_FAILED = "failed"
+RUN_KEY = "rung_run"
+"""Key under which :attr:`Proposal.run_config` hands a :class:`RungRun` (as a dict) to the evaluator."""
 
 
 def config_key(config: Mapping[str, Any]) -> str:
     """Canonical text of a configuration: two configs are the same trial iff their keys are equal."""
     return json.dumps(config, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class RungRun:
+    """How far a multi-fidelity trial trains, and from where (``fidelity="asha"`` only).
+
+    Attributes
+    ----------
+    rung : int
+        0 for a candidate's first run, k for its k-th promotion.
+    epochs : int
+        Train until this epoch (the rung's epochs); the learning-rate schedule is still the one of
+        the config's ``epochs`` (the full search budget).
+    from_epoch : int
+        0 for a new candidate, else the epochs its previous rung reached.
+    resume : int or None
+        The trial (the candidate's previous rung) whose checkpoint this run continues from.
+    candidate : int
+        The trial id of the candidate's first run: every rung of one candidate shares it.
+    save : bool
+        Write a checkpoint at ``epochs`` (every rung below the top).
+    """
+
+    rung: int
+    epochs: int
+    from_epoch: int
+    resume: int | None
+    candidate: int
+    save: bool
+
+    @property
+    def load_checkpoint(self) -> str | None:
+        """File name of the checkpoint to continue from (``None``: train from scratch)."""
+        return None if self.resume is None else checkpoint_name(self.resume)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data."""
+        return {"rung": self.rung, "epochs": self.epochs, "from_epoch": self.from_epoch, "resume": self.resume,
+                "candidate": self.candidate, "save": self.save}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RungRun:
+        """Inverse of :meth:`to_dict`."""
+        resume = data.get("resume")
+        return cls(int(data["rung"]), int(data["epochs"]), int(data["from_epoch"]),
+                   None if resume is None else int(resume), int(data["candidate"]), bool(data["save"]))
+
+
+def checkpoint_name(trial_id: int) -> str:
+    """File name of the checkpoint a rung trial writes (inside the search's checkpoint folder)."""
+    return f"trial_{int(trial_id):05d}.ckpt"
 
 
 @dataclass(frozen=True)
@@ -36,12 +89,25 @@ class Proposal:
         The complete configuration to train (``complete_config`` output, with ``epochs``).
     group : str or None
         The stage-2 grid group (``"ac"``, ``"ds"``, ``"bn"``, ``"do"``, ``"sc"``), else ``None``.
+    rung : RungRun or None
+        Multi-fidelity searches: the rung to train to and the checkpoint to continue from.
     """
 
     trial_id: int
     stage: int
     config: dict[str, Any]
     group: str | None = None
+    rung: RungRun | None = None
+
+    @property
+    def run_config(self) -> dict[str, Any]:
+        """What to hand the evaluator: ``config``, plus the :class:`RungRun` under :data:`RUN_KEY`
+        (with the checkpoint file names) in a multi-fidelity search."""
+        if self.rung is None:
+            return dict(self.config)
+        run = {**self.rung.to_dict(), "load": self.rung.load_checkpoint,
+               "save_as": checkpoint_name(self.trial_id) if self.rung.save else None}
+        return {**self.config, RUN_KEY: run}
 
 
 @dataclass(frozen=True)
@@ -60,6 +126,8 @@ class Trial:
         ``None`` while the trial is pending.
     group : str or None
         The stage-2 grid group.
+    rung : RungRun or None
+        Multi-fidelity searches: the rung this trial trained to.
     """
 
     trial_id: int
@@ -67,6 +135,7 @@ class Trial:
     config: dict[str, Any]
     evaluation: Evaluation | None = None
     group: str | None = None
+    rung: RungRun | None = None
 
     @property
     def state(self) -> str:
@@ -96,21 +165,24 @@ class Trial:
 
     def as_proposal(self) -> Proposal:
         """The :class:`Proposal` this trial was created from."""
-        return Proposal(self.trial_id, self.stage, dict(self.config), self.group)
+        return Proposal(self.trial_id, self.stage, dict(self.config), self.group, self.rung)
 
     def with_evaluation(self, evaluation: Evaluation | None) -> Trial:
         """A copy carrying ``evaluation``."""
         return replace(self, evaluation=evaluation)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-serialisable dict."""
-        return {
+        """Plain JSON-serialisable dict (``rung`` only in multi-fidelity searches)."""
+        out = {
             "trial_id": self.trial_id,
             "stage": self.stage,
             "group": self.group,
             "config": dict(self.config),
             "evaluation": None if self.evaluation is None else self.evaluation.to_dict(),
         }
+        if self.rung is not None:
+            out["rung"] = self.rung.to_dict()
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Trial:
@@ -122,6 +194,7 @@ class Trial:
             config=dict(data["config"]),
             evaluation=None if evaluation is None else Evaluation.from_dict(evaluation),
             group=data.get("group"),
+            rung=None if data.get("rung") is None else RungRun.from_dict(data["rung"]),
         )
 
 

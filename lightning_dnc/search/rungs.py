@@ -1,0 +1,198 @@
+"""Multi-fidelity search (``fidelity="asha"``): the rungs, the promotion rule, and which checkpoints
+are still needed. Pure functions of the trials told so far, so a replayed journal makes the same
+promotions.
+
+Rungs
+-----
+A candidate trains to the epochs of its rung, ``min_epochs * eta**k`` for ``k = 0, 1, ...`` below
+``search_epochs``, and the top rung is ``search_epochs`` itself (:func:`rung_epochs`). An
+intermediate rung closer than a factor ``sqrt(eta)`` to the top is left out: it would add one more
+comparison while saving almost no epochs (with 10 search epochs and ``eta = 3``: 1, 3, 10, not
+1, 3, 9, 10). A promoted candidate continues from the checkpoint of its previous rung with the
+learning-rate schedule of the full ``search_epochs``, so its top-rung result is the one an
+uninterrupted run would have given.
+
+Promotion (asynchronous successive halving)
+-------------------------------------------
+Whenever a worker asks for work, the highest rung first: a candidate whose result at rung ``k`` is
+among the best ``floor(n_k / eta)`` of the ``n_k`` results finished at rung ``k`` (failed runs
+count in ``n_k`` and rank last) and that was not promoted yet goes to rung ``k + 1``
+(:func:`next_promotion`). Only when nothing can be promoted does a new candidate start. When the
+stage has started all its candidates, nothing runs and no candidate reached the top rung, the best
+candidate of the highest rung reached is promoted anyway (:func:`forced_promotion`), so every
+stage hands on a top-rung winner.
+
+Rung objective
+--------------
+The objective of a rung result is SPEC §1 with ``f_p`` from the best validation accuracy up to the
+rung's epoch and ``t_tr`` from epochs 2..e (epoch 1 when e = 1): the evaluator reports a continued
+candidate's whole curve and epoch times, so the engine scores a rung trial like any other.
+
+What the GP learns (``rung_model``)
+-----------------------------------
+``"highest"``
+    One GP; each candidate is one point with its result at the highest rung it finished.
+``"top"``
+    One GP of the candidates that finished the top rung only.
+``"bohb"``
+    One GP per rung; a pick uses the highest rung with at least :data:`BOHB_MIN_POINTS` results
+    (the lowest rung before that), as BOHB does.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from lightning_dnc.search.trial import Trial
+from lightning_dnc.validation import SettingError, check_choice, check_int
+
+FIDELITIES = ("asha",)
+"""Values of ``fidelity`` besides ``None`` (every candidate at ``search_epochs``, the paper)."""
+RUNG_MODELS = ("highest", "top", "bohb")
+"""Values of ``rung_model``."""
+FIDELITY_KEYS = ("fidelity", "min_epochs", "reduction_factor", "rung_model")
+"""Settings of multi-fidelity searches (left out of the journal header when ``fidelity`` is None)."""
+BOHB_MIN_POINTS = 3
+"""``rung_model="bohb"``: results a rung needs before its GP is used."""
+
+LossOf = Callable[[Trial], "float | None"]
+
+
+def default_min_epochs(search_epochs: int, eta: int) -> int:
+    """Epochs of the lowest rung when not given: ``search_epochs / eta**3`` rounded, at least 1
+    (100 epochs, eta 3: rungs 4, 12, 36, 100)."""
+    return max(1, min(int(search_epochs), round(search_epochs / eta**3)))
+
+
+def rung_epochs(search_epochs: int, min_epochs: int, eta: int) -> tuple[int, ...]:
+    """The epochs of every rung, lowest first; the last is ``search_epochs`` (see the module notes)."""
+    rungs = []
+    epochs = int(min_epochs)
+    while epochs < search_epochs:
+        rungs.append(epochs)
+        epochs *= eta
+    if len(rungs) > 1 and rungs[-1] * math.sqrt(eta) > search_epochs:
+        rungs.pop()  # the lowest rung is the user's min_epochs and always kept
+    return (*rungs, int(search_epochs))
+
+
+def check_fidelity(fidelity: Any, min_epochs: Any, reduction_factor: Any, rung_model: Any, search_epochs: int,
+                   patience: int | None) -> dict[str, Any]:
+    """The multi-fidelity settings, validated and with ``min_epochs`` defaulted.
+
+    Raises
+    ------
+    SettingError
+        Naming the setting, the value and what is allowed.
+    """
+    if fidelity is not None:
+        check_choice("fidelity", fidelity, FIDELITIES)
+    eta = check_int("reduction_factor", reduction_factor, 2)
+    rung_model = check_choice("rung_model", rung_model, RUNG_MODELS)
+    if fidelity is None:
+        if min_epochs is not None:
+            raise SettingError("min_epochs", f"`min_epochs` ({min_epochs!r}) applies only with fidelity='asha'; "
+                                             "set `fidelity` to 'asha' or leave `min_epochs` unset.")
+        return {"fidelity": None, "min_epochs": None, "reduction_factor": eta, "rung_model": rung_model}
+    if patience is not None:
+        raise SettingError("patience", f"`patience` ({patience!r}) cannot be combined with fidelity='asha': the "
+                                       "rungs decide when a candidate stops. Leave one of them unset.",
+                           others=("fidelity",))
+    if min_epochs is None:
+        min_epochs = default_min_epochs(search_epochs, eta)
+    min_epochs = check_int("min_epochs", min_epochs, 1)
+    if min_epochs > search_epochs:
+        raise SettingError("min_epochs", f"`min_epochs` must be between 1 and `search_epochs` ({search_epochs}), "
+                                         f"got {min_epochs!r}.", others=("search_epochs",))
+    return {"fidelity": fidelity, "min_epochs": min_epochs, "reduction_factor": eta, "rung_model": rung_model}
+
+
+# ---------------------------------------------------------------------------------- ladder views
+def by_candidate(trials: Iterable[Trial]) -> dict[int, list[Trial]]:
+    """The rung trials of each candidate (keyed by its first trial's id), lowest rung first."""
+    out: dict[int, list[Trial]] = {}
+    for trial in trials:
+        if trial.rung is not None:
+            out.setdefault(trial.rung.candidate, []).append(trial)
+    for runs in out.values():
+        runs.sort(key=lambda t: t.rung.rung)  # type: ignore[union-attr]
+    return out
+
+
+def rung_results(trials: Iterable[Trial], rung: int, loss_of: LossOf) -> list[tuple[float | None, int]]:
+    """``(loss or None, candidate)`` of every finished trial at ``rung`` (None: failed or unscorable)."""
+    return [(loss_of(t), t.rung.candidate) for t in trials  # type: ignore[union-attr]
+            if t.rung is not None and t.rung.rung == rung and t.evaluation is not None]
+
+
+def _ranked(results: list[tuple[float | None, int]]) -> list[int]:
+    return [candidate for _, candidate in sorted((loss, c) for loss, c in results if loss is not None)]
+
+
+def next_promotion(trials: list[Trial], top: int, eta: int, loss_of: LossOf) -> Trial | None:
+    """The trial to promote now by the ASHA rule (highest rung first), or ``None``."""
+    ladder = by_candidate(trials)
+    for rung in reversed(range(top)):
+        results = rung_results(trials, rung, loss_of)
+        for candidate in _ranked(results)[: len(results) // eta]:
+            runs = ladder[candidate]
+            if runs[-1].rung.rung == rung:  # type: ignore[union-attr] # not promoted yet
+                return runs[-1]
+    return None
+
+
+def forced_promotion(trials: list[Trial], top: int, loss_of: LossOf) -> Trial | None:
+    """When no candidate finished the top rung: the best unpromoted one of the highest rung reached."""
+    if _ranked(rung_results(trials, top, loss_of)):
+        return None
+    ladder = by_candidate(trials)
+    for rung in reversed(range(top)):
+        waiting = [c for c in _ranked(rung_results(trials, rung, loss_of)) if ladder[c][-1].rung.rung == rung]  # type: ignore[union-attr]
+        if waiting:
+            return ladder[waiting[0]][-1]
+    return None
+
+
+def released_checkpoints(trials: list[Trial], top: int, eta: int, loss_of: LossOf, new_candidates_left: int,
+                         stage_done: bool) -> set[int]:
+    """Trials whose checkpoint is no longer needed: its candidate went on (and that run finished),
+    failed there, or can no longer be promoted.
+
+    A candidate waiting at rung ``k`` can still be promoted while its rank among the results of
+    rung ``k`` is below ``floor((n_k + m) / eta)``, ``m`` being the results rung ``k`` may still
+    receive (runs in flight at or below ``k`` and candidates not started yet); the best of a rung
+    is kept for :func:`forced_promotion`.
+    """
+    ladder = by_candidate(trials)
+    released: set[int] = set()
+    for runs in ladder.values():
+        for position, trial in enumerate(runs):
+            if trial.rung is None or not trial.rung.save or trial.evaluation is None:
+                continue
+            if position + 1 < len(runs):
+                if runs[position + 1].evaluation is not None:
+                    released.add(trial.trial_id)
+            elif stage_done or loss_of(trial) is None:
+                released.add(trial.trial_id)
+            elif not _may_rise(trial, trials, ladder, eta, loss_of, new_candidates_left):
+                released.add(trial.trial_id)
+    return released
+
+
+def _may_rise(trial: Trial, trials: list[Trial], ladder: Mapping[int, list[Trial]], eta: int, loss_of: LossOf,
+              new_candidates_left: int) -> bool:
+    rung = trial.rung.rung  # type: ignore[union-attr]
+    results = rung_results(trials, rung, loss_of)
+    rank = _ranked(results).index(trial.rung.candidate)  # type: ignore[union-attr]
+    coming = new_candidates_left + sum(
+        1 for runs in ladder.values()
+        if runs[-1].rung.rung <= rung and (runs[-1].evaluation is None or runs[-1].rung.rung < rung)  # type: ignore[union-attr]
+    )
+    return rank == 0 or rank < (len(results) + coming) // eta
+
+
+__all__ = ["BOHB_MIN_POINTS", "FIDELITIES", "FIDELITY_KEYS", "RUNG_MODELS", "by_candidate", "check_fidelity",
+           "default_min_epochs", "forced_promotion", "next_promotion", "released_checkpoints", "rung_epochs",
+           "rung_results"]
