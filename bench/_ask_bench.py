@@ -68,7 +68,7 @@ def bench_picks(explore: int = 1000, steps: int = 12, seed: int = 0) -> list[dic
     for family, space in (("cnn", CNNSpace()), ("mlp", MLPSpace())):
         search = StagedSearch(family, space, TrainingSpace(), Objective(wc=0.1), prior_points=5, steps=steps,
                               explore=explore, epochs=3, seed=seed, stage2_order=[], training_prior_points=5,
-                              training_steps=steps)
+                              training_steps=steps, strategy="paper")  # the 0.1.0 path exists for these stages
         times: dict[int, dict[str, list[float]]] = {1: {"old": [], "new": []}, 3: {"old": [], "new": []}}
         mismatches = 0
         while not search.finished:

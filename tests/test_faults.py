@@ -66,7 +66,8 @@ def _search(plan: dict[int, str], tmp_path: Path, **settings) -> dnc.DeepNCheapT
     dm = DigitsDataModule(flatten=True)
     model = FaultyMLP({"family": "mlp", "hidden_mlp": [16]}, (64,), 10)
     FaultyMLP.reset(plan)
-    tuner = dnc.DeepNCheapTuner(journal=tmp_path / "trials.jsonl", **{**TINY, **settings})
+    # the paper's stages: stage 1 trains at batch 256, which the OOM cases below halve
+    tuner = dnc.DeepNCheapTuner(journal=tmp_path / "trials.jsonl", **{**TINY, "strategy": "paper", **settings})
     trainer = pl.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,
                          enable_model_summary=False, accelerator="cpu")
     dnc.tune(trainer, model, datamodule=dm, dnc=tuner)

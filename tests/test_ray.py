@@ -178,7 +178,7 @@ def test_driver_killed_mid_search_resumes_from_the_journal(tmp_path):
     def new_search():
         return StagedSearch("mlp", MLPSpace(num_hidden_layers=(1, 1), hidden_nodes=(1, 40)), TrainingSpace(),
                             Objective(wc=0.1), prior_points=3, steps=1, explore=20, epochs=1,
-                            stage2_order=["ac"], seed=0, journal=path)
+                            stage2_order=["ac"], seed=0, journal=path, strategy="paper")
 
     class DiesAfterThree(RayExecutor):
         told = 0

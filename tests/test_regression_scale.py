@@ -33,7 +33,8 @@ def searched(diabetes):
     trainer = dnc.Trainer(max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                           enable_model_summary=False)
     tuner = dnc.DeepNCheapTuner(wc=0.1, penalize="n_params", search_epochs=3, prior_points=4, steps=0, explore=20,
-                                stage2_order=[], training_prior_points=0, training_steps=0, progress=False)
+                                stage2_order=[], training_prior_points=0, training_steps=0, progress=False,
+                                strategy="paper")  # stage 1 at the default lr: a stable fit in 3 epochs
     with pytest.warns(UserWarning, match="training split has 280 samples"):
         result = trainer.tune(model, dnc=tuner)
     return dm, model, trainer, result
