@@ -83,7 +83,12 @@ class BayesianStage(Stage):
             self.exhausted = True
             return None
         observed, pending = self._gp_data(state)
-        return Proposal(trial_id, self.number, self._complete(self._gp.pick(candidates, observed, pending)))
+        return Proposal(trial_id, self.number, self._complete(self._pick(candidates, observed, pending)))
+
+    def _pick(self, candidates: list[dict[str, Any]], observed: list[tuple[int, dict[str, Any], float]],
+              pending: list[dict[str, Any]]) -> dict[str, Any]:
+        """The sample of ``candidates`` the stage's GP picks (a hook for stages whose GP sees more)."""
+        return self._gp.pick(candidates, observed, pending)
 
     def complete(self, state: SearchState) -> bool:
         trials = self.own_trials(state)

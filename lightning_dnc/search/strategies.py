@@ -37,7 +37,6 @@ from lightning_dnc.search.bo_stage import BayesianStage, CompleterFactory, archi
 from lightning_dnc.search.grid_stage import GridStage
 from lightning_dnc.search.settings import SearchSettings
 from lightning_dnc.search.stage import SearchState, Stage
-from lightning_dnc.search.trial import Proposal
 from lightning_dnc.space.config import complete_config
 from lightning_dnc.space.joint import JointSpace
 from lightning_dnc.vocabulary import STRATEGIES
@@ -206,19 +205,10 @@ class WarmTrainingStage(BayesianStage):
         config = state.trials[handed_on].config  # type: ignore[index]
         self._fixed = {key: config[key] for key in self._architecture_keys}
 
-    def propose(self, state: SearchState, trial_id: int) -> Proposal | None:
-        index = len(self.own_trials(state))
-        if index >= self.planned(state, started=True, finished=False) or self.exhausted:
-            return None
-        candidates = bo.candidate_samples(self.space, self.explore, self.seed, self.number, index,
-                                          self._known_samples(state))
-        if not candidates:
-            self.exhausted = True
-            return None
-        observed, pending = self._gp_data(state)
+    def _pick(self, candidates: list[dict[str, Any]], observed: list[tuple[int, dict[str, Any], float]],
+              pending: list[dict[str, Any]]) -> dict[str, Any]:
         pick = self._gp.pick([{**self._fixed, **sample} for sample in candidates], observed, pending)
-        assert self._complete is not None
-        return Proposal(trial_id, self.number, self._complete({key: pick[key] for key in self.space.keys}))
+        return {key: pick[key] for key in self.space.keys}
 
     def _gp_data(self, state: SearchState) -> tuple[list[tuple[int, dict[str, Any], float]], list[dict[str, Any]]]:
         observed, pending = super()._gp_data(state)
