@@ -63,7 +63,7 @@ def settings_of(method: str, budget: float) -> dict[str, Any]:
 
 def run(method: str, trace: Trace, seed: int) -> dict[str, Any]:
     """Run one ``dnc-asha`` variant until the search ends or ``trace``'s budget is spent."""
-    from lightning_dnc.search import Evaluation, Objective, SearchSettings, StagedSearch
+    from lightning_dnc.search import Objective, SearchSettings, StagedSearch
 
     settings = settings_of(method, trace.budget)
     space, training_space = hs.dnc_spaces()
@@ -75,22 +75,9 @@ def run(method: str, trace: Trace, seed: int) -> dict[str, Any]:
                                 min_epochs=MIN_EPOCHS, reduction_factor=ETA, rung_model=settings["rung_model"],
                                 **sizes)
         search = StagedSearch.from_settings(record, space, training_space)
-    while not trace.exhausted:
-        with trace.deciding():
-            proposals = [] if search.finished else search.ask(1)
-        if not proposals:
-            break
-        proposal = proposals[0]
-        rung = proposal.rung
-        assert rung is not None
-        result = trace.train(hs.dnc_to_lcbench(proposal.config), rung.epochs, rung.from_epoch)
-        evaluation = Evaluation(config=dict(proposal.config), best_val_acc=1.0 - result.f_p, t_tr=result.t_tr,
-                                epochs_run=rung.epochs, wall_time=result.t_tr * (rung.epochs - rung.from_epoch))
-        with trace.deciding():
-            search.tell(proposal.trial_id, evaluation)
+    import _hpo_methods
+
+    stages = _hpo_methods.drive_dnc(search, trace)
     meta = search.result().meta.get("rungs", {}) if search.best_trial is not None else {}
-    stages: dict[str, int] = {}
-    for trial in search.trials:
-        stages[str(trial.stage)] = stages.get(str(trial.stage), 0) + 1
     return {"finished": search.finished, "stage_counts": stages, "stage_reached": min(search.stage, 4),
             "candidates_per_rung": meta.get("candidates_per_rung"), "epochs_trained": meta.get("epochs_trained")}

@@ -140,7 +140,7 @@ def run_method(method: str, trace: Trace, seed: int) -> dict[str, Any]:
 
 def run_dnc(method: str, trace: Trace, seed: int) -> dict[str, Any]:
     """lightning-dnc's ``StagedSearch``, every candidate at 52 epochs, through ask/tell."""
-    from lightning_dnc.search import Evaluation, Objective, StagedSearch
+    from lightning_dnc.search import Objective, StagedSearch
 
     settings = settings_of(method, trace.budget)
     space, training_space = hs.dnc_spaces()
@@ -149,21 +149,32 @@ def run_dnc(method: str, trace: Trace, seed: int) -> dict[str, Any]:
         search = StagedSearch("mlp", space, training_space, Objective(wc=trace.wc, t_tr_ref=trace.task.t_tr_ref),
                               explore=settings["explore"], epochs=MAX_EPOCHS, stage2_order=list(hs.DNC_STAGE2_ORDER),
                               seed=seed, **{**kwargs, **DNC_SETTINGS[method]["kwargs"]})
+    return {"finished": search.finished, "stage_counts": drive_dnc(search, trace)}
+
+
+def drive_dnc(search: Any, trace: Trace) -> dict[str, int]:
+    """Ask, train on the surrogate and tell, one proposal at a time, until the budget or the search
+    ends; a proposal with a ``rung`` trains from its rung's start epoch to its epochs, any other one
+    52 epochs. Returns the trials per stage."""
+    from lightning_dnc.search import Evaluation
+
     while not trace.exhausted:
         with trace.deciding():
             proposals = [] if search.finished else search.ask(1)
         if not proposals:
             break
         proposal = proposals[0]
-        result = trace.train(hs.dnc_to_lcbench(proposal.config), MAX_EPOCHS)
+        rung = getattr(proposal, "rung", None)
+        to_epoch, from_epoch = (MAX_EPOCHS, 0) if rung is None else (rung.epochs, rung.from_epoch)
+        result = trace.train(hs.dnc_to_lcbench(proposal.config), to_epoch, from_epoch)
         evaluation = Evaluation(config=dict(proposal.config), best_val_acc=1.0 - result.f_p, t_tr=result.t_tr,
-                                epochs_run=MAX_EPOCHS, wall_time=result.t_tr * MAX_EPOCHS)
+                                epochs_run=to_epoch, wall_time=result.t_tr * (to_epoch - from_epoch))
         with trace.deciding():
             search.tell(proposal.trial_id, evaluation)
     stages: dict[str, int] = {}
     for trial in search.trials:
         stages[str(trial.stage)] = stages.get(str(trial.stage), 0) + 1
-    return {"finished": search.finished, "stage_counts": stages}
+    return stages
 
 
 def _optuna_study(name: str, seed: int) -> Any:
