@@ -156,5 +156,8 @@ class StageGP:
         lie = float(losses.min()) if len(losses) else 0.0
         return self._gp.with_fantasies(self._project(pending), np.full(len(pending), lie))
 
-    def _project(self, configs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        return [{key: config[key] for key in self.space.keys} for config in configs]
+    def _project(self, configs: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+        """The stage variables of each config; a sample that holds exactly them is passed as it is."""
+        keys = self.space.keys
+        key_set = set(keys)
+        return [config if config.keys() == key_set else {key: config[key] for key in keys} for config in configs]

@@ -115,11 +115,8 @@ class CNNSpace(SearchSpace):
             pools[rows, exceeds[rows].argmax(axis=1)] = 1
         pools[np.cumsum(pools, axis=1) > self.max_downsamples] = 0
         shortcuts = {d: shortcuts_with_spacing(d, shortcut_spacing_for_depth(d)) for d in range(lo_n, hi_n + 1)}
-        out = []
-        for row, d in zip(range(m), depth.tolist()):
-            out.append({"out_channels": channels[row, :d].tolist(), "apply_maxpools": pools[row, :d].tolist(),
-                        "shortcuts": list(shortcuts[d])})
-        return out
+        return [{"out_channels": c[:d], "apply_maxpools": p[:d], "shortcuts": list(shortcuts[d])}
+                for c, p, d in zip(channels.tolist(), pools.tolist(), depth.tolist())]
 
     def _skeleton(self, channels: list[int]) -> dict[str, Any]:
         depth = len(channels)
