@@ -7,6 +7,7 @@ import pytest
 from test_golden_proposals import synthetic_evaluation
 
 from lightning_dnc.gp import GaussianProcess
+from lightning_dnc.search import bo
 from lightning_dnc.search import Objective, StagedSearch
 from lightning_dnc.space import CNNSpace, MLPSpace, TrainingSpace
 from lightning_dnc.space._sampling import unit_points
@@ -56,3 +57,60 @@ def test_vectorised_sampling_gives_the_row_by_row_configs(space):
     for seed in range(5):
         points = unit_points(300, space._unit_dimension(), seed, "random")
         assert space._configs_from_units(points) == [space._config_from_unit(u) for u in points.tolist()]
+
+
+class _DictsOnly:
+    """A CNN space without ``pool_arrays``: the pool goes through sample dicts."""
+
+    def __init__(self, space):
+        self._space = space
+        self.keys = space.keys
+
+    def sample(self, *args, **kwargs):
+        return self._space.sample(*args, **kwargs)
+
+
+@pytest.mark.parametrize("space", [CNNSpace(), CNNSpace(num_conv_layers=(1, 3), channels_first=(2, 3), channels_upper=4,
+                                                        input_size=8)], ids=["default", "tiny"])
+def test_cnn_pool_arrays_are_the_sampled_configs_and_their_encoding(space):
+    samples = space.sample(300, seed=7, method="random")
+    pool = space.pool_arrays(300, 7)
+    assert [pool.build(row) for row in range(300)] == samples
+    encoded = space.encode(samples)
+    np.testing.assert_array_equal(pool.encoded.values, encoded.values)
+    np.testing.assert_array_equal(pool.encoded.lengths, encoded.lengths)
+    assert pool.encoded.same_layout(encoded)
+    for row, sample in enumerate(samples):
+        np.testing.assert_array_equal(space.key_row(bo.projection_key(space, sample)), pool.keys[row])
+    same_keys = (pool.keys[:, None, :] == pool.keys[None, :, :]).all(axis=2)
+    same_configs = np.array([[a == b for b in samples] for a in samples])
+    np.testing.assert_array_equal(same_keys, same_configs)
+
+
+def test_key_row_is_none_for_keys_no_sample_has():
+    space = CNNSpace(num_conv_layers=(3, 6))
+    sample = space.sample(1, seed=0, method="random")[0]
+    channels, pools, shortcuts = sample["out_channels"], sample["apply_maxpools"], sample["shortcuts"]
+    assert space.key_row((tuple(channels), tuple(pools), tuple(shortcuts))) is not None
+    assert space.key_row((tuple(channels), tuple(pools), tuple(1 - s for s in shortcuts))) is None  # not derived
+    assert space.key_row((tuple(channels), tuple(pools[:-1]), tuple(shortcuts))) is None
+    assert space.key_row(((16,), (0,), (0,))) is None  # shallower than the space allows
+    assert space.key_row((tuple(c + 0.5 for c in channels), tuple(pools), tuple(shortcuts))) is None
+    assert space.key_row(("16",) * 3) is None
+
+
+@pytest.mark.parametrize("space", [CNNSpace(), CNNSpace(num_conv_layers=(1, 3), channels_first=(2, 3), channels_upper=4,
+                                                        input_size=8)], ids=["default", "few-configs"])
+def test_array_pool_keeps_the_candidates_the_dict_pool_keeps(space):
+    """Same samples in the same order, duplicates and known configs dropped the same way."""
+    first_pool = space.sample(200, seed=bo.pool_seed(0, 1, 4, 0), method="random")
+    known = {bo.projection_key(space, c) for c in space.sample(3, seed=3, method="random") + first_pool[:5]}
+    fast = bo.candidate_samples(space, 200, 0, 1, 4, known)
+    slow = bo.candidate_samples(_DictsOnly(space), 200, 0, 1, 4, known)
+    assert isinstance(fast, bo.PoolCandidates) and len(slow) > 0
+    assert list(fast) == slow and fast[:3] == slow[:3] and fast[-1] == slow[-1]
+    np.testing.assert_array_equal(fast.encoded.values, space.encode(slow).values)
+    everything = {bo.projection_key(space, c) for c in space.sample(5000, seed=1, method="random")}
+    if len(everything) < 50:  # a space this small is used up by its known configs: both give up alike
+        assert len(bo.candidate_samples(space, 200, 0, 1, 4, everything)) == 0
+        assert bo.candidate_samples(_DictsOnly(space), 200, 0, 1, 4, everything) == []

@@ -9,7 +9,9 @@ makes the same picks:
   attempt])`` -- no generator state to save or restore -- reduced to its distinct samples that
   would not complete to a configuration already proposed. A sample holds exactly the stage's
   variables and completion keeps them, so samples are compared by their variables
-  (:func:`projection_key`) and only the winner is completed;
+  (:func:`projection_key`) and only the winner is completed; a space that builds its pool as
+  arrays (``pool_arrays``, ``key_row``: the CNN space) is compared row by row and only the
+  winner's dict is built (:class:`PoolCandidates`), with the same candidates in the same order;
 * one GP per stage (:class:`StageGP`) holds the stage's told trials: each is added once, as one
   more row of the Cholesky factor, and the losses are refreshed at every pick (the objective's
   reference and the stand-in loss of failed trials may change); pending trials are fantasies at
@@ -26,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from lightning_dnc.search.trial import config_key
+from lightning_dnc.space.pool import ArrayPool
 
 Completer = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -77,24 +80,70 @@ def projection_key(space: Any, config: Mapping[str, Any]) -> Hashable:
 
 
 def candidate_samples(space: Any, explore: int, seed: int, stage: int, index: int,
-                      known: set[Hashable]) -> list[dict[str, Any]]:
+                      known: set[Hashable]) -> Sequence[dict[str, Any]]:
     """Distinct samples of ``explore`` uniform random ones whose :func:`projection_key` is not ``known``.
 
-    Up to :data:`POOL_ATTEMPTS` pools are drawn until one has a candidate left; ``[]`` means the
-    stage has nothing new to offer.
+    Up to :data:`POOL_ATTEMPTS` pools are drawn until one has a candidate left; an empty result
+    means the stage has nothing new to offer. A list of dicts, or :class:`PoolCandidates` (the
+    same samples) when the space builds its pool as arrays.
     """
+    pool_arrays = getattr(space, "pool_arrays", None)
     for attempt in range(POOL_ATTEMPTS):
-        samples = space.sample(explore, seed=pool_seed(seed, stage, index, attempt), method="random")
-        out: list[dict[str, Any]] = []
-        seen = set(known)
-        for sample in samples:
-            key = projection_key(space, sample)
-            if key not in seen:
-                seen.add(key)
-                out.append(sample)
+        pool_seed_ = pool_seed(seed, stage, index, attempt)
+        if pool_arrays is not None:
+            out: Sequence[dict[str, Any]] = _new_rows(space, pool_arrays(explore, pool_seed_), known)
+        else:
+            out = _new_samples(space, space.sample(explore, seed=pool_seed_, method="random"), known)
         if out:
             return out
     return []
+
+
+def _new_samples(space: Any, samples: list[dict[str, Any]], known: set[Hashable]) -> list[dict[str, Any]]:
+    """The first sample of every distinct :func:`projection_key` that is not ``known``."""
+    out = []
+    seen = set(known)
+    for sample in samples:
+        key = projection_key(space, sample)
+        if key not in seen:
+            seen.add(key)
+            out.append(sample)
+    return out
+
+
+class PoolCandidates(Sequence[dict[str, Any]]):
+    """The new samples of an :class:`~lightning_dnc.space.pool.ArrayPool`, in pool order; a
+    sample's dict is built when it is read, and :attr:`encoded` lets the GP skip the dicts."""
+
+    def __init__(self, pool: ArrayPool, rows: list[int]) -> None:
+        self._pool = pool
+        self._rows = rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self._pool.build(row) for row in self._rows[index]]
+        return self._pool.build(self._rows[index])
+
+    @property
+    def encoded(self) -> Any:
+        """The samples' GP encoding, row for row."""
+        return self._pool.encoded.take(np.asarray(self._rows, dtype=np.int64))
+
+
+def _new_rows(space: Any, pool: ArrayPool, known: set[Hashable]) -> PoolCandidates:
+    """The first row of every distinct key of ``pool`` that is not a ``known`` projection key."""
+    keys = np.ascontiguousarray(pool.keys, dtype=np.int64)
+    as_bytes = keys.view(np.dtype((np.void, keys.shape[1] * 8))).ravel().tolist()
+    seen = {row.tobytes() for row in (space.key_row(key) for key in known) if row is not None}
+    rows = []
+    for row, key in enumerate(as_bytes):
+        if key not in seen:
+            seen.add(key)
+            rows.append(row)
+    return PoolCandidates(pool, rows)
 
 
 class StageGP:
@@ -133,7 +182,9 @@ class StageGP:
         if not observed and not pending:
             return candidates[0]
         model = self._model(observed, pending)
-        ei = np.asarray(model.expected_improvement(self._project(candidates), xi=self.xi), dtype=np.float64)
+        encoded = getattr(candidates, "encoded", None)  # PoolCandidates: no dicts for the EI
+        projected = encoded if encoded is not None else self._project(candidates)
+        ei = np.asarray(model.expected_improvement(projected, xi=self.xi), dtype=np.float64)
         ei = np.where(np.isfinite(ei), ei, -np.inf)
         return candidates[int(np.argmax(ei))]
 

@@ -7,7 +7,7 @@ strategy over another space and another way to complete a sample into a configur
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 from lightning_dnc.search import bo
@@ -85,7 +85,7 @@ class BayesianStage(Stage):
         observed, pending = self._gp_data(state)
         return Proposal(trial_id, self.number, self._complete(self._pick(candidates, observed, pending)))
 
-    def _pick(self, candidates: list[dict[str, Any]], observed: list[tuple[int, dict[str, Any], float]],
+    def _pick(self, candidates: Sequence[dict[str, Any]], observed: list[tuple[int, dict[str, Any], float]],
               pending: list[dict[str, Any]]) -> dict[str, Any]:
         """The sample of ``candidates`` the stage's GP picks (a hook for stages whose GP sees more)."""
         return self._gp.pick(candidates, observed, pending)

@@ -30,6 +30,7 @@ stage-4) trials plus the stage-2 winner.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from lightning_dnc.search import bo
@@ -205,7 +206,7 @@ class WarmTrainingStage(BayesianStage):
         config = state.trials[handed_on].config  # type: ignore[index]
         self._fixed = {key: config[key] for key in self._architecture_keys}
 
-    def _pick(self, candidates: list[dict[str, Any]], observed: list[tuple[int, dict[str, Any], float]],
+    def _pick(self, candidates: Sequence[dict[str, Any]], observed: list[tuple[int, dict[str, Any], float]],
               pending: list[dict[str, Any]]) -> dict[str, Any]:
         pick = self._gp.pick([{**self._fixed, **sample} for sample in candidates], observed, pending)
         return {key: pick[key] for key in self.space.keys}

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from lightning_dnc.gp.arrays import EncodedConfigs
 from lightning_dnc.space._checks import DEFAULT_OMEGA, int_pair, positive_int
-from lightning_dnc.space._sampling import int_from_unit
+from lightning_dnc.space._sampling import int_from_unit, unit_points
 from lightning_dnc.space.base import SearchSpace
 from lightning_dnc.space.config import (
     CNN_KEYS,
@@ -20,6 +20,7 @@ from lightning_dnc.space.config import (
     shortcut_spacing_for_depth,
     shortcuts_with_spacing,
 )
+from lightning_dnc.space.pool import ArrayPool
 
 MAX_ROOT = 4
 
@@ -97,6 +98,14 @@ class CNNSpace(SearchSpace):
     def _configs_from_units(self, points: np.ndarray) -> list[dict[str, Any]]:
         """Vectorised :meth:`_config_from_unit` over the rows of ``points`` (the same float64
         operations in the same order, so the same integers; a test compares the two)."""
+        channels, pools, depth = self._unit_arrays(points)
+        shortcuts = self._shortcut_table()
+        return [{"out_channels": c[:d], "apply_maxpools": p[:d], "shortcuts": list(shortcuts[d])}
+                for c, p, d in zip(channels.tolist(), pools.tolist(), depth.tolist())]
+
+    def _unit_arrays(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(channels, pools, depth)`` of the samples of ``points``: (m, n_max) int64 each with
+        zeros past a network's depth, and (m,) int64."""
         m, n_max = points.shape[0], self.num_conv_layers[1]
         lo_n, hi_n = self.num_conv_layers
         depth = np.minimum(np.floor(lo_n + points[:, 0] * (hi_n + 1 - lo_n)).astype(np.int64), hi_n)
@@ -114,9 +123,44 @@ class CNNSpace(SearchSpace):
             rows = np.flatnonzero(exceeds.any(axis=1))
             pools[rows, exceeds[rows].argmax(axis=1)] = 1
         pools[np.cumsum(pools, axis=1) > self.max_downsamples] = 0
-        shortcuts = {d: shortcuts_with_spacing(d, shortcut_spacing_for_depth(d)) for d in range(lo_n, hi_n + 1)}
-        return [{"out_channels": c[:d], "apply_maxpools": p[:d], "shortcuts": list(shortcuts[d])}
-                for c, p, d in zip(channels.tolist(), pools.tolist(), depth.tolist())]
+        channels[np.arange(n_max)[None, :] >= depth[:, None]] = 0
+        return channels, pools, depth
+
+    def _shortcut_table(self) -> dict[int, list[int]]:
+        lo_n, hi_n = self.num_conv_layers
+        return {d: shortcuts_with_spacing(d, shortcut_spacing_for_depth(d)) for d in range(lo_n, hi_n + 1)}
+
+    def pool_arrays(self, n: int, seed: int) -> ArrayPool:
+        """The samples of ``sample(n, seed=seed, method="random")`` as arrays: their keys (depth,
+        channels, max-pools per row; the shortcuts follow from the depth), their encoding, and
+        a builder of any one sample's dict (the BO pick builds only its winner)."""
+        channels, pools, depth = self._unit_arrays(unit_points(n, self._unit_dimension(), seed, "random"))
+        shortcuts = self._shortcut_table()
+
+        def build(row: int) -> dict[str, Any]:
+            d = int(depth[row])
+            return {"out_channels": channels[row, :d].tolist(), "apply_maxpools": pools[row, :d].tolist(),
+                    "shortcuts": list(shortcuts[d])}
+
+        keys = np.concatenate([depth[:, None], channels, pools], axis=1)
+        return ArrayPool(keys=keys, encoded=self._encoded(channels, depth), build=build)
+
+    def key_row(self, key: Hashable) -> np.ndarray | None:
+        """The :meth:`pool_arrays` key row of a projection key ``(out_channels, apply_maxpools,
+        shortcuts)``; None when no sample of this space has that key."""
+        n_max = self.num_conv_layers[1]
+        try:
+            channels, pools, shortcuts = (list(part) for part in key)  # type: ignore[union-attr]
+            d = len(channels)
+            if not self.num_conv_layers[0] <= d <= n_max or len(pools) != d or shortcuts != self._shortcut_table()[d]:
+                return None
+            row = np.zeros(1 + 2 * n_max, dtype=np.int64)
+            row[0], row[1:1 + d], row[1 + n_max:1 + n_max + d] = d, channels, pools
+        except (TypeError, ValueError, OverflowError):
+            return None
+        if not (np.array_equal(row[1:1 + d], channels) and np.array_equal(row[1 + n_max:1 + n_max + d], pools)):
+            return None  # non-integer values: no sample has them
+        return row
 
     def _skeleton(self, channels: list[int]) -> dict[str, Any]:
         depth = len(channels)
@@ -210,6 +254,9 @@ class CNNSpace(SearchSpace):
         lengths = np.array(depths, dtype=np.int64)
         if values.size and (values.min() < 0 or np.any((values < 1) & (np.arange(n_max) < lengths[:, None]))):
             raise ValueError("Every entry of `out_channels` must be an integer >= 1.")
+        return self._encoded(values, lengths)
+
+    def _encoded(self, values: np.ndarray, lengths: np.ndarray) -> EncodedConfigs:
         return EncodedConfigs(
             kind="layered",
             values=values,
