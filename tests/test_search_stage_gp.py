@@ -9,7 +9,9 @@ from test_golden_proposals import synthetic_evaluation
 from lightning_dnc.gp import GaussianProcess
 from lightning_dnc.search import bo
 from lightning_dnc.search import Objective, StagedSearch
+from lightning_dnc.gp.joint import JointEncoded
 from lightning_dnc.space import CNNSpace, MLPSpace, TrainingSpace
+from lightning_dnc.space.joint import JointSpace
 from lightning_dnc.space._sampling import unit_points
 
 
@@ -60,7 +62,7 @@ def test_vectorised_sampling_gives_the_row_by_row_configs(space):
 
 
 class _DictsOnly:
-    """A CNN space without ``pool_arrays``: the pool goes through sample dicts."""
+    """A space without ``pool_arrays``: the pool goes through sample dicts."""
 
     def __init__(self, space):
         self._space = space
@@ -70,16 +72,34 @@ class _DictsOnly:
         return self._space.sample(*args, **kwargs)
 
 
-@pytest.mark.parametrize("space", [CNNSpace(), CNNSpace(num_conv_layers=(1, 3), channels_first=(2, 3), channels_upper=4,
-                                                        input_size=8)], ids=["default", "tiny"])
-def test_cnn_pool_arrays_are_the_sampled_configs_and_their_encoding(space):
+TINY_CNN = dict(num_conv_layers=(1, 3), channels_first=(2, 3), channels_upper=4, input_size=8)
+POOL_SPACES = {
+    "cnn": CNNSpace(),
+    "cnn-few-configs": CNNSpace(**TINY_CNN),
+    "mlp": MLPSpace(),
+    "mlp-equal-log": MLPSpace(num_hidden_layers=(1, 5), hidden_nodes=(64, 1024), widths="equal", width_scale="log"),
+    "mlp-few-configs": MLPSpace(num_hidden_layers=(0, 2), hidden_nodes=(1, 3)),
+    "training": TrainingSpace(),
+    "training-few-batch-sizes": TrainingSpace(batch_size=(1, 3)),
+    "joint-cnn": JointSpace(CNNSpace(), TrainingSpace()),
+    "joint-mlp": JointSpace(MLPSpace(), TrainingSpace()),
+}
+
+
+def _parts(encoded):
+    return encoded.parts if isinstance(encoded, JointEncoded) else (encoded,)
+
+
+@pytest.mark.parametrize("name", POOL_SPACES)
+def test_pool_arrays_are_the_sampled_configs_and_their_encoding(name):
+    space = POOL_SPACES[name]
     samples = space.sample(300, seed=7, method="random")
     pool = space.pool_arrays(300, 7)
     assert [pool.build(row) for row in range(300)] == samples
-    encoded = space.encode(samples)
-    np.testing.assert_array_equal(pool.encoded.values, encoded.values)
-    np.testing.assert_array_equal(pool.encoded.lengths, encoded.lengths)
-    assert pool.encoded.same_layout(encoded)
+    for got, expected in zip(_parts(pool.encoded), _parts(space.encode(samples)), strict=True):
+        np.testing.assert_array_equal(got.values, expected.values)
+        np.testing.assert_array_equal(got.lengths, expected.lengths)
+        assert got.same_layout(expected)
     for row, sample in enumerate(samples):
         np.testing.assert_array_equal(space.key_row(bo.projection_key(space, sample)), pool.keys[row])
     same_keys = (pool.keys[:, None, :] == pool.keys[None, :, :]).all(axis=2)
@@ -97,20 +117,41 @@ def test_key_row_is_none_for_keys_no_sample_has():
     assert space.key_row(((16,), (0,), (0,))) is None  # shallower than the space allows
     assert space.key_row((tuple(c + 0.5 for c in channels), tuple(pools), tuple(shortcuts))) is None
     assert space.key_row(("16",) * 3) is None
+    mlp = MLPSpace()
+    np.testing.assert_array_equal(mlp.key_row(((64.0, 32),)), mlp.key_row(((64, 32),)))  # 64.0 == 64 in Python
+    assert mlp.key_row(((64.5,),)) is None and mlp.key_row(((1, 2, 3),)) is None and mlp.key_row(("a",)) is None
+    training = TrainingSpace()
+    assert training.key_row((1e-3, "auto", 256)) is None and training.key_row((1e-3, 0.0, 256.5)) is None
+    np.testing.assert_array_equal(training.key_row((1e-3, -0.0, 256)), training.key_row((1e-3, 0, 256.0)))
+    joint = JointSpace(MLPSpace(), TrainingSpace())
+    assert joint.key_row(((64,), 1e-3, "auto", 256)) is None and joint.key_row(5) is None
 
 
-@pytest.mark.parametrize("space", [CNNSpace(), CNNSpace(num_conv_layers=(1, 3), channels_first=(2, 3), channels_upper=4,
-                                                        input_size=8)], ids=["default", "few-configs"])
-def test_array_pool_keeps_the_candidates_the_dict_pool_keeps(space):
+@pytest.mark.parametrize("name", POOL_SPACES)
+def test_array_pool_keeps_the_candidates_the_dict_pool_keeps(name):
     """Same samples in the same order, duplicates and known configs dropped the same way."""
+    space = POOL_SPACES[name]
     first_pool = space.sample(200, seed=bo.pool_seed(0, 1, 4, 0), method="random")
     known = {bo.projection_key(space, c) for c in space.sample(3, seed=3, method="random") + first_pool[:5]}
     fast = bo.candidate_samples(space, 200, 0, 1, 4, known)
     slow = bo.candidate_samples(_DictsOnly(space), 200, 0, 1, 4, known)
     assert isinstance(fast, bo.PoolCandidates) and len(slow) > 0
     assert list(fast) == slow and fast[:3] == slow[:3] and fast[-1] == slow[-1]
-    np.testing.assert_array_equal(fast.encoded.values, space.encode(slow).values)
+    for got, expected in zip(_parts(fast.encoded), _parts(space.encode(slow)), strict=True):
+        np.testing.assert_array_equal(got.values, expected.values)
     everything = {bo.projection_key(space, c) for c in space.sample(5000, seed=1, method="random")}
     if len(everything) < 50:  # a space this small is used up by its known configs: both give up alike
         assert len(bo.candidate_samples(space, 200, 0, 1, 4, everything)) == 0
         assert bo.candidate_samples(_DictsOnly(space), 200, 0, 1, 4, everything) == []
+
+
+def test_candidates_with_a_fixed_part_encode_as_the_merged_dicts():
+    joint = JointSpace(CNNSpace(), TrainingSpace())
+    fixed = CNNSpace().sample(1, seed=2, method="random")[0]
+    candidates = bo.candidate_samples(TrainingSpace(), 50, 0, 3, 0, set())
+    merged = bo.WithFixedPart(fixed, joint.parts[0], candidates)
+    assert list(merged) == [{**fixed, **c} for c in candidates] and merged[:2] == [{**fixed, **c} for c in candidates[:2]]
+    for got, expected in zip(merged.encoded.parts, joint.encode(list(merged)).parts, strict=True):
+        np.testing.assert_array_equal(got.values, expected.values)
+        np.testing.assert_array_equal(got.lengths, expected.lengths)
+    assert bo.WithFixedPart(fixed, joint.parts[0], list(candidates)).encoded is None

@@ -133,6 +133,35 @@ class PoolCandidates(Sequence[dict[str, Any]]):
         return self._pool.encoded.take(np.asarray(self._rows, dtype=np.int64))
 
 
+class WithFixedPart(Sequence[dict[str, Any]]):
+    """Candidates of a joint space's second part, each with the same first part ``fixed``; when
+    the candidates come as arrays (:class:`PoolCandidates`), so does their joint encoding."""
+
+    def __init__(self, fixed: dict[str, Any], first_space: Any, candidates: Sequence[dict[str, Any]]) -> None:
+        self._fixed = fixed
+        self._first_space = first_space
+        self._candidates = candidates
+
+    def __len__(self) -> int:
+        return len(self._candidates)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [{**self._fixed, **sample} for sample in self._candidates[index]]
+        return {**self._fixed, **self._candidates[index]}
+
+    @property
+    def encoded(self) -> Any:
+        """The joint encoding, or None when the candidates are plain dicts."""
+        second = getattr(self._candidates, "encoded", None)
+        if second is None:
+            return None
+        from lightning_dnc.gp.joint import JointEncoded
+
+        first = self._first_space.encode([self._fixed]).take(np.zeros(len(self), dtype=np.int64))
+        return JointEncoded((first, second))
+
+
 def _new_rows(space: Any, pool: ArrayPool, known: set[Hashable]) -> PoolCandidates:
     """The first row of every distinct key of ``pool`` that is not a ``known`` projection key."""
     keys = np.ascontiguousarray(pool.keys, dtype=np.int64)

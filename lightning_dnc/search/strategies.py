@@ -208,7 +208,7 @@ class WarmTrainingStage(BayesianStage):
 
     def _pick(self, candidates: Sequence[dict[str, Any]], observed: list[tuple[int, dict[str, Any], float]],
               pending: list[dict[str, Any]]) -> dict[str, Any]:
-        pick = self._gp.pick([{**self._fixed, **sample} for sample in candidates], observed, pending)
+        pick = self._gp.pick(bo.WithFixedPart(self._fixed, self._gp.space.parts[0], candidates), observed, pending)
         return {key: pick[key] for key in self.space.keys}
 
     def _gp_data(self, state: SearchState) -> tuple[list[tuple[int, dict[str, Any], float]], list[dict[str, Any]]]:

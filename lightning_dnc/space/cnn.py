@@ -134,7 +134,10 @@ class CNNSpace(SearchSpace):
         """The samples of ``sample(n, seed=seed, method="random")`` as arrays: their keys (depth,
         channels, max-pools per row; the shortcuts follow from the depth), their encoding, and
         a builder of any one sample's dict (the BO pick builds only its winner)."""
-        channels, pools, depth = self._unit_arrays(unit_points(n, self._unit_dimension(), seed, "random"))
+        return self._pool_from_units(unit_points(n, self._unit_dimension(), seed, "random"))
+
+    def _pool_from_units(self, points: np.ndarray) -> ArrayPool:
+        channels, pools, depth = self._unit_arrays(points)
         shortcuts = self._shortcut_table()
 
         def build(row: int) -> dict[str, Any]:

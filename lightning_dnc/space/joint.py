@@ -8,7 +8,7 @@ GP kernel is the mean of the two spaces' SPEC §7 kernels (:mod:`lightning_dnc.g
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -16,6 +16,7 @@ import numpy as np
 from lightning_dnc.gp.joint import JointEncoded
 from lightning_dnc.space._sampling import unit_points
 from lightning_dnc.space.base import SearchSpace
+from lightning_dnc.space.pool import ArrayPool
 
 
 class JointSpace:
@@ -43,6 +44,8 @@ class JointSpace:
         self.keys = (*first.keys, *second.keys)
         self.variables = (*first.variables, *second.variables)
         self._dims = (first._unit_dimension(), second._unit_dimension())  # noqa: SLF001 - same package
+        if all(hasattr(part, "_pool_from_units") for part in self.parts):
+            self.pool_arrays = self._pool_arrays  # the BO pick keeps the pool as arrays (search/bo.py)
 
     def sample(self, n: int, seed: int | None = 0, method: str = "sobol") -> list[dict[str, Any]]:
         """``n`` joint configs (see :meth:`SearchSpace.sample`); each part from its share of one unit point."""
@@ -50,6 +53,27 @@ class JointSpace:
         first = self.parts[0]._configs_from_units(np.ascontiguousarray(points[:, :self._dims[0]]))  # noqa: SLF001
         second = self.parts[1]._configs_from_units(np.ascontiguousarray(points[:, self._dims[0]:]))  # noqa: SLF001
         return [{**a, **b} for a, b in zip(first, second)]
+
+    def _pool_arrays(self, n: int, seed: int) -> ArrayPool:
+        """The samples of ``sample(n, seed=seed, method="random")`` as arrays: both parts' key
+        rows side by side, both encodings, and a builder of any one sample's dict."""
+        points = unit_points(n, sum(self._dims), seed, "random")
+        first = self.parts[0]._pool_from_units(np.ascontiguousarray(points[:, :self._dims[0]]))  # type: ignore[attr-defined] # noqa: SLF001
+        second = self.parts[1]._pool_from_units(np.ascontiguousarray(points[:, self._dims[0]:]))  # type: ignore[attr-defined] # noqa: SLF001
+        return ArrayPool(keys=np.concatenate([first.keys, second.keys], axis=1),
+                         encoded=JointEncoded((first.encoded, second.encoded)),
+                         build=lambda row: {**first.build(row), **second.build(row)})
+
+    def key_row(self, key: Hashable) -> np.ndarray | None:
+        """Both parts' key rows of a projection key over :attr:`keys`; None when either has none."""
+        try:
+            split = len(self.parts[0].keys)
+            rows = [part.key_row(tuple(k)) for part, k in zip(self.parts, (key[:split], key[split:]))]  # type: ignore[attr-defined,index]
+        except TypeError:
+            return None
+        if any(row is None for row in rows):
+            return None
+        return np.concatenate(rows)
 
     def encode(self, configs: Sequence[Mapping[str, Any]]) -> JointEncoded:
         """Each part encoded by its own space."""

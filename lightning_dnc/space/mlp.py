@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+import numbers
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from lightning_dnc.gp.arrays import EncodedConfigs
 from lightning_dnc.space._checks import DEFAULT_OMEGA, int_pair
-from lightning_dnc.space._sampling import int_from_unit, log_uniform_exponent
+from lightning_dnc.space._sampling import int_from_unit, log_uniform_exponent, unit_points
 from lightning_dnc.validation import check_choice
 from lightning_dnc.space.base import SearchSpace
 from lightning_dnc.space.config import MLP_KEYS, complete_config
+from lightning_dnc.space.pool import ArrayPool
 
 
 WIDTHS = ("independent", "equal")
@@ -73,10 +75,53 @@ class MLPSpace(SearchSpace):
         return 1 + max(self.num_hidden_layers[1], 1)
 
     def _config_from_unit(self, u: Sequence[float]) -> dict[str, Any]:
+        return {"hidden_mlp": self._hidden_from_unit(u)}
+
+    def _hidden_from_unit(self, u: Sequence[float]) -> list[int]:
         depth = int_from_unit(u[0], *self.num_hidden_layers)
         if self.widths == "equal":
-            return {"hidden_mlp": [self._width(u[1])] * depth}
-        return {"hidden_mlp": [self._width(u[1 + i]) for i in range(depth)]}
+            return [self._width(u[1])] * depth
+        return [self._width(u[1 + i]) for i in range(depth)]
+
+    def pool_arrays(self, n: int, seed: int) -> ArrayPool:
+        """The samples of ``sample(n, seed=seed, method="random")`` as arrays: their keys (depth and
+        widths, zero-padded), their encoding, and a builder of any one sample's dict (the BO pick
+        builds only its winner)."""
+        return self._pool_from_units(unit_points(n, self._unit_dimension(), seed, "random"))
+
+    def _pool_from_units(self, points: np.ndarray) -> ArrayPool:
+        width = self.num_hidden_layers[1]
+        if self.width_scale == "linear":  # int_from_unit's float64 operations on whole columns: the same integers
+            depth = _ints_from_units(points[:, 0], *self.num_hidden_layers)
+            columns = points[:, 1:1 + width] if self.widths == "independent" else np.repeat(points[:, 1:2], width, axis=1)
+            widths = _ints_from_units(columns, *self.hidden_nodes)
+            widths[np.arange(width)[None, :] >= depth[:, None]] = 0
+            keys = np.concatenate([depth[:, None], widths], axis=1)
+        else:
+            hidden = [self._hidden_from_unit(u) for u in points.tolist()]
+            keys = np.array([[len(h), *h, *[0] * (width - len(h))] for h in hidden],
+                            dtype=np.int64).reshape(len(hidden), 1 + width)
+        values = np.stack([keys[:, 1:].sum(axis=1), keys[:, 0]], axis=1).astype(np.float64)
+
+        def build(row: int) -> dict[str, Any]:
+            return {"hidden_mlp": keys[row, 1:1 + keys[row, 0]].tolist()}
+
+        return ArrayPool(keys=keys, encoded=self._encoded(values), build=build)
+
+    def key_row(self, key: Hashable) -> np.ndarray | None:
+        """The :meth:`pool_arrays` key row of a projection key ``(hidden_mlp,)``; None when no
+        sample of this space has that key."""
+        width = self.num_hidden_layers[1]
+        try:
+            (hidden,) = key  # type: ignore[misc]
+            hidden = list(hidden)
+            if len(hidden) > width or not all(isinstance(h, numbers.Real) and math.isfinite(h) and h == int(h)
+                                              for h in hidden):
+                return None  # no sample has such a width (Python equality: 64.0 == 64 has one)
+            hidden = [int(h) for h in hidden]
+            return np.array([len(hidden), *hidden, *[0] * (width - len(hidden))], dtype=np.int64)
+        except (TypeError, ValueError, OverflowError):
+            return None
 
     def _width(self, u: float) -> int:
         lo, hi = self.hidden_nodes
@@ -123,6 +168,9 @@ class MLPSpace(SearchSpace):
             values[i, 1] = len(hidden)
         if not np.all(np.isfinite(values)):
             raise ValueError("Every entry of `hidden_mlp` must be a finite number.")
+        return self._encoded(values)
+
+    def _encoded(self, values: np.ndarray) -> EncodedConfigs:
         return EncodedConfigs(
             kind="columns",
             values=values,
@@ -142,3 +190,8 @@ class MLPSpace(SearchSpace):
         if self.width_scale != "linear":
             out["width_scale"] = self.width_scale
         return out
+
+
+def _ints_from_units(u: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """:func:`~lightning_dnc.space._sampling.int_from_unit` elementwise, int64."""
+    return np.minimum(np.floor(lo + u * (hi + 1 - lo)).astype(np.int64), hi)

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from lightning_dnc.gp.arrays import EncodedConfigs
 from lightning_dnc.space._checks import DEFAULT_OMEGA, int_pair, positive_pair
-from lightning_dnc.space._sampling import int_from_unit, log_uniform_exponent
+from lightning_dnc.space._sampling import int_from_unit, log_uniform_exponent, unit_points
 from lightning_dnc.space.base import SearchSpace
 from lightning_dnc.space.config import CNN_KEYS, MLP_KEYS
+from lightning_dnc.space.pool import ArrayPool
 from lightning_dnc.validation import is_finite_number, is_int
 
 #: Relative tolerance when checking floats against the range ends (10**log10(x) may differ from x).
@@ -78,6 +79,10 @@ class TrainingSpace(SearchSpace):
     def _configs_from_units(self, points: np.ndarray) -> list[dict[str, Any]]:
         """:meth:`_config_from_unit` over the rows of ``points`` with the per-space constants
         computed once (the same scalar operations, so the same values)."""
+        return [{"lr": lr, "weight_decay": wd, "batch_size": bs} for lr, wd, bs in self._unit_values(points)]
+
+    def _unit_values(self, points: np.ndarray) -> list[tuple[float, float, int]]:
+        """``(lr, weight_decay, batch_size)`` of each row of ``points`` as Python numbers."""
         (lr_lo, lr_hi), (wd_lo, wd_hi), (bs_lo, bs_hi) = self.lr, self.weight_decay, self.batch_size
         lr_a, lr_b = math.log10(lr_lo), math.log10(lr_hi)
         wd_a, wd_b = math.log10(wd_lo), math.log10(wd_hi)
@@ -86,12 +91,41 @@ class TrainingSpace(SearchSpace):
         out = []
         for u_lr, u_wd, u_bs in points.tolist():
             wd_exponent = wd_a + u_wd * (wd_b - wd_a)
-            out.append({
-                "lr": min(max(10.0 ** (lr_a + u_lr * (lr_b - lr_a)), lr_lo), lr_hi),
-                "weight_decay": 0.0 if wd_exponent < zero_below else min(max(10.0**wd_exponent, wd_lo), wd_hi),
-                "batch_size": min(int(floor(bs_lo + u_bs * (bs_hi + 1 - bs_lo))), bs_hi),
-            })
+            out.append((min(max(10.0 ** (lr_a + u_lr * (lr_b - lr_a)), lr_lo), lr_hi),
+                        0.0 if wd_exponent < zero_below else min(max(10.0**wd_exponent, wd_lo), wd_hi),
+                        min(int(floor(bs_lo + u_bs * (bs_hi + 1 - bs_lo))), bs_hi)))
         return out
+
+    def pool_arrays(self, n: int, seed: int) -> ArrayPool:
+        """The samples of ``sample(n, seed=seed, method="random")`` as arrays: their keys (the bits
+        of lr, weight decay and batch size as float64), their encoding, and a builder of any one
+        sample's dict (the BO pick builds only its winner)."""
+        return self._pool_from_units(unit_points(n, self._unit_dimension(), seed, "random"))
+
+    def _pool_from_units(self, points: np.ndarray) -> ArrayPool:
+        values = self._unit_values(points)
+        keys = np.array(values, dtype=np.float64).reshape(len(values), 3).view(np.int64)
+        log_lo, log10 = self._wd_log_lo, math.log10  # as encode() computes them, so the same floats
+        encoded = self._encoded(np.array([(log10(lr), log10(wd) if wd > 0 else log_lo, float(bs)) for lr, wd, bs in values],
+                                         dtype=np.float64).reshape(len(values), 3))
+
+        def build(row: int) -> dict[str, Any]:
+            lr, wd, bs = values[row]
+            return {"lr": lr, "weight_decay": wd, "batch_size": bs}
+
+        return ArrayPool(keys=keys, encoded=encoded, build=build)
+
+    def key_row(self, key: Hashable) -> np.ndarray | None:
+        """The :meth:`pool_arrays` key row of a projection key ``(lr, weight_decay, batch_size)``;
+        None when no sample of this space has that key."""
+        try:
+            lr, wd, bs = key  # type: ignore[misc]
+            if not all(is_finite_number(v) for v in (lr, wd, bs)) or bs != int(bs):
+                return None
+            row = np.array([float(lr), float(wd) + 0.0, float(bs)], dtype=np.float64)  # + 0.0: -0.0 is 0.0
+        except (TypeError, ValueError, OverflowError):
+            return None
+        return row.view(np.int64)
 
     def largest_config(self) -> dict[str, Any]:
         """The upper corner of the box (training hyperparameters do not size a network)."""
