@@ -18,7 +18,8 @@ it up to date: one GP per BO stage, extended by one row per told trial, see
 Also: one-row Cholesky extension at n = 1000 vs scipy refactorisation, import + first
 acquisition step in a fresh process with a cold and a warm Numba cache, and the path the search
 really takes per BO pick -- ``StagedSearch.ask`` (pool, dedupe, GP update, EI, completion) against
-the 0.1.0 path on the same states (:mod:`_ask_bench`).
+the 0.1.0 path on the same states, and ``ask`` alone for the default (joint) strategy's stages,
+which have no 0.1.0 counterpart (:mod:`_ask_bench`).
 
 Usage::
 
