@@ -10,8 +10,9 @@ makes the same picks:
   would not complete to a configuration already proposed. A sample holds exactly the stage's
   variables and completion keeps them, so samples are compared by their variables
   (:func:`projection_key`) and only the winner is completed; a space that builds its pool as
-  arrays (``pool_arrays``, ``key_row``: the CNN space) is compared row by row and only the
-  winner's dict is built (:class:`PoolCandidates`), with the same candidates in the same order;
+  arrays (``pool_arrays``, ``key_row``: the CNN, MLP, training and joint spaces) is compared row
+  by row, scored from its encoding and only the winner's dict is built (:class:`PoolCandidates`),
+  with the same candidates in the same order;
 * one GP per stage (:class:`StageGP`) holds the stage's told trials: each is added once, as one
   more row of the Cholesky factor, and the losses are refreshed at every pick (the objective's
   reference and the stand-in loss of failed trials may change); pending trials are fantasies at
