@@ -59,7 +59,7 @@ def timed_search(executor: str, budget: dict[str, Any], workers: int, family: st
 def wall_time_budget(quick: bool, family: str) -> dict[str, Any]:
     """The search timed in part 1: a small MLP search, or the CLI's quick digits CNN search."""
     if family == "cnn":
-        from lightning_dnc.cli.budgets import BUDGETS
+        from lightning_dnc.budgets import BUDGETS
         from lightning_dnc.space import CNNSpace
 
         quick_budget = BUDGETS["quick"]

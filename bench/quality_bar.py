@@ -16,7 +16,7 @@ import time
 import lightning_dnc as dnc
 from lightning_dnc.data import DigitsDataModule
 from lightning_dnc.lightning.search_loop import run_search
-from lightning_dnc.cli.budgets import BUDGETS
+from lightning_dnc.budgets import BUDGETS
 
 
 def run(wc: float, penalize: str, seed: int, prior_points: int, steps: int, explore: int) -> dict:

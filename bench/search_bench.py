@@ -41,7 +41,7 @@ from _methods import MethodRun, optuna_missing, run_optuna, run_random, run_stag
 from _overhead import TimedEvaluator  # noqa: E402
 from _report import OURS, format_overhead, format_tables, plot, summarise  # noqa: E402
 
-from lightning_dnc.cli.budgets import BUDGETS  # noqa: E402
+from lightning_dnc.budgets import BUDGETS  # noqa: E402
 from lightning_dnc.search import Objective  # noqa: E402
 from lightning_dnc.space import CNNSpace, MLPSpace, TrainingSpace  # noqa: E402
 

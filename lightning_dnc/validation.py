@@ -102,6 +102,17 @@ def check_choices(name: str, values: Any, allowed: Sequence[str]) -> tuple[str, 
     return tuple(values)
 
 
+def check_threads(value: Any, name: str = "threads") -> str | int | None:
+    """``None``, ``"auto"``, or a thread count >= 1 (a numeric string such as ``"2"`` is read as that count)."""
+    if value is None or value == "auto":
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if is_int(value) and int(value) >= 1:
+        return int(value)
+    raise SettingError(name, f"`{name}` must be 'auto' or a number of threads >= 1, got {value!r}.")
+
+
 def check_bool(name: str, value: Any) -> bool:
     """``value`` when it is ``True`` or ``False``."""
     if not isinstance(value, bool):

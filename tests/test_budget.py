@@ -156,7 +156,7 @@ def test_budget_choices_and_limits_are_in_help(capsys):
     with pytest.raises(SystemExit):
         cli.main(["fit", "--help"])
     text = capsys.readouterr().out
-    assert "--budget {quick,paper}" in text
+    assert "--budget {auto,quick,paper}" in text and "--threads" in text
     for option in ("--max_trials", "--max_time", "--patience", "--logger", "--t_tr_ref", "--n_params_ref"):
         assert option in text, option
 

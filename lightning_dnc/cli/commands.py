@@ -84,7 +84,8 @@ def _search_and_finish(plan: RunPlan, folder: ResultsFolder, console: Console, t
     if plan.candidate is None:
         verb = "Resuming" if plan.resume is not None else "Deep-n-Cheap search:"
         console.print(f"{verb} family {plan.family}, data {options.data}, wc {options.wc}, "
-                      f"penalize {options.penalize}, budget {options.budget} -> {plan.out}", soft_wrap=True)
+                      f"penalize {options.penalize}, budget {plan.budget[0]} -> {plan.out}", soft_wrap=True)
+        console.print(plan.budget_line(), soft_wrap=True, highlight=False, markup=False)
         try:
             result = run_search(plan.settings, plan.run_options, plan.datamodule, plan.hardware, console=console,
                                 live=None if not options.quiet else False, lock_held=True, plain=bool(options.quiet))
@@ -107,7 +108,7 @@ def _search_and_finish(plan: RunPlan, folder: ResultsFolder, console: Console, t
         console.print(f"Training the best configuration for {plan.final_epochs} epochs ...")
         logs = make_candidate_logs(plan.run_options.logger, plan.run_options.log_dir)
         final = train_final_model(best, plan.datamodule, plan.final_epochs, plan.hardware, seed=options.seed,
-                                  checkpoint=folder.file("best.ckpt"), logs=logs)
+                                  checkpoint=folder.file("best.ckpt"), logs=logs, threads=plan.run_options.threads)
         folder.write_text("final.json", json.dumps(final, indent=2))
     write_report(folder.path, result, final, search_seconds=search_seconds + earlier_seconds, wc=float(options.wc),
                  penalize=options.penalize, console=console, earlier_seconds=earlier_seconds,

@@ -8,7 +8,7 @@ from typing import Any, Literal, Optional
 
 from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
-from lightning_dnc.cli.budgets import BUDGETS
+from lightning_dnc.budgets import BUDGET_CHOICES
 from lightning_dnc.cli.errors import UsageError
 from lightning_dnc.vocabulary import LOGGERS, STRATEGIES
 
@@ -38,8 +38,13 @@ def add_search_options(parser: ArgumentParser, report_only: bool = False) -> Non
     parser.add_argument("--data", type=str, default="digits",
                         help="digits (embedded, offline), mnist, fashion_mnist, cifar10, cifar100, or a .npz path.")
     parser.add_argument("--family", type=str, default="cnn", help="Model family: cnn or mlp.")
-    parser.add_argument("--budget", type=Literal[tuple(BUDGETS)], default="quick",  # type: ignore[valid-type]
-                        help=f"Search budget preset, one of {', '.join(BUDGETS)}; the options below override it.")
+    parser.add_argument("--budget", type=Literal[BUDGET_CHOICES], default="auto",  # type: ignore[valid-type]
+                        help="Search budget preset: quick (minutes on a CPU with small data), paper (SPEC §5, "
+                             "hours on a GPU) or auto (quick on a CPU or with fewer than 10,000 training samples, "
+                             "else paper); the options below override it.")
+    parser.add_argument("--threads", type=str, default="auto",
+                        help="Torch threads of each candidate on a CPU: auto (race the thread counts on the "
+                             "candidate's first batches and keep the fastest now) or a number (bit-identical reruns).")
     parser.add_argument("--max_trials", type=int | None, default=None,
                         help="Stop the search after this many trials (then rank and train the best so far).")
     parser.add_argument("--max_time", type=str | None, default=None,

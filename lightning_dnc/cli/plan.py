@@ -16,7 +16,8 @@ from typing import Any
 
 from jsonargparse import Namespace
 
-from lightning_dnc.cli.budgets import BUDGETS
+from lightning_dnc.budgets import (BUDGET_CHOICES, BUDGET_SETTINGS, BUDGETS, budget_line, choose_budget,
+                                   resolved_accelerator)
 from lightning_dnc.cli.errors import UsageError
 from lightning_dnc._optional import require
 from lightning_dnc.executors import RunOptions
@@ -65,6 +66,14 @@ class RunPlan:
     out: Path
     hardware: dict[str, Any]
     resume: ResumeRequest | None = None
+    #: The named budget the run uses and why (``"auto: CPU, ..."``; empty when --budget named it).
+    budget: tuple[str, str] = ("quick", "")
+
+    def budget_line(self) -> str:
+        """The line printed at the start: the budget, what it sets, how to change it."""
+        settings = self.settings
+        return budget_line(self.budget[0], self.budget[1], settings.search_epochs, settings.prior_points,
+                           settings.steps, "--budget paper|quick or --prior_points/--steps/--search_epochs change it.")
 
     @property
     def family(self) -> str:
@@ -92,8 +101,13 @@ def resolve_run(options: Namespace, resume: ResumeRequest | None = None) -> RunP
 def _resolve_run(options: Namespace, resume: ResumeRequest | None) -> RunPlan:
     from lightning_dnc.space import CNNSpace, MLPSpace, TrainingSpace, complete_config
 
-    check_choice("budget", options.budget, tuple(BUDGETS))
-    budget = BUDGETS[options.budget]
+    check_choice("budget", options.budget, BUDGET_CHOICES)
+    _check_devices(options.devices)
+    _check_executor_options(options)
+    datamodule = _load_data(options)  # before the budget: "auto" looks at the data's size
+    budget_name, budget_reason = choose_budget(options.budget, resolved_accelerator(options.accelerator),
+                                               _train_samples(datamodule))
+    budget = BUDGETS[budget_name]
     # --t_tr_mode unset: "step" for a new run; on --resume the run's own (0.1.0 runs measured "epoch").
     t_tr_mode = options.t_tr_mode if options.t_tr_mode is not None or resume is not None else "step"
     objective = Objective(wc=options.wc, penalize=options.penalize, t_tr_mode=t_tr_mode, t_tr_ref=options.t_tr_ref,
@@ -104,21 +118,19 @@ def _resolve_run(options: Namespace, resume: ResumeRequest | None) -> RunPlan:
         raise UsageError(f"--epochs must be an integer >= 1, got {final_epochs!r}.")
     if not 0.0 < options.val_split < 1.0:
         raise UsageError(f"--val_split must be in (0, 1), got {options.val_split!r}.")
-    _check_devices(options.devices)
-    _check_executor_options(options)
     if options.pareto_costs is not None:
         check_choices("pareto_costs", options.pareto_costs, PENALTIES)
     own, other = (CNN_LIMITS, MLP_LIMITS) if options.family == "cnn" else (MLP_LIMITS, CNN_LIMITS)
     misplaced = [f"--{name}" for name in other if options.get(name) is not None]
     if misplaced:
         raise UsageError(f"{', '.join(misplaced)} only apply to --family {'mlp' if options.family == 'cnn' else 'cnn'}.")
-    limits = dict(budget.cnn_limits if options.family == "cnn" else budget.mlp_limits)
+    limits = budget.limits(options.family)
     limits.update({name: _pair_or_value(f"--{name}", options.get(name)) for name in own
                    if options.get(name) is not None})
     training_limits = {key: _pair_or_value(flag, options.get(flag[2:])) for key, flag in TRAINING_LIMITS.items()
                        if options.get(flag[2:]) is not None}
     from_budget = {name: getattr(budget, name) if options.get(name) is None else options.get(name)
-                   for name in ("prior_points", "steps", "explore", "search_epochs")}
+                   for name in BUDGET_SETTINGS}
     settings = settings.replace(
         **from_budget, training_prior_points=options.training_prior_points, training_steps=options.training_steps,
         stage2_order=options.stage2_order, top_k=options.top_k, seed=options.seed, patience=options.patience,
@@ -144,14 +156,20 @@ def _resolve_run(options: Namespace, resume: ResumeRequest | None) -> RunPlan:
         max_consecutive_failures=options.max_consecutive_failures, retry_oom=options.retry_oom,
         journal=None if resume is not None else out / JOURNAL_NAME, resume=out if resume is not None else None,
         force_resume=bool(options.force), max_trials=options.max_trials, max_time=options.max_time,
-        logger=options.logger, log_dir=out / LOGS_FOLDER,
+        logger=options.logger, log_dir=out / LOGS_FOLDER, threads=options.threads,
     )
     if options.logger == "tensorboard":
         require("tensorboard", "--logger tensorboard")
     hardware = {"accelerator": options.accelerator, "devices": options.devices, "precision": options.precision}
     check_hardware(hardware)
-    datamodule = _load_data(options)
-    return RunPlan(options, settings, run_options, final_epochs, datamodule, candidate, out, hardware, resume)
+    return RunPlan(options, settings, run_options, final_epochs, datamodule, candidate, out, hardware, resume,
+                   budget=(budget_name, budget_reason))
+
+
+def _train_samples(datamodule: Any) -> int | None:
+    from lightning_dnc.lightning.setup_checks import count_samples
+
+    return count_samples(datamodule, "train")
 
 
 def check_hardware(hardware: dict[str, Any]) -> None:

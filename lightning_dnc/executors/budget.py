@@ -8,7 +8,9 @@ short. So they are run options, enforced by the driver loop, and a resume may ch
   resumed search with the same limit stops at the same trial as an uninterrupted one, and a larger
   limit continues the sequence exactly.
 - ``max_time`` counts the wall time of this invocation's search loop (a resume starts a fresh
-  clock). Once it has passed no new trial starts; trials already running finish.
+  clock). Once it has passed no new trial starts, and a trial still training is stopped at its
+  next batch (:mod:`lightning_dnc.lightning.candidate_watch`): it is journaled as interrupted by
+  the budget, never ranked, and a resume trains it again.
 
 When a limit ends the search, the current stage ends early, the remaining stages are skipped and
 the result ranks every successful trial; ``SearchResult.meta["budget_ended"]`` says which limit

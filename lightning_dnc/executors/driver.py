@@ -182,6 +182,8 @@ def drive(engine: StagedSearch, executor: Executor, progress: ProgressDisplay,
                 progress.stage_finished(stage, stage_rows.pop(stage, []))
             if evaluation.ok:
                 failures = []
+            elif evaluation.extra.get("stopped_by"):  # the budget stopped it: no failure of the candidate
+                pass
             else:
                 failures.append((trial_id, str(evaluation.failure_reason), str(evaluation.error or "")))
         if checkpoints is not None:
@@ -214,6 +216,13 @@ def final_result(engine: StagedSearch, journal: Path | None, ended_by: str | Non
     except RuntimeError:
         failed = [(t.trial_id, str(t.evaluation.failure_reason), str(t.evaluation.error or ""))
                   for t in engine.trials if t.evaluation is not None]
+        if not failed and ended_by == "max_time":
+            limit = budget.max_time if budget is not None else None
+            raise SearchAborted(
+                f"`max_time` ({limit} s) ended the search before any candidate finished its training; the "
+                "stopped candidate is in the journal and a resume trains it again. Give the search more time "
+                "(`max_time` / --max_time) or a smaller budget (`search_epochs`, --budget quick).",
+                None, [], journal) from None
         if not failed:
             raise
         raise aborted(engine, failed, journal, every=True) from None

@@ -8,6 +8,7 @@ candidates are proposed, so none of them has to match when a search is resumed.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from lightning_dnc.validation import (
     check_duration,
     check_int,
     check_optional_int,
+    check_threads,
 )
 from lightning_dnc.vocabulary import EXECUTORS, LOGGERS
 
@@ -65,6 +67,11 @@ class RunOptions:
         ``None``: the Python API follows the host trainer's logger; nothing else logs.
     log_dir : str or Path, optional
         Folder of the candidates' versions (``trial_000``, ...); needed with ``logger``.
+    threads : "auto" or int, default "auto"
+        Torch intra-op threads of each candidate on a CPU: ``"auto"`` times the candidate's own
+        training step with each count it may use (all cores in-process; a Ray worker's share) and
+        trains with the fastest now; an int fixes the count. Fixed counts give bit-identical
+        trainings from run to run; ``"auto"`` may pick another count under another load.
     """
 
     executor: str | Executor | None = None
@@ -81,6 +88,7 @@ class RunOptions:
     max_time: float | str | None = None
     logger: str | None = None
     log_dir: Path | None = None
+    threads: str | int = "auto"
 
     def __post_init__(self) -> None:
         if self.executor is not None and not isinstance(self.executor, Executor):
@@ -90,6 +98,9 @@ class RunOptions:
         for name in ("retry_oom", "force_resume", "progress"):
             check_bool(name, getattr(self, name))
         check_optional_int("max_trials", self.max_trials, 1)
+        if self.threads is None:
+            raise SettingError("threads", "`threads` must be 'auto' or a number of threads >= 1, got None.")
+        object.__setattr__(self, "threads", check_threads(self.threads))
         object.__setattr__(self, "max_time", check_duration("max_time", self.max_time))
         if self.logger is not None:
             check_choice("logger", self.logger, LOGGERS)
@@ -112,6 +123,19 @@ class RunOptions:
     def budget(self) -> SearchBudget:
         """A fresh :class:`SearchBudget` (its clock starts now) with this record's limits."""
         return SearchBudget(self.max_trials, self.max_time)  # type: ignore[arg-type]
+
+    def threads_per_candidate(self) -> int | None:
+        """Most torch threads one candidate may use when candidates train side by side on Ray.
+
+        ``None`` in this process (torch's own count, every core). On Ray: the CPUs of
+        ``resources_per_trial``, else this machine's cores shared by ``max_concurrent`` candidates.
+        """
+        if self.executor != "ray":
+            return None
+        cpus = (self.resources_per_trial or {}).get("cpu")
+        if cpus:
+            return max(1, int(cpus))
+        return max(1, (os.cpu_count() or 1) // self.max_concurrent)
 
     def replace(self, **changes: Any) -> RunOptions:
         """A copy with ``changes`` applied (and validated)."""

@@ -28,6 +28,8 @@ from lightning.pytorch.utilities.seed import isolate_rng
 from lightning_dnc.data.base import DatasetInfo, check_datamodule
 from lightning_dnc.data.targets import target_statistics
 from lightning_dnc.lightning.candidate_logs import CandidateLogs, trial_version
+from lightning_dnc.lightning.candidate_threads import CandidateThreads
+from lightning_dnc.lightning.candidate_watch import CandidateStopped, CandidateWatch
 from lightning_dnc.lightning.child_trainer import cheap_cuda_checks, make_child_trainer, quiet_lightning
 from lightning_dnc.lightning.cost_probe import CostProbe
 from lightning_dnc.lightning.rung_runs import (RungState, carried_costs, checkpoint_in, checkpoint_out, split_run,
@@ -41,7 +43,7 @@ from lightning_dnc.models.module import CandidateModule, NonFiniteMetricError
 from lightning_dnc.search.records import STATUS_FAILED, STATUS_OK, Evaluation
 from lightning_dnc.search.settings import DEFAULT_SEARCH_EPOCHS
 from lightning_dnc.space.config import complete_config
-from lightning_dnc.validation import check_choice
+from lightning_dnc.validation import check_choice, check_threads
 from lightning_dnc.vocabulary import T_TR_MODES
 
 _NOT_BAREBONES = {"logger", "enable_checkpointing", "enable_progress_bar", "log_every_n_steps", "enable_model_summary",
@@ -126,6 +128,20 @@ class CandidateEvaluator:
     checkpoint_dir : path, optional
         Multi-fidelity searches: where rung checkpoints are written and read
         (:mod:`lightning_dnc.lightning.rung_runs`).
+    threads : "auto", int or None, default None
+        Torch intra-op threads each candidate trains with (CPU): ``"auto"`` races every count up to
+        ``max_threads`` on the candidate's first training batches and trains on with the fastest
+        (:mod:`lightning_dnc.lightning.candidate_threads`); an int fixes it; ``None`` leaves torch's
+        count. Recorded per trial in ``extra["threads"]``; the process's count is restored after
+        each candidate.
+    max_threads : int, optional
+        Most threads ``"auto"`` tries: this process's torch thread count by default (a Ray
+        worker's share of the cores).
+    deadline : float, optional
+        ``time.time()`` at which a running candidate is stopped (the search's ``max_time``); it is
+        returned as ``failure_reason="interrupted"`` with ``extra["stopped_by"] = "max_time"``.
+    epoch_lines : bool, default False
+        Print a line per finished epoch of a candidate that has trained for more than 10 s.
     """
 
     def __init__(self, datamodule: Any, epochs: int = DEFAULT_SEARCH_EPOCHS, accelerator: str = "auto", devices: Any = 1,
@@ -135,7 +151,8 @@ class CandidateEvaluator:
                  trainer_kwargs: Mapping[str, Any] | None = None, t_tr_mode: str = "step",
                  step_plan: StepPlan | None = None, cost_threads: int | None = COST_THREADS,
                  logs: CandidateLogs | None = None, target_stats: Mapping[str, Any] | None = None,
-                 measure_costs: bool = True, checkpoint_dir: Any = None) -> None:
+                 measure_costs: bool = True, checkpoint_dir: Any = None, threads: str | int | None = None,
+                 max_threads: int | None = None, deadline: float | None = None, epoch_lines: bool = False) -> None:
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"`epochs` must be an int >= 1, got {epochs!r}.")
         if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):
@@ -158,6 +175,10 @@ class CandidateEvaluator:
         self.target_stats = target_stats if target_stats is not None else target_statistics(datamodule, self.info.task)
         self.measure_costs = bool(measure_costs)
         self.checkpoint_dir = checkpoint_dir
+        self.threads = check_threads(threads)
+        self.max_threads = max_threads
+        self.deadline = deadline
+        self.epoch_lines = bool(epoch_lines)
 
     # -- public -----------------------------------------------------------------------------
     def evaluate(self, config: Mapping[str, Any], trial_id: int | None = None) -> Evaluation:
@@ -186,8 +207,11 @@ class CandidateEvaluator:
         rung_state = RungState() if run is not None else None
         self.datamodule.batch_size = int(full["batch_size"])
         timer = EpochTimer()
-        probe = CostProbe(epochs, self.step_plan, self.cost_threads)
         measure = self.measure_costs and resume is None
+        probe = CostProbe(epochs, self.step_plan, self.cost_threads)
+        threads = CandidateThreads(self.threads, self.max_threads) if self.threads is not None else None
+        watch = CandidateWatch(self.deadline, self.epoch_lines, trial_id, epochs)
+        threads_before = torch.get_num_threads()
         recorder = _MetricRecorder()
         module: pl.LightningModule | None = None
         trainer: pl.Trainer | None = None
@@ -197,7 +221,8 @@ class CandidateEvaluator:
             with isolate_rng(), quiet_lightning(), cheap_cuda_checks():
                 torch.manual_seed(self.seed)
                 module = self._make_module(full, epochs)
-                callbacks: list[Callback] = [*([probe] if measure else []), timer, *self._early_stopping(),
+                callbacks: list[Callback] = [*([probe] if measure else []), *([threads] if threads else []), timer,
+                                             watch, *self._early_stopping(),
                                              *([rung_state] if rung_state is not None else [])]
                 keeps_history = isinstance(getattr(module, "history", None), Mapping)
                 if not keeps_history:
@@ -211,6 +236,8 @@ class CandidateEvaluator:
                     trainer.save_checkpoint(save)
         except (KeyboardInterrupt, SystemExit):
             raise
+        except CandidateStopped as err:
+            status, reason, error = STATUS_FAILED, "interrupted", str(err)
         except torch.cuda.OutOfMemoryError as err:
             status, reason, error = STATUS_FAILED, "oom", _error_text(err)
         except NonFiniteMetricError as err:
@@ -220,8 +247,14 @@ class CandidateEvaluator:
             status, reason, error = STATUS_FAILED, "oom" if oom else "exception", _error_text(err)
         finally:
             _restore_sigint_handler(sigint)
+            if torch.get_num_threads() != threads_before:
+                torch.set_num_threads(threads_before)
             fields = self._measurements(module, trainer, timer, recorder, probe.costs)
             fields["extra"].update(user_unit_metrics(module, recorder.history))
+            if threads is not None and threads.record is not None:
+                fields["extra"]["threads"] = threads.record
+            if reason == "interrupted":
+                fields["extra"]["stopped_by"] = "max_time"
             if rung_state is not None:
                 if resume is not None:
                     fields = with_carried_costs(fields, rung_state.costs, self.t_tr_mode)

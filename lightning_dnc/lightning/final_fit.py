@@ -13,6 +13,7 @@ from lightning.pytorch.utilities.seed import isolate_rng
 
 from lightning_dnc.data.targets import target_statistics
 from lightning_dnc.lightning.candidate_logs import CandidateLogs
+from lightning_dnc.lightning.candidate_threads import CandidateThreads
 from lightning_dnc.lightning.child_trainer import cheap_cuda_checks, make_child_trainer, quiet_lightning
 from lightning_dnc.lightning.timing import EpochTimer
 from lightning_dnc.models import CandidateModule
@@ -20,13 +21,16 @@ from lightning_dnc.models import CandidateModule
 
 def train_final_model(config: Mapping[str, Any], datamodule: Any, epochs: int, hardware: Mapping[str, Any],
                       seed: int = 0, checkpoint: Path | None = None,
-                      logs: CandidateLogs | None = None) -> dict[str, Any]:
+                      logs: CandidateLogs | None = None, threads: str | int | None = "auto") -> dict[str, Any]:
     """Train ``config`` for ``epochs`` on the training split and measure it.
 
     Parameters
     ----------
     logs : CandidateLogs, optional
         Log the curves as version ``final`` (beside the candidates' ``trial_000``, ...).
+    threads : "auto", int or None, default "auto"
+        Torch threads of the training on a CPU, as for the candidates
+        (:class:`~lightning_dnc.lightning.candidate_threads.CandidateThreads`); ``None`` leaves torch's.
 
     Returns
     -------
@@ -45,7 +49,8 @@ def train_final_model(config: Mapping[str, Any], datamodule: Any, epochs: int, h
                                  task=datamodule.task, epochs=epochs,
                                  target_stats=target_statistics(datamodule))
         logger = {"logger": logs.logger("final")} if logs is not None else {}
-        trainer = make_child_trainer(epochs, hardware, [timer], **logger)
+        racer = CandidateThreads(threads) if threads is not None else None
+        trainer = make_child_trainer(epochs, hardware, [timer, *([racer] if racer else [])], **logger)
         trainer.fit(module, datamodule=datamodule)
         metrics: dict[str, Any] = {}
         val = trainer.validate(module, datamodule=datamodule, verbose=False)[0]
@@ -56,6 +61,8 @@ def train_final_model(config: Mapping[str, Any], datamodule: Any, epochs: int, h
     if checkpoint is not None:
         trainer.save_checkpoint(checkpoint, weights_only=False)
         metrics["checkpoint"] = str(checkpoint)
+    if racer is not None and racer.record is not None:
+        metrics["threads"] = racer.record
     metrics.update({"t_tr": timer.t_tr, "n_params": module.num_params, "epochs": epochs,
                     "wall_time": time.perf_counter() - started})
     if logs is not None:

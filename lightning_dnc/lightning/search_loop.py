@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -93,16 +94,19 @@ def run_search(settings: SearchSettings, options: RunOptions, datamodule: Any, h
             return engine.result()
         logs = make_candidate_logs(options.logger, options.log_dir) if is_rank_zero() else None  # rank 0 logs
         checkpoints = rung_checkpoints(settings, options, hardware)
+        budget = options.budget  # its clock starts now; running candidates stop at its deadline
+        deadline = None if budget.max_time is None else time.time() + budget.max_time
         evaluator: Any = CandidateEvaluator(datamodule, seed=settings.seed, module_class=model_class,
                                             patience=settings.patience, logs=logs,
                                             t_tr_mode=settings.objective.t_tr_mode, **hardware,
-                                            checkpoint_dir=None if checkpoints is None else checkpoints.path)
+                                            checkpoint_dir=None if checkpoints is None else checkpoints.path,
+                                            threads=options.threads, max_threads=options.threads_per_candidate(),
+                                            deadline=deadline, epoch_lines=options.progress and is_rank_zero())
         if options.retry_oom:
             evaluator = OomRetry(evaluator)
         executor = make_executor(options.executor, evaluator, max_concurrent=options.max_concurrent,
                                  resources_per_trial=options.resources_per_trial, ray_address=options.ray_address)
         try:
-            budget = options.budget
             with SearchProgress(enabled=options.progress and is_rank_zero(), console=console, live=live,
                                 plain=plain) as progress, quiet_lightning():  # once for every candidate
                 ended_by = drive(engine, executor, progress, options.max_consecutive_failures, options.journal,

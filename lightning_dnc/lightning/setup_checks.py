@@ -97,7 +97,7 @@ def warn_small_data(datamodule: Any, training_space: Any = None, strategy: str |
     Returns the warning texts (also emitted with ``warnings.warn``).
     """
     texts: list[str] = []
-    n_train, n_val = _count(datamodule, "train"), _count(datamodule, "val")
+    n_train, n_val = count_samples(datamodule, "train"), count_samples(datamodule, "val")
     classes = getattr(datamodule, "num_outputs", None)
     if getattr(datamodule, "task", None) == "classification" and n_val is not None and classes and n_val < classes:
         texts.append(
@@ -119,7 +119,8 @@ def warn_small_data(datamodule: Any, training_space: Any = None, strategy: str |
     return texts
 
 
-def _count(datamodule: Any, stage: str) -> int | None:
+def count_samples(datamodule: Any, stage: str) -> int | None:
+    """Samples of ``stage`` (``"train"``, ``"val"``) of a set-up datamodule; ``None`` when it cannot tell."""
     counter = getattr(datamodule, "num_samples", None)
     if callable(counter):
         return int(counter(stage))
@@ -130,4 +131,4 @@ def _count(datamodule: Any, stage: str) -> int | None:
         return None
 
 
-__all__ = ["check_hardware", "check_namespaces", "warn_small_data"]
+__all__ = ["check_hardware", "check_namespaces", "count_samples", "warn_small_data"]

@@ -26,8 +26,9 @@ from lightning_dnc.lightning.data_source import resolve_datamodule
 from lightning_dnc.lightning.module_probe import ignored_message, ignored_settings
 from lightning_dnc.lightning.search_loop import run_search
 from lightning_dnc.models.module import CandidateModule
-from lightning_dnc.lightning.setup_checks import check_namespaces
-from lightning_dnc.search import DEFAULT_SEARCH_EPOCHS, Objective, SearchResult, SearchSettings
+from lightning_dnc.lightning.setup_checks import check_namespaces, count_samples
+from lightning_dnc.budgets import BUDGET_CHOICES, BUDGETS, budget_line, choose_budget
+from lightning_dnc.search import Objective, SearchResult, SearchSettings
 from lightning_dnc.space import CNNSpace, MLPSpace, TrainingSpace, complete_config
 from lightning_dnc.validation import SetupWarning, check_choice
 from lightning_dnc.vocabulary import FAMILIES
@@ -48,11 +49,22 @@ class DeepNCheapTuner(pl.Callback):
         Cost penalised: training seconds per epoch, trainable parameter count, inference FLOPs
         per sample, inference seconds per sample at batch 1, or peak training bytes. Every
         trial records all of them; ``n_params`` and ``flops`` do not depend on the machine.
-    search_epochs : int, default 100
-        Epochs each candidate trains for during the search.
-    prior_points, steps, explore : int, default 15, 15, 1000
+    search_epochs : int, optional
+        Epochs each candidate trains for during the search (the budget's: 10 quick, 100 paper).
+    prior_points, steps, explore : int, optional
         Bayesian optimisation budget of stages 1 and 3: Sobol prior points, BO steps, random
-        candidates scored by expected improvement at each step.
+        candidates scored by expected improvement at each step (the budget's: 4, 4, 300 quick;
+        15, 15, 1000 paper).
+    budget : {"auto", "quick", "paper"}, default "auto"
+        What the settings above and the architecture space default to when not given
+        (:mod:`lightning_dnc.budgets`): ``"quick"`` finishes in minutes on a CPU with small data
+        (smaller networks), ``"paper"`` is SPEC §5's; ``"auto"`` picks ``"paper"`` on an accelerator
+        with 10,000 training samples or more, else ``"quick"``. The search prints which it runs.
+    threads : "auto" or int, default "auto"
+        Torch intra-op threads of each candidate on a CPU: ``"auto"`` races the thread counts on
+        the candidate's first training batches and trains on with the fastest, which on a shared
+        machine is often fewer than the cores; an int fixes the count (bit-identical reruns).
+        Recorded per trial in ``extra["threads"]``.
     training_prior_points, training_steps : int, optional
         Stage-3 budget when it should differ from ``prior_points``/``steps``.
     top_k : int, default 1
@@ -60,7 +72,8 @@ class DeepNCheapTuner(pl.Callback):
     seed : int, default 0
         Seed of the search (sampling and candidate training).
     space : CNNSpace or MLPSpace, optional
-        Architecture space with user limits; defaults to the SPEC space of the model's family.
+        Architecture space with user limits; defaults to the budget's limits of the model's family
+        (the SPEC space for ``"paper"``).
     training_space : TrainingSpace, optional
         Limits of lr, weight decay and batch size.
     executor : {"inprocess", "ray"} or Executor, optional
@@ -104,7 +117,8 @@ class DeepNCheapTuner(pl.Callback):
         Stop once the search holds this many trials (a resumed journal's included).
     max_time : float or str, optional
         Start no new trial after this wall time: seconds, ``"90s"``, ``"30m"``, ``"1h"``,
-        ``"1h30m"``, ``"DD:HH:MM:SS"``. A search ended by ``max_trials``/``max_time`` skips the
+        ``"1h30m"``, ``"DD:HH:MM:SS"``; a candidate still training then is stopped at its next
+        batch (journaled as interrupted, never ranked). A search ended by ``max_trials``/``max_time`` skips the
         rest of its current stage and the stages after it, ranks every successful trial and says
         so in ``result.meta["budget_ended"]`` (see :mod:`lightning_dnc.executors.budget`).
     patience : int, optional
@@ -137,10 +151,10 @@ class DeepNCheapTuner(pl.Callback):
         self,
         wc: float = 0.1,
         penalize: str = "t_tr",
-        search_epochs: int = DEFAULT_SEARCH_EPOCHS,
-        prior_points: int = 15,
-        steps: int = 15,
-        explore: int = 1000,
+        search_epochs: int | None = None,
+        prior_points: int | None = None,
+        steps: int | None = None,
+        explore: int | None = None,
         top_k: int = 1,
         seed: int = 0,
         space: CNNSpace | MLPSpace | None = None,
@@ -175,8 +189,19 @@ class DeepNCheapTuner(pl.Callback):
         fidelity: str | None = None,
         min_epochs: int | None = None,
         reduction_factor: int = 3,
+        budget: str = "auto",
+        threads: str | int = "auto",
     ) -> None:
         super().__init__()
+        self.budget = check_choice("budget", budget, BUDGET_CHOICES)
+        given = {"search_epochs": search_epochs, "prior_points": prior_points, "steps": steps, "explore": explore}
+        #: Settings the budget fills (those the user left unset), and whether the space is the budget's.
+        self.from_budget = tuple(name for name, value in given.items() if value is None)
+        self.space_from_budget = space is None
+        # Until the search knows the hardware and data, "auto" stands for "paper" (the full SPEC budget).
+        named = BUDGETS["paper" if budget == "auto" else budget]
+        search_epochs, prior_points, steps, explore = (
+            getattr(named, name) if value is None else value for name, value in given.items())
         objective = Objective(wc=wc, penalize=penalize, t_tr_ref=t_tr_ref, n_params_ref=n_params_ref,
                               regression_scale=regression_scale, t_tr_mode=t_tr_mode, flops_ref=flops_ref,
                               latency_ref=latency_ref, memory_ref=memory_ref)
@@ -192,7 +217,7 @@ class DeepNCheapTuner(pl.Callback):
             ray_address=ray_address, max_consecutive_failures=max_consecutive_failures, retry_oom=retry_oom,
             journal=None if journal is None else Path(journal), resume=None if resume is None else Path(resume),
             force_resume=force_resume, progress=progress, max_trials=max_trials, max_time=max_time, logger=logger,
-            log_dir=None if log_dir is None else Path(log_dir),
+            log_dir=None if log_dir is None else Path(log_dir), threads=threads,
         )
         self.result: SearchResult | None = None
 
@@ -258,7 +283,7 @@ def _search_and_apply(dnc: DeepNCheapTuner, trainer: pl.Trainer, model: pl.Light
     configure = _config_applier(model, datamodule)
     hardware = _hardware_of(trainer)
     model_class = _candidate_class(model)
-    settings = dnc.settings.for_family(family)
+    settings = settings_for_budget(dnc, dnc.settings.for_family(family), hardware, datamodule)
     if model_class is not None and not issubclass(model_class, CandidateModule):  # that one reads every key
         settings = _skip_ignored_groups(model_class, settings, datamodule)
     options = dnc.run_options
@@ -281,6 +306,32 @@ def _search_and_apply(dnc: DeepNCheapTuner, trainer: pl.Trainer, model: pl.Light
     datamodule.batch_size = int(best["batch_size"])
     model._dnc_searched_by = dnc  # type: ignore[attr-defined]
     return result
+
+
+def settings_for_budget(dnc: DeepNCheapTuner, settings: SearchSettings, hardware: Mapping[str, Any],
+                        datamodule: Any) -> SearchSettings:
+    """``settings`` with the unset budget settings and space of the budget ``dnc.budget`` stands for here.
+
+    ``"auto"`` is resolved from the candidates' accelerator and the training samples
+    (:func:`lightning_dnc.budgets.choose_budget`); the line saying which budget runs is printed when
+    progress is on. A resumed search keeps its journal's settings (the engine checks they match).
+    """
+    if callable(getattr(datamodule, "prepare_data", None)):
+        datamodule.prepare_data()
+    if callable(getattr(datamodule, "setup", None)):
+        datamodule.setup("fit")
+    name, reason = choose_budget(dnc.budget, str(hardware.get("accelerator", "cpu")), count_samples(datamodule, "train"))
+    budget = BUDGETS[name]
+    changes: dict[str, Any] = {key: getattr(budget, key) for key in dnc.from_budget}
+    limits = budget.limits(str(settings.family))
+    if dnc.space_from_budget and limits:
+        changes["space"] = (CNNSpace if settings.family == "cnn" else MLPSpace)(**limits)
+    settings = settings.replace(**changes) if changes else settings
+    if dnc.run_options.progress:
+        print(budget_line(name, reason, settings.search_epochs, settings.prior_points, settings.steps,
+                          "DeepNCheapTuner(budget='paper'|'quick', prior_points=, steps=, search_epochs=, space=) "
+                          "changes it."), flush=True)
+    return settings
 
 
 def _skip_ignored_groups(model_class: type, settings: SearchSettings, datamodule: Any) -> SearchSettings:
@@ -370,4 +421,4 @@ def _reinitialise(model: pl.LightningModule, config: dict[str, Any]) -> None:
     type(model).__init__(model, config=config, **kwargs)
 
 
-__all__ = ["DeepNCheapTuner", "SearchAborted", "tune"]
+__all__ = ["DeepNCheapTuner", "SearchAborted", "settings_for_budget", "tune"]
