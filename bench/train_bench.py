@@ -10,6 +10,9 @@ validation of 360 samples, teardown, clean-up), on a tiny dataset; the measureme
 are printed beside it. Targets (issue 16 item 7): MLP row <= 1.10x, fixed cost <= 0.02 s.
 
 Run ``python bench/train_bench.py`` (``--quick`` for a smoke run, ``--json`` for machine output).
+``--threads-check`` adds issue 25's rows: each case's training time with ``threads=1``, all
+threads and ``"auto"``, quiet and beside ``--busy`` CPU burners (:mod:`_threads_rows`; target:
+auto <= 1.1 x the better fixed count on every row).
 Timings on a shared machine are noisy: each side is measured ``--repeats`` times, interleaved,
 and the median is reported.
 """
@@ -29,6 +32,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from lightning_dnc.data import DigitsDataModule, InMemoryDataModule, RawData  # noqa: E402
 from lightning_dnc.lightning.child_trainer import cheap_cuda_checks  # noqa: E402
@@ -161,6 +165,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--epochs", type=int, default=None, help="epochs per run (default 3; 2 with --quick)")
     parser.add_argument("--repeats", type=int, default=None, help="runs per side (default 3; 1 with --quick)")
     parser.add_argument("--accelerator", default="auto", help="'cpu', 'gpu' or 'auto' (default)")
+    parser.add_argument("--threads-check", action="store_true",
+                        help="also time each row's training with threads=1, all and auto, quiet and busy (CPU)")
+    parser.add_argument("--busy", type=int, default=2, help="CPU-burning processes of the busy half (default 2)")
     args = parser.parse_args(argv)
     epochs = args.epochs or (2 if args.quick else 3)
     repeats = args.repeats or (1 if args.quick else 3)
@@ -176,7 +183,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         bench_case("cnn_16_16_32_32", {"out_channels": [16, 16, 32, 32], "strides": [2, 1, 2, 1]}, cnn_dm,
                    epochs, repeats, accelerator, device),
     ]
+    threads = None
+    if args.threads_check and not use_cuda:
+        from _threads_rows import print_rows, threads_rows
+
+        digits = DigitsDataModule()
+        threads = threads_rows([("mlp_784_256_10", {"hidden_mlp": [256]}, mlp_dm),
+                                ("cnn_16_16_32_32", {"out_channels": [16, 16, 32, 32], "strides": [2, 1, 2, 1]}, cnn_dm),
+                                ("digits_cnn_32_64", {"out_channels": [32, 64]}, digits)],
+                               max(epochs, 3), repeats, args.busy, BATCH_SIZE)
     result = {
+        "threads_check": threads,
         "torch": torch.__version__, "python": platform.python_version(), "threads": torch.get_num_threads(),
         "device": cases[0]["device"], "quick": args.quick,
         "cases": cases, "fixed_cost": fixed_cost(accelerator, 3 if args.quick else 5),
@@ -198,6 +215,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
               f"{fc['repeats']}; the cost measurement adds {fc['measurement_s']:.3f} s wall, "
               f"{fc['measurement_cpu_s']:.3f} s CPU")
         print(f"MLP row: {cases[0]['ratio']:.3f}x the plain loop (target <= 1.10x)")
+        if threads:
+            print("training seconds per candidate (all epochs; auto's race included), median over repeats:")
+            print_rows(threads)
         print(f"load average: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     return result
 

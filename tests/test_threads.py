@@ -37,14 +37,21 @@ def _run_race(race: ThreadRace, seconds: dict[int, float]) -> list[int]:
 
 def test_race_picks_the_faster_count_and_alternates_the_order():
     race = ThreadRace([1, 2], rounds=4, min_rounds=2)
-    order = _run_race(race, {1: 0.010, 2: 0.030})
+    order = _run_race(race, {1: 0.010, 2: 0.015})
     assert race.threads == 1
-    assert order[:4] == [1, 2, 2, 1]  # the order is reversed every round
-    assert len(order) == 4  # clearly apart after two rounds: decided early
+    assert order == [1, 2, 2, 1]  # the order is reversed every round; clearly apart after two rounds
 
     race = ThreadRace([1, 2], rounds=4, min_rounds=2)
-    _run_race(race, {1: 0.030, 2: 0.010})
+    _run_race(race, {1: 0.015, 2: 0.010})
     assert race.threads == 2
+
+
+def test_a_far_slower_count_costs_one_batch_and_the_preferred_count_goes_first():
+    race = ThreadRace([1, 2, 3, 4], prefer=3)
+    order = _run_race(race, {1: 0.010, 2: 0.05, 3: 0.08, 4: 0.1})
+    assert order == [3, 1, 2, 4]  # the preferred count first; every other count far slower than 1: out at once
+    assert race.threads == 1
+    assert race.to_dict()["timed_batches"] == 4
 
 
 def test_race_keeps_fewer_threads_when_more_are_not_clearly_faster():
@@ -140,5 +147,4 @@ def test_bad_threads_are_refused_naming_the_setting(value):
 def test_ray_candidates_share_the_cores():
     assert RunOptions().threads_per_candidate() is None  # in-process: torch's own count
     assert RunOptions(executor="ray", resources_per_trial={"cpu": 3}).threads_per_candidate() == 3
-    import os
-    assert RunOptions(executor="ray", max_concurrent=2).threads_per_candidate() == max(1, (os.cpu_count() or 1) // 2)
+    assert RunOptions(executor="ray", max_concurrent=2).threads_per_candidate() == 1  # Ray's default: 1 CPU a trial

@@ -8,7 +8,6 @@ candidates are proposed, so none of them has to match when a search is resumed.
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,15 +126,12 @@ class RunOptions:
     def threads_per_candidate(self) -> int | None:
         """Most torch threads one candidate may use when candidates train side by side on Ray.
 
-        ``None`` in this process (torch's own count, every core). On Ray: the CPUs of
-        ``resources_per_trial``, else this machine's cores shared by ``max_concurrent`` candidates.
+        ``None`` in this process (torch's own count, every core). On Ray: the CPUs a trial reserves
+        (``resources_per_trial["cpu"]``, 1 by default), so K workers share the cores they reserved.
         """
         if self.executor != "ray":
             return None
-        cpus = (self.resources_per_trial or {}).get("cpu")
-        if cpus:
-            return max(1, int(cpus))
-        return max(1, (os.cpu_count() or 1) // self.max_concurrent)
+        return max(1, int((self.resources_per_trial or {}).get("cpu", 1)))
 
     def replace(self, **changes: Any) -> RunOptions:
         """A copy with ``changes`` applied (and validated)."""

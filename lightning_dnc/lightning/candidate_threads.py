@@ -38,6 +38,8 @@ class CandidateThreads(Callback):
     threads : "auto" or int
     max_threads : int, optional
         Most threads ``"auto"`` races; this process's torch thread count by default.
+    prefer : int, optional
+        The count the candidate starts with and races first (the previous candidate's choice).
 
     Attributes
     ----------
@@ -46,10 +48,11 @@ class CandidateThreads(Callback):
         ``mode``, and for ``"auto"`` the median seconds per raced batch of each count.
     """
 
-    def __init__(self, threads: str | int, max_threads: int | None = None) -> None:
+    def __init__(self, threads: str | int, max_threads: int | None = None, prefer: int | None = None) -> None:
         super().__init__()
         self.threads = threads
         self.max_threads = max_threads
+        self.prefer = prefer
         self.race: ThreadRace | None = None
         self._timing: tuple[int, float] | None = None
         self._full_batch: int | None = None
@@ -82,10 +85,9 @@ class CandidateThreads(Callback):
             self._fixed = int(self.threads)
             torch.set_num_threads(self._fixed)
             return
-        self.race = ThreadRace(thread_counts(self.max_threads or available_threads()))
+        self.race = ThreadRace(thread_counts(self.max_threads or available_threads()), prefer=self.prefer)
         self._full_batch = getattr(trainer.train_dataloader, "batch_size", None)
-        if self.race.decided:
-            torch.set_num_threads(int(self.race.threads))  # type: ignore[arg-type]
+        torch.set_num_threads(self.race.next_count())  # the untimed first batch too
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any,
                              batch_idx: int) -> None:  # noqa: D102
@@ -115,7 +117,7 @@ class CandidateThreads(Callback):
         if raced and len(self._since) == DRIFT_WINDOW and statistics.median(self._since) > DRIFT_FACTOR * raced:
             # The load changed since the race: race again (the earlier races stay in the record).
             self.races.append(self.race.to_dict())
-            self.race = ThreadRace(self.race.counts)
+            self.race = ThreadRace(self.race.counts, prefer=self.race.threads)
             self._since = []
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:  # noqa: D102

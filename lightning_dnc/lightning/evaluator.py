@@ -179,6 +179,7 @@ class CandidateEvaluator:
         self.max_threads = max_threads
         self.deadline = deadline
         self.epoch_lines = bool(epoch_lines)
+        self._last_threads: int | None = None  # the previous candidate's choice: the next one races it first
 
     # -- public -----------------------------------------------------------------------------
     def evaluate(self, config: Mapping[str, Any], trial_id: int | None = None) -> Evaluation:
@@ -209,7 +210,8 @@ class CandidateEvaluator:
         timer = EpochTimer()
         measure = self.measure_costs and resume is None
         probe = CostProbe(epochs, self.step_plan, self.cost_threads)
-        threads = CandidateThreads(self.threads, self.max_threads) if self.threads is not None else None
+        threads = (CandidateThreads(self.threads, self.max_threads, prefer=self._last_threads)
+                   if self.threads is not None else None)
         watch = CandidateWatch(self.deadline, self.epoch_lines, trial_id, epochs)
         threads_before = torch.get_num_threads()
         recorder = _MetricRecorder()
@@ -253,6 +255,7 @@ class CandidateEvaluator:
             fields["extra"].update(user_unit_metrics(module, recorder.history))
             if threads is not None and threads.record is not None:
                 fields["extra"]["threads"] = threads.record
+                self._last_threads = threads.record.get("threads")
             if reason == "interrupted":
                 fields["extra"]["stopped_by"] = "max_time"
             if rung_state is not None:

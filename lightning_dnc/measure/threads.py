@@ -31,16 +31,22 @@ def thread_counts(max_threads: int) -> tuple[int, ...]:
     return tuple(sorted(counts))
 
 
-class ThreadRace:
-    """Decide the fastest thread count from the candidate's own training steps, while it trains.
+FAR_APART = 2.0
+"""A count whose fastest batch took this many times the leader's slowest is out of the race at once."""
 
-    The first training batches run with each count in turn (round-robin, the order reversed every
-    round so no count always follows another); each batch's seconds are reported back with
-    :meth:`record`. Once every count has ``min_rounds`` timings and the medians are clearly apart
-    (the fastest count's slowest batch beats every other count's fastest), or once every count has
-    ``rounds`` timings, :attr:`threads` is decided: the smallest median, ties within
-    ``tie_tolerance`` going to fewer threads. Nothing is run twice: the race costs only the
-    difference between the counts on its few batches.
+
+class ThreadRace:
+    """Decide the fastest thread count from the candidate's own training batches, while it trains.
+
+    The first training batches run with each count still in the race in turn (round-robin, starting
+    with ``prefer``, the order reversed every round so no count always follows another); each
+    batch's seconds come back through :meth:`record`. A count whose fastest batch took
+    :data:`FAR_APART` times the leader's slowest leaves the race at once (under contention the wrong
+    count is often 5-10x slower: it costs one batch, not a round). The race is decided when one
+    count is left, when every count has ``min_rounds`` timings and the leader's slowest batch beats
+    every other count's fastest, or when every count has ``rounds`` timings: the smallest median
+    wins, ties within ``tie_tolerance`` going to fewer threads. The raced batches are real training
+    batches: the race costs only the difference between the counts on them.
 
     Parameters
     ----------
@@ -50,9 +56,12 @@ class ThreadRace:
         Timed batches per count at most, and before an early decision.
     tie_tolerance : float, default 0.03
         A larger count must be this much faster (relative) to be chosen over a smaller one.
+    prefer : int, optional
+        The count raced first (e.g. the previous candidate's choice).
     """
 
-    def __init__(self, counts: Sequence[int], rounds: int = 4, min_rounds: int = 2, tie_tolerance: float = 0.03) -> None:
+    def __init__(self, counts: Sequence[int], rounds: int = 4, min_rounds: int = 2, tie_tolerance: float = 0.03,
+                 prefer: int | None = None) -> None:
         self.counts = sorted({check_int("counts", int(n), 1) for n in counts})
         if not self.counts:
             raise ValueError("`counts` must hold at least one thread count >= 1.")
@@ -60,6 +69,10 @@ class ThreadRace:
         self.rounds = check_int("rounds", rounds, self.min_rounds)
         self.tie_tolerance = check_number("tie_tolerance", tie_tolerance, 0.0)
         self.seconds: dict[int, list[float]] = {n: [] for n in self.counts}
+        self.alive = list(self.counts)
+        if prefer is not None and int(prefer) in self.alive:
+            self.alive.remove(int(prefer))
+            self.alive.insert(0, int(prefer))
         self._turn = 0
         self.threads: int | None = self.counts[0] if len(self.counts) == 1 else None
 
@@ -72,39 +85,50 @@ class ThreadRace:
         """The thread count of the next timed batch (the choice once decided)."""
         if self.threads is not None:
             return self.threads
-        size = len(self.counts)
-        turn, position = divmod(self._turn, size)
-        order = self.counts if turn % 2 == 0 else self.counts[::-1]
+        turn, position = divmod(self._turn, len(self.alive))
+        order = self.alive if turn % 2 == 0 else self.alive[::-1]
         return order[position]
 
     def record(self, count: int, seconds: float) -> None:
         """The seconds of one batch trained with ``count`` threads; decides when enough are in."""
-        if self.threads is not None:
+        if self.threads is not None or int(count) not in self.alive:
             return
         self.seconds[int(count)].append(float(seconds))
         self._turn += 1
-        if self._turn % len(self.counts) != 0:
+        timed = [n for n in self.alive if self.seconds[n]]
+        if len(timed) == len(self.alive):
+            leader = self._fastest(timed)
+            slowest = max(self.seconds[leader])
+            out = [n for n in self.alive if n != leader and min(self.seconds[n]) > FAR_APART * slowest]
+            if out:
+                self.alive = [n for n in self.alive if n not in out]
+                self._turn = 0
+        if len(self.alive) == 1:
+            self.threads = self.alive[0]
+            return
+        if self._turn % len(self.alive) != 0:
             return  # decide only after whole rounds
-        done = min(len(v) for v in self.seconds.values())
+        done = min(len(self.seconds[n]) for n in self.alive)
         if done >= self.rounds or (done >= self.min_rounds and self._clearly_apart()):
-            self.threads = self._fastest()
+            self.threads = self._fastest(self.alive)
 
     def medians(self) -> dict[int, float]:
         """Median seconds per batch of each count timed so far."""
         return {n: float(statistics.median(v)) for n, v in self.seconds.items() if v}
 
-    def _fastest(self) -> int:
+    def _fastest(self, counts: Sequence[int]) -> int:
         medians = self.medians()
-        best = self.counts[0]
-        for n in self.counts[1:]:
+        ordered = sorted(counts)
+        best = ordered[0]
+        for n in ordered[1:]:
             if medians[n] < medians[best] * (1.0 - self.tie_tolerance):
                 best = n
         return best
 
     def _clearly_apart(self) -> bool:
-        fastest = self._fastest()
+        fastest = self._fastest(self.alive)
         worst_of_fastest = max(self.seconds[fastest])
-        return all(min(v) > worst_of_fastest for n, v in self.seconds.items() if n != fastest)
+        return all(min(self.seconds[n]) > worst_of_fastest for n in self.alive if n != fastest)
 
     def to_dict(self) -> dict[str, object]:
         """Plain data for a trial's record: the choice and the median seconds per batch of each count."""
@@ -118,4 +142,4 @@ def available_threads() -> int:
     return max(1, int(torch.get_num_threads()))
 
 
-__all__ = ["ThreadRace", "available_threads", "thread_counts"]
+__all__ = ["FAR_APART", "ThreadRace", "available_threads", "thread_counts"]
