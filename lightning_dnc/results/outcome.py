@@ -41,7 +41,7 @@ def report_lines(result: SearchResult) -> list[str]:
     if any(metrics for _, metrics in rows):
         lines += ["## Regression metrics of the top trials (targets' units; the search ranks by the MSE of "
                   "standardised targets)", "", "| rank | trial | RMSE | MAE | R² |", "|---|---|---|---|---|"]
-        lines += [f"| {r.rank + 1} | {r.trial_id} | {_number(m.get('rmse'))} | {_number(m.get('mae'))} | "
+        lines += [f"| {r.rank} | {r.trial_id} | {_number(m.get('rmse'))} | {_number(m.get('mae'))} | "
                   f"{_number(m.get('r2'), '.4f')} |" for r, m in rows]
         lines.append("")
     return lines

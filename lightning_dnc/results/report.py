@@ -191,7 +191,7 @@ def write_report(run_dir: Path, result: SearchResult | None, final: Mapping[str,
         lines += [f"## Top {len(ranked.top_k)}", ""]
         lines += _markdown_table(
             ["rank", "trial", "loss", "val acc", *COST_HEADER, "configuration"],
-            [[r.rank + 1, r.trial_id, _fmt(r.loss), _fmt(r.trial.evaluation.best_val_acc),
+            [[r.rank, r.trial_id, _fmt(r.loss), _fmt(r.trial.evaluation.best_val_acc),
               *_cost_cells(by_id[r.trial_id]), describe_config(r.config)] for r in ranked.top_k],
         ) + [""]
         front = [r for r in rows if r["pareto"]]
