@@ -104,7 +104,7 @@ def run_search(settings: SearchSettings, options: RunOptions, datamodule: Any, h
         try:
             budget = options.budget
             with SearchProgress(enabled=options.progress and is_rank_zero(), console=console, live=live,
-                                plain=plain) as progress, quiet_lightning():  # once for every candidate
+                                plain=plain, penalize=settings.objective.penalize) as progress, quiet_lightning():  # once for every candidate
                 ended_by = drive(engine, executor, progress, options.max_consecutive_failures, options.journal,
                                  budget=budget, checkpoints=checkpoints)
         finally:

@@ -23,7 +23,7 @@ from lightning_dnc.results.outcome import report_lines, summary_rows
 from lightning_dnc.results.plots import plot_history, plot_pareto, plot_pareto_matrix
 from lightning_dnc.results.rungs import plot_rung_curves, rung_lines
 from lightning_dnc.search import SearchResult, Trial
-from lightning_dnc.search.tables import describe_config
+from lightning_dnc.search.tables import describe_config, si_text
 from lightning_dnc.vocabulary import STAGE_NAMES
 
 
@@ -76,14 +76,7 @@ def _fmt(value: Any, spec: str = ".4f") -> str:
     return format(value, spec)
 
 
-def _si(value: float | None, unit: str = "") -> str:
-    """``value`` with an SI prefix (``1.23 M``)."""
-    if value is None:
-        return "-"
-    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= factor:
-            return f"{value / factor:.3g} {prefix}{unit}"
-    return f"{value:.3g} {unit}".strip()
+_si = si_text
 
 
 def _t_tr(row: Mapping[str, Any]) -> str:

@@ -43,6 +43,16 @@ def describe_config(config: Mapping[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def si_text(value: float | None, unit: str = "") -> str:
+    """``value`` with an SI prefix: ``si_text(1.23e6, "B")`` is ``"1.23 MB"``; ``-`` for None."""
+    if value is None:
+        return "-"
+    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{value / factor:.3g} {prefix}{unit}"
+    return f"{value:.3g} {unit}".strip()
+
+
 def regression_metrics(evaluation: Evaluation | None) -> dict[str, float | None]:
     """``{"rmse", "mae", "r2"}`` in the user's units (empty when the evaluation has none)."""
     if evaluation is None:
@@ -160,4 +170,4 @@ def result_text(result: Any) -> str:
 
 
 __all__ = ["COLUMNS", "SHOWN_ROWS", "describe_config", "header_for", "metric_name", "metric_value",
-           "regression_metrics", "result_records", "result_text", "text_table", "trial_row"]
+           "regression_metrics", "result_records", "result_text", "si_text", "text_table", "trial_row"]
