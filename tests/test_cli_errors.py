@@ -88,6 +88,8 @@ def test_cli_spelling_rewrites_names_and_literals_outside_quotes():
     assert cli_spelling(text, options) == ("--min_epochs (2) applies only with --fidelity asha; set --fidelity to "
                                           "none, got 'None' in the paper's `rung_model=True`.")
     assert cli_spelling("first line\n  second\n", options) == "first line; second"
+    both = "put the files there or pass download=True (--download true) to fetch them."
+    assert cli_spelling(both, {"download"}) == "put the files there or pass --download true to fetch them."
 
 
 def test_parser_messages_without_a_pattern_still_become_one_line():

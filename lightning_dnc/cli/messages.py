@@ -7,7 +7,8 @@ Two jobs, both pure text:
   value and what is allowed, instead of the parser's usage text.
 - :func:`cli_spelling` rewrites a message written for the Python API into the command line's
   words: `` `prior_points` `` becomes ``--prior_points``, ``fidelity='asha'`` becomes
-  ``--fidelity asha`` and the values ``None``/``True``/``False`` become ``none``/``true``/``false``
+  ``--fidelity asha``, ``download=True (--download true)`` becomes ``--download true`` and the
+  values ``None``/``True``/``False`` become ``none``/``true``/``false``
   (text inside quotes, such as a path the user gave, and Python code in back-ticks are left as they are).
 """
 
@@ -56,7 +57,9 @@ def cli_spelling(message: str, options: Collection[str]) -> str:
     def flag(match: re.Match[str]) -> str:
         return f"--{match.group(1)}" if match.group(1) in options else match.group(0)
 
-    text = re.sub(rf"`([A-Za-z_]\w*)={_VALUE}`", flag_with_value, message)
+    # ``download=True (--download true)``: the message gives both spellings; keep the command line's
+    text = re.sub(r"`?\b([A-Za-z_]\w*)=[^\s`]+`? \((--\1\b[^)]*)\)", r"\2", message)
+    text = re.sub(rf"`([A-Za-z_]\w*)={_VALUE}`", flag_with_value, text)
     text = re.sub(rf"(?<![\w`'\"-])([A-Za-z_]\w*)={_VALUE}(?![\w=])", flag_with_value, text)
     text = re.sub(r"`([A-Za-z_]\w*)`", flag, text)
     parts = _QUOTED.split(text)  # odd items are quoted (the user's own text) or Python code: left alone
