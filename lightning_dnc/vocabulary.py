@@ -37,7 +37,13 @@ and reports name them."""
 STRATEGIES = ("paper", "joint", "revisit", "train-first")
 """Search strategies (:mod:`lightning_dnc.search.strategies`); ``"paper"`` is SPEC §5 exactly."""
 
+FINAL_EPOCH_KEY = "final_epoch_s"
+"""Key of the final training's mean epoch seconds in ``final.json`` (its whole epoch loop). Distinct from
+``t_tr``, the search's measure of each candidate (a timed training step by default), which it can exceed
+many times over; earlier results stored it as ``"t_tr"`` (read back by
+:func:`lightning_dnc.results.outcome.final_metrics`)."""
+
 JOURNAL_NAME = "trials.jsonl"
 """File name of a search's journal inside a results folder."""
 
-__all__ = ["EXECUTORS", "FAMILIES", "JOURNAL_NAME", "LOGGERS", "PENALTIES", "STAGE_NAMES", "STRATEGIES", "T_TR_MODES"]
+__all__ = ["EXECUTORS", "FAMILIES", "FINAL_EPOCH_KEY", "JOURNAL_NAME", "LOGGERS", "PENALTIES", "STAGE_NAMES", "STRATEGIES", "T_TR_MODES"]

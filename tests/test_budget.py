@@ -164,6 +164,6 @@ def test_budget_choices_and_limits_are_in_help(capsys):
 def test_cli_refuses_a_bad_max_time_before_writing(tmp_path, capsys):
     out = tmp_path / "run"
     assert cli.main(["fit", "--out", str(out), "--max_time", "soon"]) == 2
-    text = capsys.readouterr().out
+    text = capsys.readouterr().err
     assert "--max_time" in text and "positive duration" in text
     assert not out.exists()

@@ -113,5 +113,5 @@ def test_existing_folder_is_not_overwritten(tmp_path, capsys):
     out.mkdir()
     (out / "keep.txt").write_text("mine")
     code = cli.main(["fit", "--out", str(out), *TINY])
-    assert code == 2 and "--overwrite" in capsys.readouterr().out
+    assert code == 2 and "--overwrite" in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]

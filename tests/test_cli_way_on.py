@@ -88,11 +88,10 @@ def test_resume_with_a_larger_budget_continues_then_retrains(budget_run, tmp_pat
 def test_bad_cost_references_exit_2_naming_the_option(args, match, tmp_path, capsys):
     out = tmp_path / "run"
     assert cli.main(["fit", "--out", str(out), *args]) == 2
-    assert match in capsys.readouterr().out
+    assert match in capsys.readouterr().err
     assert not out.exists()
 
 
 def test_unknown_logger_is_refused_by_the_parser(tmp_path, capsys):
-    with pytest.raises(SystemExit) as stopped:
-        cli.main(["fit", "--out", str(tmp_path / "run"), "--logger", "wandb"])
-    assert stopped.value.code == 2 and "wandb" in capsys.readouterr().err
+    assert cli.main(["fit", "--out", str(tmp_path / "run"), "--logger", "wandb"]) == 2
+    assert "wandb" in capsys.readouterr().err

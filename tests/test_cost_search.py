@@ -106,5 +106,5 @@ def test_report_of_a_0_1_0_run_explains_the_missing_costs(tmp_path, capsys):
     run.mkdir()
     (run / "result.json").write_text(old.to_json())
     assert cli.main(["report", str(run), "--penalize", "flops"]) == 2
-    assert "recorded only t_tr and n_params" in capsys.readouterr().out
+    assert "recorded only t_tr and n_params" in capsys.readouterr().err
     assert cli.main(["report", str(run), "--penalize", "n_params"]) == 0

@@ -91,3 +91,41 @@ def test_counter_goes_on_after_a_resume(tmp_path):
     total = len(resumed.trials)
     assert [i for i, _, _ in after] == list(range(6, total + 1)), "numbering continues from the journal"
     assert after[-1][2] == total
+
+
+@pytest.mark.parametrize(("penalize", "shown", "hidden"), [
+    ("flops", "FLOPs 1.23 M  N_p 5,000", "t_tr"),
+    ("latency", "latency 0.500ms  N_p 5,000", "t_tr"),
+    ("memory", "memory 3.4 MB  N_p 5,000", "t_tr"),
+    ("n_params", "N_p 5,000", "t_tr"),
+    ("t_tr", "t_tr 0.200s  N_p 5,000", "FLOPs"),
+])
+def test_progress_line_shows_the_penalised_cost(penalize, shown, hidden):
+    ev = Evaluation(config={"hidden_mlp": [8]}, best_val_acc=0.9, t_tr=0.2, n_params=5000, flops=1.23e6,
+                    latency=5e-4, memory=3.4e6, wall_time=1.0)
+    buffer = io.StringIO()
+    progress = SearchProgress(console=Console(file=buffer, width=200, force_terminal=False), live=False, plain=True,
+                              penalize=penalize)
+    with progress:
+        progress.trial_finished(0, 1, ev, -0.5, planned_total=3)
+        progress.stage_finished(1, [(0, -0.5, ev)])
+    lines = buffer.getvalue().splitlines()
+    assert len(lines) == 2
+    for line in lines:
+        assert shown in line and hidden not in line, line
+
+
+def test_stage_table_has_a_column_for_the_penalised_cost():
+    ev = Evaluation(config={"hidden_mlp": [8]}, best_val_acc=0.9, t_tr=0.2, n_params=5000, flops=1.23e6,
+                    wall_time=1.0)
+    buffer = io.StringIO()
+    progress = SearchProgress(console=Console(file=buffer, width=200, force_terminal=False), live=False,
+                              penalize="flops")
+    progress.stage_finished(1, [(0, -0.5, ev)])
+    text = buffer.getvalue()
+    assert "FLOPs/sample" in text and "1.23 M" in text and "t_tr" not in text
+
+
+def test_unknown_penalty_is_refused():
+    with pytest.raises(ValueError, match="`penalize` must be one of"):
+        SearchProgress(penalize="watts")

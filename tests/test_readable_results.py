@@ -16,7 +16,7 @@ def _trial(i: int, acc: float | None, n_params: int, stage: int = 1, status: str
         return Trial(i, stage, config)
     extra = {"regression": {"rmse": 50.0 + i, "mae": 40.0 + i, "r2": 0.5 - 0.01 * i}} if task == "regression" else {}
     ev = Evaluation(config=config, status=status, task=task, best_val_acc=acc if task == "classification" else None,
-                    best_val_loss=0.3 + 0.01 * i, t_tr=0.1 * (i + 1), n_params=n_params,
+                    best_val_loss=0.3 + 0.01 * i, t_tr=0.1 * (i + 1), n_params=n_params, flops=1000.0 * (i + 1),
                     failure_reason=None if status == "ok" else "exception", error=None if status == "ok" else "boom",
                     extra=extra)
     return Trial(i, stage, config, ev, "do" if stage == 2 else None)
@@ -80,10 +80,28 @@ def test_to_dataframe_has_one_row_per_trial():
     assert list(frame.index) == [t.trial_id for t in result.trials]
     for column in ("stage", "state", "rank", "loss", "val_acc", "t_tr", "n_params", "config"):
         assert column in frame.columns, column
-    assert frame.loc[result.best.trial_id, "rank"] == 0
+    assert frame.loc[result.best.trial_id, "rank"] == 1, "ranks are 1-based, as every table prints them"
     assert frame.loc[14, "state"] == "failed" and frame.loc[15, "state"] == "pending"
     assert frame["rank"].isna().sum() == 2
     assert frame.loc[result.best.trial_id, "loss"] == pytest.approx(result.best.loss)
+
+
+def test_to_dataframe_has_every_cost_and_ranks_match_the_printed_table():
+    pytest.importorskip("pandas")
+    from lightning_dnc.search.records import MEASURES
+    from lightning_dnc.vocabulary import PENALTIES
+
+    result = _result()
+    frame = result.to_dataframe()
+    for column in (*PENALTIES, *MEASURES):
+        assert column in frame.columns, column
+    best = result.best
+    assert frame.loc[best.trial_id, "flops"] == best.trial.evaluation.flops
+    assert best.rank == 1 and result.summary()["best"]["rank"] == 1
+    assert [r["rank"] for r in result.summary()["top_k"]] == [1, 2, 3]
+    printed = repr(result).splitlines()[2].split()
+    assert printed[:2] == ["1", str(best.trial_id)], "the printed table's first row is rank 1"
+    assert repr(best).splitlines()[1].split()[0] == "1"
 
 
 def test_to_dataframe_without_pandas_says_how_to_install(monkeypatch):

@@ -134,7 +134,7 @@ def test_two_processes_on_one_folder(runs, capsys):
         assert (marker / "started").exists(), proc.communicate()[1] if proc.poll() is not None else "never started"
         journal = (out / "trials.jsonl").read_bytes()
         code = cli.main(["search", "--resume", str(out), "--quiet", "true"])
-        message = capsys.readouterr().out
+        message = capsys.readouterr().err
         assert code == 2 and "in use by another search" in message and f"pid {proc.pid}" in message
         code = cli.main(["search", "--out", str(out), "--overwrite", "true", *SEARCH])
         assert code == 2

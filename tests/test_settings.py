@@ -112,5 +112,5 @@ def test_cli_shows_a_record_error_with_its_option(tmp_path, capsys):
 
     code = cli.main(["search", "--family", "mlp", "--prior_points", "0", "--steps", "0", "--out", str(tmp_path / "o")])
     assert code == 2
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert "--prior_points" in out and "--steps" in out and not (tmp_path / "o").exists()

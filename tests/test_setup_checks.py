@@ -30,7 +30,7 @@ def _trainer(**kwargs):
 def test_missing_accelerator_is_one_line_code_2_and_writes_nothing(tmp_path, capsys):
     out = tmp_path / "run"
     assert cli.main(["fit", "--accelerator", "gpu", "--out", str(out), "--max_trials", "1"]) == 2
-    lines = capsys.readouterr().out.strip().splitlines()
+    lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and "--accelerator 'gpu' is not available on this machine" in lines[0]
     assert "'cpu'" in lines[0]
     assert not out.exists(), "no results folder for a run that cannot start"
@@ -43,14 +43,14 @@ def test_undownloadable_dataset_says_where_to_put_files_and_leaves_no_folder(tmp
     root, out = tmp_path / "data", tmp_path / "run"
     code = cli.main(["fit", "--data", "mnist", "--root", str(root), "--download", "true", "--out", str(out)])
     assert code == 2
-    lines = capsys.readouterr().out.strip().splitlines()
+    lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1, lines
     assert "MNIST could not be downloaded" in lines[0] and str(root / "MNIST" / "raw") in lines[0]
     assert "train-images-idx3-ubyte" in lines[0] and "--download false" in lines[0]
     assert "download=True to fetch" not in lines[0]
     assert not root.exists() and not out.exists(), "nothing left behind"
     code = cli.main(["fit", "--data", "mnist", "--root", str(root), "--download", "false", "--out", str(out)])
-    assert code == 2 and "or pass download=True (--download true)" in capsys.readouterr().out
+    assert code == 2 and "or pass --download true" in capsys.readouterr().err
 
 
 def test_tiny_data_warns_before_training(tmp_path):

@@ -143,9 +143,15 @@ def _n_params_ref_of_run(run_dir: Path) -> float | None:
 
 
 def run_report(options: Namespace, console: Console) -> int:
-    """``report RUN_DIR``: re-rank a finished run for another trade-off, without training."""
-    from lightning_dnc.results.report import write_report
-    from lightning_dnc.search import SearchResult
+    """``report RUN_DIR``: re-rank a run for another trade-off, without training.
+
+    A finished run gets its report files (``report_wc<wc>_<penalize>.md``, plots, ``pareto*.json``).
+    An interrupted or still-running run is only read (:func:`~lightning_dnc.results.run_state.read_run`):
+    one line says which it is, the summary ranks every successful trial so far, nothing is written
+    into its folder and its lock is never taken.
+    """
+    from lightning_dnc.results.report import print_summary, ranked_for, write_report
+    from lightning_dnc.results.run_state import read_run
 
     try:
         Objective(wc=options.wc, penalize=options.penalize, t_tr_mode=options.t_tr_mode)
@@ -154,10 +160,16 @@ def run_report(options: Namespace, console: Console) -> int:
     except SettingError as err:
         raise UsageError(err.renamed(f"--{err.name}")) from err
     run_dir = Path(options.run_dir)
-    source = run_dir / "result.json"
-    if not source.is_file():
-        raise UsageError(f"{str(run_dir)!r} is not a finished search folder (no result.json in it).")
-    result = SearchResult.from_json(source.read_text(encoding="utf-8"))
+    if not run_dir.is_dir():
+        raise UsageError(f"report {str(run_dir)!r}: no such folder; pass a results folder written by fit or search.")
+    try:
+        state = read_run(run_dir)
+    except (ValueError, OSError) as err:
+        raise UsageError(f"report {str(run_dir)!r}: {err}") from err
+    console.print(state.describe(), highlight=False, markup=False, soft_wrap=True)
+    if state.result is None:
+        return 0  # no successful trial yet: nothing to rank
+    result = state.result
     n_params_ref = result.objective.n_params_ref
     if n_params_ref is None and options.penalize == "n_params":
         n_params_ref = _n_params_ref_of_run(run_dir)
@@ -168,7 +180,11 @@ def run_report(options: Namespace, console: Console) -> int:
         result = result.rescore(t_tr_mode=options.t_tr_mode)
     mode = "" if options.t_tr_mode is None else f"_{options.t_tr_mode}"
     try:
-        write_report(run_dir, result, None, search_seconds=None, wc=float(options.wc), penalize=options.penalize,
+        if state.read_only:
+            ranked = ranked_for(result, float(options.wc), options.penalize, n_params_ref)
+            print_summary(console, ranked, state.final, None, None, plain=bool(options.quiet))
+            return 0
+        write_report(run_dir, result, state.final, search_seconds=None, wc=float(options.wc), penalize=options.penalize,
                      console=console, suffix=f"_wc{options.wc:g}_{options.penalize}{mode}",
                      pareto_costs=options.pareto_costs, n_params_ref=n_params_ref,
                      plain=bool(options.quiet))

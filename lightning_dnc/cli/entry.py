@@ -1,4 +1,7 @@
-"""Entry point of the command line: parse, run a command, turn every outcome into one line and an exit code."""
+"""Entry point of the command line: parse, run a command, turn every outcome into one line and an exit code.
+
+Results go to stdout; errors are one line each on stderr.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +16,9 @@ from typing import Any
 from jsonargparse import Namespace
 
 from lightning_dnc.cli.errors import EXIT_ABORTED, EXIT_BAD_INPUT, EXIT_FAILED, UsageError
-from lightning_dnc.cli.parser import build_parser, check_config_files, debug_requested, resume_options
+from lightning_dnc.cli.messages import cli_spelling, one_line, parser_error_line
+from lightning_dnc.cli.parser import (build_parser, check_config_files, command_of, debug_requested, option_names,
+                                      resume_options)
 from lightning_dnc.vocabulary import JOURNAL_NAME
 
 
@@ -31,27 +36,41 @@ class RunInterrupted(BaseException):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the process exit code."""
+    """Entry point; returns the process exit code.
+
+    Results and progress go to stdout. Every error is one line on stderr: a bad option, value or
+    config file (``error:``, exit code 2, nothing written), a failed run (``failed:``, 1) or a
+    search stopped by failing candidates (``aborted:``, 3). The usage text is shown only by
+    ``--help``.
+    """
+    from jsonargparse import ArgumentError
     from rich.console import Console
 
     from lightning_dnc.cli import commands
 
     argv = list(sys.argv[1:] if argv is None else argv)
     console = Console(highlight=False)
+    errors = Console(stderr=True, highlight=False)
     debug = debug_requested(argv)
+    parser = build_parser()
+    command = command_of(argv)
     try:
         check_config_files(argv)
-        parser = build_parser()
         args = parser.parse_args(argv)
         command = args.command
         options: Namespace = args[command]
         resume = None
         if command != "report" and options.resume is not None:
             options, resume = resume_options(parser, argv, command, options)
+    except ArgumentError as err:
+        if debug:
+            raise
+        _print_error(errors, "error", parser_error_line(str(err), command, option_names(parser, command), argv))
+        return EXIT_BAD_INPUT
     except UsageError as err:
         if debug:
             raise
-        console.print(f"[bold red]error:[/] {err}", soft_wrap=True)
+        _print_error(errors, "error", cli_spelling(str(err), option_names(parser, command)))
         return EXIT_BAD_INPUT
     debug = bool(getattr(options, "debug", False))
     context: dict[str, Any] = {}
@@ -63,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as err:
         if debug:
             raise
-        console.print(f"[bold red]error:[/] {err}", soft_wrap=True)
+        _print_error(errors, "error", cli_spelling(str(err), option_names(parser, command)))
         return EXIT_BAD_INPUT
     except (RunInterrupted, KeyboardInterrupt, SystemExit) as err:
         signum = err.signum if isinstance(err, RunInterrupted) else signal.SIGINT
@@ -79,11 +98,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         hint = _resume_hint(command, context)
         if isinstance(err, SearchAborted):
-            console.print(f"[bold red]aborted:[/] {err}{hint}", soft_wrap=True)
+            _print_error(errors, "aborted", f"{one_line(str(err))}{hint}")
             return EXIT_ABORTED
-        console.print(f"[bold red]failed:[/] {type(err).__name__}: {err} (run again with --debug for the traceback)"
-                      f"{hint}", soft_wrap=True)
+        _print_error(errors, "failed", f"{type(err).__name__}: {one_line(str(err))} (run again with --debug for the "
+                                       f"traceback){hint}")
         return EXIT_FAILED
+
+
+def _print_error(errors: Any, label: str, message: str) -> None:
+    """``label: message`` as one line on the error console (the message is never read as markup)."""
+    from rich.markup import escape
+
+    errors.print(f"[bold red]{label}:[/] {escape(one_line(message))}", soft_wrap=True)
 
 
 def _resume_hint(command: str, context: dict[str, Any]) -> str:

@@ -127,26 +127,52 @@ def add_search_options(parser: ArgumentParser, report_only: bool = False) -> Non
 
 
 def build_parser() -> ArgumentParser:
-    """The parser with its three subcommands."""
+    """The parser with its three subcommands.
+
+    Its errors raise ``jsonargparse.ArgumentError`` (no usage text, no exit): the entry point
+    prints them as one line (:func:`~lightning_dnc.cli.messages.parser_error_line`) and exits
+    with code 2. ``--help`` and ``--print_config`` print and exit as usual.
+    """
     parser = ArgumentParser(
         prog="python -m lightning_dnc.cli",
         description="Deep-n-Cheap: search cheap, accurate CNN/MLP models and their training settings.",
-        exit_on_error=True,
+        exit_on_error=False,
     )
     subcommands = parser.add_subcommands(required=True, dest="command")
-    fit = ArgumentParser(description="Search, then train the best configuration and save it.")
+    fit = ArgumentParser(description="Search, then train the best configuration and save it.", exit_on_error=False)
     add_search_options(fit)
     subcommands.add_subcommand("fit", fit, help="Search, then train and save the best model.")
-    search = ArgumentParser(description="Run the search only and save its results.")
+    search = ArgumentParser(description="Run the search only and save its results.", exit_on_error=False)
     add_search_options(search)
     subcommands.add_subcommand("search", search, help="Run the search only.")
-    report = ArgumentParser(description="Re-rank a finished run for another trade-off, without training.")
-    report.add_argument("run_dir", type=str, help="A results folder written by fit or search.")
+    report = ArgumentParser(description="Re-rank a run (finished, interrupted or still running) for another "
+                                        "trade-off, without training.", exit_on_error=False)
+    report.add_argument("run_dir", type=str, help="A results folder written by fit or search (finished, "
+                                                  "interrupted or still running; the latter two are only read).")
     add_search_options(report, report_only=True)
     report.add_argument("--quiet", type=bool, default=False, help="Plain output.")
     report.add_argument("--debug", type=bool, default=False, help="Show full tracebacks.")
-    subcommands.add_subcommand("report", report, help="Re-rank a finished run without training.")
+    subcommands.add_subcommand("report", report, help="Re-rank a run without training.")
     return parser
+
+
+def option_names(parser: ArgumentParser, command: str | None) -> list[str]:
+    """The option names of ``command`` (all commands' when None), without dashes: ``["config", "wc", ...]``."""
+    action = parser._subcommands_action  # jsonargparse keeps the subcommand parsers here
+    parsers = action._name_parser_map if action is not None else {}
+    chosen = [parsers[command]] if command in parsers else list(parsers.values())
+    names: dict[str, None] = {}
+    for sub in chosen:
+        for act in sub._actions:
+            for flag in act.option_strings:
+                if flag.startswith("--") and not flag.endswith("+") and flag not in ("--help", "--print_config"):
+                    names[flag[2:]] = None
+    return list(names)
+
+
+def command_of(argv: Sequence[str]) -> str | None:
+    """The subcommand named on the command line (the first of fit/search/report), or None."""
+    return next((token for token in argv if token in ("fit", "search", "report")), None)
 
 
 def debug_requested(argv: Sequence[str]) -> bool:

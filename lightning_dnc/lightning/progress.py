@@ -7,6 +7,9 @@ The counter ``i/N`` counts every finished trial of the search, a resumed journal
 goes on from where an interrupted run stopped. ``N`` is the planned total (cut to ``max_trials``);
 it is marked ``~`` while it is an estimate: during stage 1 the size of stage 2 depends on the
 skeleton stage 1 will choose (an MLP without hidden layers has no stage-2 options at all).
+
+Each trial shows the cost the objective penalises (``t_tr``, ``FLOPs``, ``latency``, ``memory`` or
+``N_p``) and the parameter count ``N_p``.
 """
 
 from __future__ import annotations
@@ -14,14 +17,19 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
 from lightning_dnc.search.records import Evaluation
+from lightning_dnc.search.tables import si_text
 from lightning_dnc.vocabulary import STAGE_NAMES
 
+COST_COLUMNS = {"t_tr": "t_tr (s)", "n_params": "N_p", "flops": "FLOPs/sample", "latency": "latency (ms)",
+                "memory": "memory"}
+"""Column title of each penalised cost in a stage's table."""
 
 
 @dataclass
@@ -31,8 +39,40 @@ class _Best:
     evaluation: Evaluation
 
 
-def describe(evaluation: Evaluation) -> str:
-    """One short human summary of an evaluation: accuracy or loss, t_tr and N_p."""
+def cost_value(evaluation: Evaluation, cost: str) -> str:
+    """The value of one cost as the progress shows it (``-`` when not measured).
+
+    ``t_tr`` in seconds per epoch (the search's measure), ``n_params`` with thousands separators,
+    ``flops`` per sample with an SI prefix, ``latency`` in milliseconds per sample, ``memory`` in bytes
+    with an SI prefix.
+    """
+    value: Any = getattr(evaluation, cost, None)
+    if value is None:
+        return "-"
+    if cost == "t_tr":
+        return f"{value:.3f}"
+    if cost == "n_params":
+        return f"{value:,}"
+    if cost == "latency":
+        return f"{value * 1e3:.3f}"
+    return si_text(float(value), "B" if cost == "memory" else "")
+
+
+def cost_text(evaluation: Evaluation, cost: str) -> str:
+    """``t_tr 0.123s``, ``N_p 12,345``, ``FLOPs 1.2 M``, ``latency 0.500ms`` or ``memory 3.4 MB``."""
+    value = cost_value(evaluation, cost)
+    label = {"t_tr": "t_tr", "n_params": "N_p", "flops": "FLOPs", "latency": "latency", "memory": "memory"}[cost]
+    unit = {"t_tr": "s", "latency": "ms"}.get(cost, "") if value != "-" else ""
+    return f"{label} {value}{unit}"
+
+
+def shown_costs(penalize: str) -> tuple[str, ...]:
+    """The costs a progress line shows: the penalised one, then ``n_params``."""
+    return (penalize,) if penalize == "n_params" else (penalize, "n_params")
+
+
+def describe(evaluation: Evaluation, penalize: str = "t_tr") -> str:
+    """One short human summary of an evaluation: accuracy or loss, the penalised cost and N_p."""
     if not evaluation.ok:
         return f"failed ({evaluation.failure_reason}): {(evaluation.error or '').splitlines()[0][:80] if evaluation.error else ''}"
     regression = evaluation.extra.get("regression") or {}
@@ -42,19 +82,19 @@ def describe(evaluation: Evaluation) -> str:
         metric = f"val_r2 {regression['r2']:.4f}  val_rmse {regression.get('rmse') or float('nan'):.4g}"
     else:
         metric = f"val_loss {evaluation.best_val_loss:.4g}"
-    t_tr = f"{evaluation.t_tr:.3f}s" if evaluation.t_tr is not None else "-"
+    costs = "  ".join(cost_text(evaluation, cost) for cost in shown_costs(penalize))
     diverged = "  (diverged: scored before it)" if evaluation.diverged else ""
-    return f"{metric}  t_tr {t_tr}  N_p {evaluation.n_params:,}{diverged}"
+    return f"{metric}  {costs}{diverged}"
 
 
-def _stage_line(stage: int, rows: Sequence[tuple[int, float | None, Evaluation]]) -> str:
+def _stage_line(stage: int, rows: Sequence[tuple[int, float | None, Evaluation]], penalize: str = "t_tr") -> str:
     """One plain line summing up a finished stage: trials, failures, its best trial."""
     scored = [(loss, trial_id, ev) for trial_id, loss, ev in rows if loss is not None]
     failed = sum(1 for _, _, ev in rows if not ev.ok)
     text = f"stage {stage} ({STAGE_NAMES.get(stage, '')}) done: {len(rows)} trials, {failed} failed"
     if scored:
         loss, trial_id, ev = min(scored, key=lambda item: (item[0], item[1]))
-        text += f"; best trial {trial_id}: loss {loss:+.4f}  {describe(ev)}"
+        text += f"; best trial {trial_id}: loss {loss:+.4f}  {describe(ev, penalize)}"
     return text
 
 
@@ -78,10 +118,15 @@ class SearchProgress:
         Force the live panel on or off; by default it is on when the console is a terminal.
     plain : bool, default False
         Plain text lines only (no panel, no box tables): ``--quiet true``.
+    penalize : {"t_tr", "n_params", "flops", "latency", "memory"}, default "t_tr"
+        The cost the objective penalises: every line and table shows it (and ``N_p``).
     """
 
     def __init__(self, enabled: bool = True, console: Console | None = None, live: bool | None = None,
-                 plain: bool = False) -> None:
+                 plain: bool = False, penalize: str = "t_tr") -> None:
+        if penalize not in COST_COLUMNS:
+            raise ValueError(f"`penalize` must be one of {list(COST_COLUMNS)}, got {penalize!r}.")
+        self.penalize = penalize
         self.enabled = enabled
         self.console = console or Console()
         self.plain = bool(plain)
@@ -140,7 +185,7 @@ class SearchProgress:
         at = "" if rung is None else f" rung {rung.get('rung')} ({rung.get('epochs')} ep)"
         line = (
             f"[stage {stage}]{at} trial {trial_id:>3} ({self._counter()}) "
-            f"loss {loss_text}  {describe(evaluation)}  ({evaluation.wall_time:.1f}s)"
+            f"loss {loss_text}  {describe(evaluation, self.penalize)}  ({evaluation.wall_time:.1f}s)"
         )
         if self._live is not None:
             self._live.console.print(line, highlight=False, markup=False)
@@ -153,10 +198,11 @@ class SearchProgress:
         if not self.enabled or not rows:
             return
         if self.plain:
-            self.console.print(_stage_line(stage, rows), highlight=False, markup=False, soft_wrap=True)
+            self.console.print(_stage_line(stage, rows, self.penalize), highlight=False, markup=False, soft_wrap=True)
             return
         table = Table(title=f"Stage {stage}: {STAGE_NAMES.get(stage, '')}", show_lines=False)
-        for column in ("trial", "loss", "val_acc / loss", "t_tr (s)", "N_p", "status"):
+        costs = shown_costs(self.penalize)
+        for column in ("trial", "loss", "val_acc / loss", *(COST_COLUMNS[c] for c in costs), "status"):
             table.add_column(column, justify="right" if column != "status" else "left")
         for trial_id, loss, ev in rows:
             metric = ev.best_val_acc if ev.task == "classification" else ev.best_val_loss
@@ -164,8 +210,7 @@ class SearchProgress:
                 str(trial_id),
                 "-" if loss is None else f"{loss:.4f}",
                 "-" if metric is None else f"{metric:.4f}",
-                "-" if ev.t_tr is None else f"{ev.t_tr:.3f}",
-                "-" if ev.n_params is None else f"{ev.n_params:,}",
+                *(cost_value(ev, c) for c in costs),
                 ("ok (diverged)" if ev.diverged else ev.status) if ev.ok else f"failed: {ev.failure_reason}",
             )
         target = self._live.console if self._live is not None else self.console
@@ -189,5 +234,6 @@ class SearchProgress:
         table.add_row("trial", f"{self._counter()}  ({self._current})")
         table.add_row("elapsed", _format_seconds(elapsed) + (f"   ETA {_format_seconds(eta)}" if eta is not None else ""))
         if self._best is not None:
-            table.add_row("best", f"trial {self._best.trial_id}: loss {self._best.loss:.4f}  {describe(self._best.evaluation)}")
+            table.add_row("best", f"trial {self._best.trial_id}: loss {self._best.loss:.4f}  "
+                                  f"{describe(self._best.evaluation, self.penalize)}")
         return table

@@ -108,7 +108,7 @@ def run_search(settings: SearchSettings, options: RunOptions, datamodule: Any, h
                                  resources_per_trial=options.resources_per_trial, ray_address=options.ray_address)
         try:
             with SearchProgress(enabled=options.progress and is_rank_zero(), console=console, live=live,
-                                plain=plain) as progress, quiet_lightning():  # once for every candidate
+                                plain=plain, penalize=settings.objective.penalize) as progress, quiet_lightning():  # once for every candidate
                 ended_by = drive(engine, executor, progress, options.max_consecutive_failures, options.journal,
                                  budget=budget, checkpoints=checkpoints)
         finally:

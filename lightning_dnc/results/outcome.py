@@ -3,6 +3,9 @@
 - A search ended by its budget (``max_trials``/``max_time``) says so, with the limit.
 - Regression results are read in the targets' own units: RMSE, MAE and R² of the top trials (the
   search itself ranks by the MSE of standardised targets).
+- The final training's epoch time has its own name (``final_epoch_s``, "epoch time (final
+  training)"), never ``t_tr``: the search's ``t_tr`` times a training step, the final training's
+  number is its whole epoch loop, and the two can differ many times over.
 """
 
 from __future__ import annotations
@@ -12,9 +15,22 @@ from typing import Any
 
 from lightning_dnc.search import SearchResult
 from lightning_dnc.search.tables import regression_metrics
+from lightning_dnc.vocabulary import FINAL_EPOCH_KEY
 
 REGRESSION_FINAL_KEYS = ("val_rmse", "val_mae", "val_r2", "test_rmse", "test_mae", "test_r2")
 """Final-training metrics of a regression model shown in the summary."""
+
+FINAL_LABELS = {FINAL_EPOCH_KEY: "epoch time (final training), s"}
+"""How the report's final-model table names a key of ``final.json`` (others: the key itself)."""
+
+
+def final_metrics(final: Mapping[str, Any]) -> dict[str, Any]:
+    """``final.json``'s metrics under today's names: the old ``"t_tr"`` becomes ``"final_epoch_s"``."""
+    out = dict(final)
+    if "t_tr" in out:
+        legacy = out.pop("t_tr")
+        out.setdefault(FINAL_EPOCH_KEY, legacy)
+    return out
 
 
 def budget_text(result: SearchResult | None) -> str | None:
@@ -41,7 +57,7 @@ def report_lines(result: SearchResult) -> list[str]:
     if any(metrics for _, metrics in rows):
         lines += ["## Regression metrics of the top trials (targets' units; the search ranks by the MSE of "
                   "standardised targets)", "", "| rank | trial | RMSE | MAE | R² |", "|---|---|---|---|---|"]
-        lines += [f"| {r.rank + 1} | {r.trial_id} | {_number(m.get('rmse'))} | {_number(m.get('mae'))} | "
+        lines += [f"| {r.rank} | {r.trial_id} | {_number(m.get('rmse'))} | {_number(m.get('mae'))} | "
                   f"{_number(m.get('r2'), '.4f')} |" for r, m in rows]
         lines.append("")
     return lines
@@ -65,4 +81,4 @@ def summary_rows(result: SearchResult | None, final: Mapping[str, Any] | None) -
     return rows
 
 
-__all__ = ["REGRESSION_FINAL_KEYS", "budget_text", "report_lines", "summary_rows"]
+__all__ = ["FINAL_LABELS", "REGRESSION_FINAL_KEYS", "budget_text", "final_metrics", "report_lines", "summary_rows"]

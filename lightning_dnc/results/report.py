@@ -19,12 +19,12 @@ from rich.table import Table
 
 from lightning_dnc.results.decisions import stage2_decisions
 from lightning_dnc.results.folder import ResultsFolder
-from lightning_dnc.results.outcome import report_lines, summary_rows
+from lightning_dnc.results.outcome import FINAL_LABELS, final_metrics, report_lines, summary_rows
 from lightning_dnc.results.plots import plot_history, plot_pareto, plot_pareto_matrix
 from lightning_dnc.results.rungs import plot_rung_curves, rung_lines
 from lightning_dnc.search import SearchResult, Trial
-from lightning_dnc.search.tables import describe_config
-from lightning_dnc.vocabulary import STAGE_NAMES
+from lightning_dnc.search.tables import describe_config, si_text
+from lightning_dnc.vocabulary import FINAL_EPOCH_KEY, STAGE_NAMES
 
 
 def default_pareto_costs(penalize: str) -> tuple[str, ...]:
@@ -76,14 +76,7 @@ def _fmt(value: Any, spec: str = ".4f") -> str:
     return format(value, spec)
 
 
-def _si(value: float | None, unit: str = "") -> str:
-    """``value`` with an SI prefix (``1.23 M``)."""
-    if value is None:
-        return "-"
-    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= factor:
-            return f"{value / factor:.3g} {prefix}{unit}"
-    return f"{value:.3g} {unit}".strip()
+_si = si_text
 
 
 def _t_tr(row: Mapping[str, Any]) -> str:
@@ -168,7 +161,7 @@ def write_report(run_dir: Path, result: SearchResult | None, final: Mapping[str,
     ranked = None
     if result is not None:
         own = result.objective.wc == wc and result.objective.penalize == penalize
-        ranked = result if own else result.rescore(wc=wc, penalize=penalize, n_params_ref=n_params_ref)
+        ranked = ranked_for(result, wc, penalize, n_params_ref)
         costs = tuple(pareto_costs) if pareto_costs else default_pareto_costs(penalize)
         rows = trial_rows(ranked, costs)
         lines += _objective_lines(ranked) + [_ranking_note(result, own), ""]
@@ -191,7 +184,7 @@ def write_report(run_dir: Path, result: SearchResult | None, final: Mapping[str,
         lines += [f"## Top {len(ranked.top_k)}", ""]
         lines += _markdown_table(
             ["rank", "trial", "loss", "val acc", *COST_HEADER, "configuration"],
-            [[r.rank + 1, r.trial_id, _fmt(r.loss), _fmt(r.trial.evaluation.best_val_acc),
+            [[r.rank, r.trial_id, _fmt(r.loss), _fmt(r.trial.evaluation.best_val_acc),
               *_cost_cells(by_id[r.trial_id]), describe_config(r.config)] for r in ranked.top_k],
         ) + [""]
         front = [r for r in rows if r["pareto"]]
@@ -208,13 +201,21 @@ def write_report(run_dir: Path, result: SearchResult | None, final: Mapping[str,
             matrix = plot_pareto_matrix(rows, costs, folder.file(f"pareto_matrix{suffix}.png"))
             lines += [f"![pareto matrix]({matrix.name})", ""]
     if final is not None:
+        final = final_metrics(final)
         lines += ["## Final model", ""]
-        lines += _markdown_table(["metric", "value"], [[k, _fmt(v, ".4f") if isinstance(v, float) else v]
-                                                       for k, v in final.items()]) + [""]
+        lines += _markdown_table(["metric", "value"], [[FINAL_LABELS.get(k, k), _fmt(v, ".4f") if isinstance(v, float)
+                                                        else v] for k, v in final.items()]) + [""]
     report = folder.write_text(f"report{suffix}.md", "\n".join(lines))
     if console is not None:
         print_summary(console, ranked, final, search_seconds, report, plain=plain)
     return report
+
+
+def ranked_for(result: SearchResult, wc: float, penalize: str, n_params_ref: float | None = None) -> SearchResult:
+    """``result`` itself for its own trade-off, else every successful trial re-ranked for ``wc``/``penalize``."""
+    if result.objective.wc == wc and result.objective.penalize == penalize:
+        return result
+    return result.rescore(wc=wc, penalize=penalize, n_params_ref=n_params_ref)
 
 
 def _ranking_note(result: SearchResult, own: bool) -> str:
@@ -247,8 +248,11 @@ def _objective_lines(result: SearchResult) -> list[str]:
 
 
 def print_summary(console: Console, result: SearchResult | None, final: Mapping[str, Any] | None,
-                  search_seconds: float | None, report: Path, plain: bool = False) -> None:
-    """The final summary on the console: a table, or ``label: value`` lines when ``plain``."""
+                  search_seconds: float | None, report: Path | None, plain: bool = False) -> None:
+    """The final summary on the console: a table, or ``label: value`` lines when ``plain``.
+
+    ``report`` is the written ``report.md`` (None: nothing was written, e.g. a run read while it runs).
+    """
     table = Table(title="Deep-n-Cheap summary", show_header=False)
     table.add_column(style="bold")
     table.add_column()
@@ -256,27 +260,33 @@ def print_summary(console: Console, result: SearchResult | None, final: Mapping[
         best = result.best
         ev = best.trial.evaluation
         table.add_row("objective", f"log10(f_p + {result.objective.wc:g} * f_c), f_c = {result.objective.penalize}")
-        table.add_row("trials", f"{len(result.trials)} ({sum(t.state == 'failed' for t in result.trials)} failed)")
+        pending = sum(t.state == "pending" for t in result.trials)
+        table.add_row("trials", f"{len(result.trials)} ({sum(t.state == 'failed' for t in result.trials)} failed"
+                                f"{f', {pending} not finished' if pending else ''})")
         if search_seconds is not None:
             table.add_row("search time", f"{search_seconds:.0f} s ({search_seconds / 3600:.3f} h)")
         table.add_row("best trial", f"#{best.trial_id} (stage {best.trial.stage}), loss {best.loss:.4f}")
         table.add_row("search val acc", _fmt(ev.best_val_acc))
-        table.add_row("search t_tr / N_p", f"{_fmt(result.objective.measure(ev, 't_tr'), '.3f')} s / "
+        timed = "timed step" if (result.objective.t_tr_mode or "step") == "step" else "mean epoch"
+        table.add_row(f"search t_tr ({timed}) / N_p", f"{_fmt(result.objective.measure(ev, 't_tr'), '.3f')} s / "
                       f"{_fmt(ev.n_params, ',')}")
         table.add_row("FLOPs / latency / memory", f"{_si(ev.flops)} per sample / "
                       f"{_fmt(None if ev.latency is None else ev.latency * 1e3, '.3f')} ms / {_si(ev.memory, 'B')}")
         table.add_row("configuration", describe_config(best.config))
     if final is not None:
+        final = final_metrics(final)
         for key in ("val_acc", "test_acc", "val_loss", "test_loss"):
             if key in final:
                 table.add_row(f"final {key}", _fmt(final[key]))
-        table.add_row("final t_tr / N_p", f"{_fmt(final.get('t_tr'), '.3f')} s / {_fmt(final.get('n_params'), ',')}")
+        table.add_row("epoch time (final training) / N_p",
+                      f"{_fmt(final.get(FINAL_EPOCH_KEY), '.3f')} s / {_fmt(final.get('n_params'), ',')}")
         table.add_row("final training", f"{final.get('epochs')} epochs, {final.get('wall_time', 0):.0f} s")
         if final.get("checkpoint"):
             table.add_row("checkpoint", str(final["checkpoint"]))
     for label, value in summary_rows(result, final):
         table.add_row(label, value)
-    table.add_row("report", str(report))
+    if report is not None:
+        table.add_row("report", str(report))
     if plain:
         console.print("Deep-n-Cheap summary", highlight=False, markup=False)
         for label, value in zip(table.columns[0].cells, table.columns[1].cells):
@@ -285,4 +295,5 @@ def print_summary(console: Console, result: SearchResult | None, final: Mapping[
     console.print(table)
 
 
-__all__ = ["Trial", "default_pareto_costs", "describe_config", "print_summary", "trial_rows", "write_report"]
+__all__ = ["Trial", "default_pareto_costs", "describe_config", "print_summary", "ranked_for", "trial_rows",
+           "write_report"]

@@ -66,6 +66,17 @@ class RunLock:
             return None
         return data if isinstance(data, dict) else None
 
+    def held_by_another_process(self) -> bool:
+        """True when a live process other than this object holds the lock (always for another host's lock).
+
+        Only reads the lock file: takes nothing and never moves a stale lock aside, so a reader
+        (``report``) can ask while a search runs.
+        """
+        if self._held:
+            return False
+        owner = self.owner()
+        return owner is not None and _alive(owner)
+
     def acquire(self) -> RunLock:
         """Take the lock, taking over a stale one.
 

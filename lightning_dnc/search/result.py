@@ -32,7 +32,7 @@ class RankedTrial:
     Attributes
     ----------
     rank : int
-        0 for the best.
+        1 for the best (as every table and report prints it).
     trial : Trial
     loss : float
         Its loss under the ranking's objective.
@@ -60,10 +60,11 @@ class RankedTrial:
         from lightning_dnc.search.tables import header_for, text_table, trial_row
 
         header = ["rank", *header_for([self.trial.evaluation])]
-        return text_table(header, [[str(self.rank + 1), *trial_row(self.trial, self.loss, self.config)]])
+        return text_table(header, [[str(self.rank), *trial_row(self.trial, self.loss, self.config)]])
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain summary: rank, trial id, stage, loss, metrics (regression: in the user's units) and config."""
+        """Plain summary: rank (1 = best), trial id, stage, loss, metrics (regression: in the user's units), every
+        cost and config."""
         ev = self.trial.evaluation
         return {
             "rank": self.rank,
@@ -149,7 +150,7 @@ class SearchResult:
         if not scored:
             raise ValueError("No successful trial among the candidates: there is nothing to rank.")
         self.ranking: list[RankedTrial] = [
-            RankedTrial(rank, by_id[i], loss) for rank, (loss, i) in enumerate(sorted(scored))
+            RankedTrial(rank, by_id[i], loss) for rank, (loss, i) in enumerate(sorted(scored), start=1)
         ]
 
     # ------------------------------------------------------------------ ranking
@@ -303,8 +304,9 @@ class SearchResult:
         dict
             ``family``; ``objective`` (its settings and references); ``trials``, ``ok``,
             ``failed``, ``pending`` (counts) and ``per_stage`` (the same counts per stage);
-            ``best`` and ``top_k`` (:meth:`RankedTrial.to_dict`: rank, trial id, stage, loss,
-            ``best_val_acc``/``best_val_loss``, ``t_tr``, ``n_params``, for regression
+            ``best`` and ``top_k`` (:meth:`RankedTrial.to_dict`: rank (1 = best), trial id, stage, loss,
+            ``best_val_acc``/``best_val_loss``, every cost (``t_tr``, ``t_tr_epoch``, ``t_tr_step``,
+            ``n_params``, ``flops``, ``flops_train``, ``latency``, ``memory``), for regression
             ``regression`` = ``{"rmse", "mae", "r2"}`` in the targets' units, and ``config``);
             ``pareto_front`` (trial ids); ``budget_ended`` (None, or which limit ended it).
         """
@@ -366,8 +368,10 @@ class SearchResult:
     def to_dataframe(self) -> Any:
         """Every trial as a ``pandas.DataFrame``, one row per trial (needs the ``pandas`` extra).
 
-        Columns: see :func:`lightning_dnc.search.tables.result_records` (``rank`` is empty for
-        trials outside the ranking).
+        Columns: see :func:`lightning_dnc.search.tables.result_records`: every cost the search
+        measured (``t_tr``, ``t_tr_step``, ``t_tr_epoch``, ``n_params``, ``flops``, ``flops_train``,
+        ``latency``, ``memory``); ``rank`` is 1 for the best and empty for trials outside the
+        ranking.
 
         Raises
         ------

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from lightning_dnc.search.records import Evaluation
+from lightning_dnc.search.records import MEASURES, Evaluation
 
 COLUMNS = ("id", "stage", "loss", "metric", "t_tr (s)", "N_p", "configuration")
 """Columns of a trial table; ``metric`` is ``val_acc`` (classification) or ``val_r2`` (regression)."""
@@ -41,6 +41,16 @@ def describe_config(config: Mapping[str, Any]) -> str:
     wd_text = wd if isinstance(wd, str) else f"{wd:.2g}"
     parts.append(f"lr {config.get('lr', 1e-3):.2g} wd {wd_text} bs {config.get('batch_size', 256)}")
     return ", ".join(parts)
+
+
+def si_text(value: float | None, unit: str = "") -> str:
+    """``value`` with an SI prefix: ``si_text(1.23e6, "B")`` is ``"1.23 MB"``; ``-`` for None."""
+    if value is None:
+        return "-"
+    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{value / factor:.3g} {prefix}{unit}"
+    return f"{value:.3g} {unit}".strip()
 
 
 def regression_metrics(evaluation: Evaluation | None) -> dict[str, float | None]:
@@ -110,10 +120,12 @@ def header_for(evaluations: Sequence[Evaluation | None]) -> list[str]:
 def result_records(result: Any) -> list[dict[str, Any]]:
     """One plain record per trial of ``result`` (a :class:`~lightning_dnc.search.SearchResult`), by trial id.
 
-    Keys: ``trial_id``, ``stage``, ``group``, ``state``, ``rank`` (None when not ranked), ``loss``,
-    ``f_p``, ``val_acc``, ``val_loss``, ``val_rmse``, ``val_mae``, ``val_r2`` (regression, user's
-    units), ``t_tr``, ``n_params``, ``epochs_run``, ``wall_time``, ``failure_reason``, ``config``
-    (one line) and ``config_dict``.
+    Keys: ``trial_id``, ``stage``, ``group``, ``state``, ``rank`` (1 for the best, None when not
+    ranked), ``loss``, ``f_p``, ``val_acc``, ``val_loss``, ``val_rmse``, ``val_mae``, ``val_r2``
+    (regression, user's units), every cost: ``t_tr`` (the search's measure), ``n_params`` and the
+    :data:`~lightning_dnc.search.records.MEASURES` (``t_tr_epoch``, ``t_tr_step``, ``flops``,
+    ``flops_train``, ``latency``, ``memory``), then ``epochs_run``, ``wall_time``,
+    ``failure_reason``, ``config`` (one line) and ``config_dict``.
     """
     ranks = {r.trial_id: r.rank for r in result.ranking}
     records = []
@@ -128,6 +140,7 @@ def result_records(result: Any) -> list[dict[str, Any]]:
             "val_acc": None if ev is None else ev.best_val_acc, "val_loss": None if ev is None else ev.best_val_loss,
             "val_rmse": reg.get("rmse"), "val_mae": reg.get("mae"), "val_r2": reg.get("r2"),
             "t_tr": None if ev is None else ev.t_tr, "n_params": None if ev is None else ev.n_params,
+            **{name: None if ev is None else getattr(ev, name) for name in MEASURES},
             "epochs_run": None if ev is None else ev.epochs_run, "wall_time": None if ev is None else ev.wall_time,
             "failure_reason": None if ev is None or ev.ok else ev.failure_reason,
             "config": describe_config(trial.trained_config), "config_dict": trial.trained_config,
@@ -148,7 +161,7 @@ def result_text(result: Any) -> str:
                      f"(in stage {ended['stage']}); every successful trial is ranked")
     shown = result.ranking[:SHOWN_ROWS]
     header = ["rank", *header_for([r.trial.evaluation for r in shown])]
-    rows = [[str(r.rank + 1), *trial_row(r.trial, r.loss, r.config)] for r in shown]
+    rows = [[str(r.rank), *trial_row(r.trial, r.loss, r.config)] for r in shown]
     lines.append(text_table(header, rows))
     if len(result.ranking) > len(shown):
         more = len(result.ranking) - len(shown)
@@ -157,4 +170,4 @@ def result_text(result: Any) -> str:
 
 
 __all__ = ["COLUMNS", "SHOWN_ROWS", "describe_config", "header_for", "metric_name", "metric_value",
-           "regression_metrics", "result_records", "result_text", "text_table", "trial_row"]
+           "regression_metrics", "result_records", "result_text", "si_text", "text_table", "trial_row"]
