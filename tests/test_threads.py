@@ -70,11 +70,12 @@ def test_one_count_is_decided_without_a_race():
 class _ThreadSensitive(pl.LightningModule):
     """Its training batch is slow with ``slow_count`` threads: a stand-in for thread contention."""
 
-    def __init__(self, slow_count: int, slow_after: int = 0) -> None:
+    def __init__(self, slow_count: int, slow_after: int = 0, other_delay: float = 0.0) -> None:
         super().__init__()
         self.layer = nn.Linear(4, 2)
         self.slow_count = slow_count
         self.slow_after = slow_after
+        self.other_delay = other_delay  # seconds of a batch with any other count (a mild, steady cost)
         self.batches = 0
         self.threads_seen: list[int] = []
 
@@ -84,6 +85,8 @@ class _ThreadSensitive(pl.LightningModule):
         self.threads_seen.append(threads)
         if threads == self.slow_count and self.batches > self.slow_after:
             time.sleep(0.15)  # far above what thread contention on a loaded CI machine costs
+        elif threads != self.slow_count:
+            time.sleep(self.other_delay)
         x, y = batch
         return F.cross_entropy(self.layer(x), y)
 
@@ -111,9 +114,10 @@ def test_auto_trains_on_with_the_count_whose_batches_are_faster(slow_count, expe
 
 
 def test_auto_races_again_when_the_load_changes():
-    module = _ThreadSensitive(slow_count=1, slow_after=8)  # 1 thread is fast at first, then slow
+    # 1 thread is the faster count at first (2 threads cost 30 ms a batch), then 1 thread turns slow
+    module = _ThreadSensitive(slow_count=1, slow_after=20, other_delay=0.03)
     callback = CandidateThreads("auto", max_threads=2)
-    _fit(module, callback, batches=8 + DRIFT_WINDOW + 20)
+    _fit(module, callback, batches=20 + 4 * DRIFT_WINDOW + 10)
     assert callback.races and callback.races[0]["threads"] == 1
     assert callback.record["threads"] == 2
     assert set(module.threads_seen[-5:]) == {2}

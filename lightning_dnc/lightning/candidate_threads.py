@@ -4,9 +4,9 @@ With ``threads="auto"`` the first full-size training batches of the candidate ra
 counts this process may use (:class:`~lightning_dnc.measure.threads.ThreadRace`: all cores
 in-process, a Ray worker's share on Ray), each batch timed from ``on_train_batch_start`` to
 ``on_train_batch_end`` (forward, backward and optimizer step as the loop runs them); the rest of the
-training runs with the winner. When the load changes later (the median of the last
-:data:`DRIFT_WINDOW` batches exceeds :data:`DRIFT_FACTOR` times the winner's raced median), the
-counts race again. A fixed count is simply set. Only CPU runs of one process are
+training runs with the winner. When the load changes later (the median batch of a window of
+:data:`DRIFT_WINDOW` batches exceeds :data:`DRIFT_FACTOR` times that of the first window after the
+race), the counts race again, and the next window is twice as long. A fixed count is simply set. Only CPU runs of one process are
 tuned. The process's own count is restored when the training ends (``teardown``).
 """
 
@@ -25,9 +25,9 @@ from lightning_dnc.measure.threads import ThreadRace, available_threads, thread_
 
 
 DRIFT_WINDOW = 5
-"""Full batches after a race whose median is compared with the race's."""
+"""Full batches per load check after a race (doubled after each new race)."""
 DRIFT_FACTOR = 1.5
-"""A median this many times the chosen count's raced median starts a new race (the load changed)."""
+"""A check whose median is this many times the first check's starts a new race (the load changed)."""
 
 
 class CandidateThreads(Callback):
@@ -60,6 +60,8 @@ class CandidateThreads(Callback):
         self._batches = 0
         self._before: int | None = None
         self._since: list[float] = []
+        self._window = DRIFT_WINDOW
+        self._baseline: float | None = None
         #: Earlier races of this candidate (when the load changed after one, it raced again).
         self.races: list[dict[str, Any]] = []
 
@@ -112,13 +114,18 @@ class CandidateThreads(Callback):
                 torch.set_num_threads(int(self.race.threads))  # type: ignore[arg-type]
             return
         self._since.append(seconds)
-        del self._since[:-DRIFT_WINDOW]
-        raced = self.race.medians().get(int(self.race.threads or 0))
-        if raced and len(self._since) == DRIFT_WINDOW and statistics.median(self._since) > DRIFT_FACTOR * raced:
-            # The load changed since the race: race again (the earlier races stay in the record).
+        if len(self._since) < self._window:
+            return
+        window, self._since = statistics.median(self._since), []
+        if self._baseline is None:
+            self._baseline = window  # the chosen count's typical batch right after the race
+        elif window > DRIFT_FACTOR * self._baseline:
+            # The load changed since the race: race again (the earlier races stay in the record), and
+            # wait twice as long before the next check, so noise cannot make the races add up.
             self.races.append(self.race.to_dict())
             self.race = ThreadRace(self.race.counts, prefer=self.race.threads)
-            self._since = []
+            self._baseline = None
+            self._window *= 2
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:  # noqa: D102
         if self._before is not None and torch.get_num_threads() != self._before:
