@@ -249,7 +249,8 @@ class CandidateEvaluator:
     # -- pieces -----------------------------------------------------------------------------
     def _make_module(self, config: dict[str, Any], epochs: int) -> pl.LightningModule:
         offered = {"input_shape": self.info.input_shape, "num_outputs": self.info.num_outputs,
-                   "task": self.info.task, "epochs": epochs, "target_stats": self.target_stats}
+                   "task": self.info.task, "epochs": epochs, "target_stats": self.target_stats,
+                   "input_stats": getattr(self.datamodule, "input_stats", None)}
         if all(getattr(self.module_class, name, None) is getattr(CandidateModule, name)
                for name in ("training_step", "configure_optimizers")):
             # CandidateModule's own steps skip the automatic loop's per-step hooks; a subclass that
