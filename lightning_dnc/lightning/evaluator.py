@@ -93,7 +93,8 @@ class CandidateEvaluator:
         Override what the datamodule exposes.
     module_class : type, optional
         The LightningModule class to train; it receives ``config`` and whichever of
-        ``input_shape``, ``num_outputs``, ``task``, ``epochs`` its ``__init__`` accepts.
+        ``input_shape``, ``num_outputs``, ``task``, ``epochs``, ``target_stats`` and ``input_stats``
+        (the datamodule's, see :class:`~lightning_dnc.models.CandidateModule`) its ``__init__`` accepts.
         Default :class:`~lightning_dnc.models.CandidateModule`.
     trainer_kwargs : mapping, optional
         Extra ``lightning.Trainer`` arguments (e.g. ``strategy``); they override the defaults.
