@@ -120,12 +120,15 @@ def test_example_input_array_gives_onnx_and_summary_flops_without_an_input(tmp_p
     model = dnc.DnCModel(family="mlp", datamodule=dm).eval()
     assert tuple(model.example_input_array.shape) == (1, 64) and model.expects_raw_inputs
     assert ModelSummary(model).total_flops > 0
-    path = tmp_path / "mlp.onnx"
-    model.to_onnx(path)
-    session = ort.InferenceSession(str(path))
     raw = dm.arrays("test")[0][:5]
-    out = session.run(None, {session.get_inputs()[0].name: raw.numpy()})[0]
-    assert np.abs(out - model(raw).detach().numpy()).max() < 1e-4
+    for dynamo in (True, False):  # torch.export-based and TorchScript-based exporters: any batch size
+        path = tmp_path / f"mlp_{dynamo}.onnx"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the TorchScript-based exporter is deprecated upstream
+            model.to_onnx(path, dynamo=dynamo)
+        session = ort.InferenceSession(str(path))
+        out = session.run(None, {session.get_inputs()[0].name: raw.numpy()})[0]
+        assert np.abs(out - model(raw).detach().numpy()).max() < 1e-4
 
 
 def test_checkpoints_without_input_stats_still_load_and_get_normalised_batches(tmp_path):

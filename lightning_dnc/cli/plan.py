@@ -247,7 +247,8 @@ def _load_data(options: Namespace) -> Any:
         raise UsageError(f"--data {data!r} is not a known dataset; use one of {list(DATAMODULES)} or a path to a .npz file.")
     accepted = inspect.signature(target.__init__).parameters
     if offered["num_classes"] is not None and "num_classes" not in accepted:
-        raise UsageError(f"--num_classes applies to .npz data; --data {data!r} has its own classes, drop --num_classes.")
+        raise UsageError(f"--num_classes applies to .npz data; --data {data!r} has its own classes, drop "
+                         "--num_classes.")
     datamodule = make_datamodule(data, **{k: v for k, v in offered.items() if k in accepted})
     if hasattr(datamodule, "use_family"):
         datamodule.use_family(options.family)

@@ -27,6 +27,7 @@ summary's FLOPs work without an input.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -360,8 +361,8 @@ class CandidateModule(pl.LightningModule):
         """Export :meth:`forward` to ONNX (``LightningModule.to_onnx``); needs the ``onnx`` extra.
 
         Without ``input_sample`` the export traces ``example_input_array`` (inputs in the user's
-        units) and, unless ``dynamic_shapes``/``dynamic_axes`` or ``dynamo=False`` are given, the
-        program takes any batch size.
+        units) and, unless ``dynamic_shapes`` or ``dynamic_axes`` are given, the program takes any
+        batch size.
 
         Raises
         ------
@@ -370,17 +371,31 @@ class CandidateModule(pl.LightningModule):
         """
         require("onnx", "`to_onnx`")
         example = self.example_input_array
-        if (input_sample is None and torch.is_tensor(example) and kwargs.get("dynamo", True)
-                and not {"dynamic_shapes", "dynamic_axes"} & set(kwargs)):
-            # torch.export treats a batch of one as a constant; two samples keep the batch axis free.
-            input_sample = example.expand(2, *example.shape[1:]).contiguous()
-            kwargs["dynamic_shapes"] = ({0: torch.export.Dim("batch")},)
+        if input_sample is None and torch.is_tensor(example) and not {"dynamic_shapes", "dynamic_axes"} & set(kwargs):
+            if _onnx_exports_with_dynamo(kwargs):
+                # torch.export takes a batch of one for a constant; two samples keep the batch axis free.
+                input_sample = example.expand(2, *example.shape[1:]).contiguous()
+                kwargs["dynamic_shapes"] = ({0: torch.export.Dim("batch")},)
+            else:
+                kwargs.setdefault("input_names", ["input"])
+                kwargs.setdefault("output_names", ["output"])
+                kwargs["dynamic_axes"] = {kwargs["input_names"][0]: {0: "batch"},
+                                          kwargs["output_names"][0]: {0: "batch"}}
         return super().to_onnx(file_path, input_sample, **kwargs)
 
     def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
         """Outputs of :meth:`forward` for a batch ``x`` or ``(x, ...)``: logits, or values in the user's units."""
         x = batch[0] if isinstance(batch, (tuple, list)) else batch
         return self(x)
+
+
+def _onnx_exports_with_dynamo(kwargs: Mapping[str, Any]) -> bool:
+    """Whether ``torch.onnx.export`` with ``kwargs`` uses the ``torch.export``-based exporter."""
+    params = inspect.signature(torch.onnx.export).parameters
+    if "dynamic_shapes" not in params:
+        return False
+    default = params["dynamo"].default if "dynamo" in params else False
+    return bool(kwargs.get("dynamo", default))
 
 
 def check_target_stats(stats: Mapping[str, Sequence[float]] | None, task: str,
