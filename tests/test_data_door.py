@@ -53,7 +53,7 @@ def _nan_target(a):
 
 
 BAD_DATA = {  # name: (how to spoil the arrays, what the one line must say)
-    "nan_input": (_nan_input, "training split's inputs hold NaN or infinite values in 1 sample(s), the first at "
+    "nan_input": (_nan_input, "training data's inputs hold NaN or infinite values in 1 sample(s), the first at "
                               "index 13; remove or impute them"),
     "label_99": (_label_99, "labels run up to 99 but only 5 distinct labels occur (none is 4, 5, 6, 7, 8, ...), so "
                             "the model would get 100 outputs; relabel the classes as 0..4, or pass num_classes=100 "
@@ -61,7 +61,7 @@ BAD_DATA = {  # name: (how to spoil the arrays, what the one line must say)
     "three_samples": (_three_samples, f"The data has 2 training and 1 validation sample(s); a search needs at "
                                       f"least {MIN_SAMPLES['train']} training and {MIN_SAMPLES['val']} validation "
                                       "samples"),
-    "nan_target": (_nan_target, "training split's targets hold NaN or infinite values in 1 sample(s), the first at "
+    "nan_target": (_nan_target, "training data's targets hold NaN or infinite values in 1 sample(s), the first at "
                                 "index 5"),
 }
 

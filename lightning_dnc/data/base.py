@@ -255,8 +255,8 @@ class InMemoryDataModule(pl.LightningDataModule):
             task = self._task or self._infer_task(raw.y_train)
             if task not in TASKS:
                 raise ValueError(f"`task` must be one of {list(TASKS)}, got {task!r}.")
-            x, y = raw.x_train, self._targets("train", raw.y_train, task)
-            check_finite("train", "inputs", x)
+            x, y = raw.x_train, self._targets("train_data", raw.y_train, task)
+            check_finite("train_data", "inputs", x)
             n = int(x.shape[0])
             n_val = int(round(self.val_split * n))
             if n_val < 1 or n_val >= n:

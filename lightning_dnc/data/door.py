@@ -27,7 +27,9 @@ MIN_SAMPLES = {"train": 8, "val": 2}
 """Fewest samples per split a search accepts (fewer cannot train and rank candidates)."""
 PEEK_BATCHES = 20
 """Batches per split :func:`check_data` reads from a loader whose tensors it cannot see whole."""
-SPLIT_NAMES = {"train": "training", "val": "validation", "test": "test"}
+SPLIT_NAMES = {"train": "training split", "val": "validation split", "test": "test split",
+               "train_data": "training data"}
+"""How the messages name the data: a split, or the training data before the validation split is taken."""
 
 
 class DataCheckError(ValueError):
@@ -39,7 +41,7 @@ def check_finite(split: str, what: str, values: torch.Tensor, offset: int = 0) -
 
     Parameters
     ----------
-    split : {"train", "val", "test"}
+    split : {"train", "val", "test", "train_data"}
     what : {"inputs", "targets"}
     values : torch.Tensor
         ``(N, ...)``; integer tensors are finite by definition and not scanned.
@@ -52,7 +54,7 @@ def check_finite(split: str, what: str, values: torch.Tensor, offset: int = 0) -
     if bool(bad.any()):
         rows = bad.nonzero().flatten()
         raise DataCheckError(
-            f"The {SPLIT_NAMES.get(split, split)} split's {what} hold NaN or infinite values in {len(rows)} "
+            f"The {SPLIT_NAMES.get(split, split)}'s {what} hold NaN or infinite values in {len(rows)} "
             f"sample(s), the first at index {int(rows[0]) + offset}; remove or impute them before the search."
         )
 
@@ -63,13 +65,13 @@ def class_labels(split: str, labels: torch.Tensor) -> torch.Tensor:
         check_finite(split, "targets", labels)
         if not bool((labels == labels.round()).all()):
             raise DataCheckError(
-                f"The {SPLIT_NAMES.get(split, split)} split's class labels are not whole numbers (e.g. "
+                f"The {SPLIT_NAMES.get(split, split)}'s class labels are not whole numbers (e.g. "
                 f"{float(labels[labels != labels.round()][0])!r}); give integer labels 0, 1, ... or pass "
                 "task='regression' for continuous targets."
             )
     if labels.numel() and int(labels.min()) < 0:
         raise DataCheckError(
-            f"Class labels must be >= 0, the {SPLIT_NAMES.get(split, split)} split has {int(labels.min())}; "
+            f"Class labels must be >= 0, the {SPLIT_NAMES.get(split, split)} has {int(labels.min())}; "
             "number the classes 0, 1, ..., num_classes - 1."
         )
     return labels.long()
@@ -106,7 +108,7 @@ def check_classes(labels: Mapping[str, torch.Tensor], num_classes: int | None, d
         if largest >= num_classes:
             split = next(s for s, y in labels.items() if y.numel() and int(y.max()) == largest)
             raise DataCheckError(
-                f"The {SPLIT_NAMES.get(split, split)} split has the label {largest}, outside the {num_classes} "
+                f"The {SPLIT_NAMES.get(split, split)} has the label {largest}, outside the {num_classes} "
                 f"declared classes (labels 0..{num_classes - 1}); fix the labels, or declare "
                 f"{declare.format(n=largest + 1)} if there are that many classes."
             )
@@ -131,8 +133,8 @@ def check_sizes(counts: Mapping[str, int | None]) -> None:
     short = [(split, counts[split], least) for split, least in MIN_SAMPLES.items()
              if counts.get(split) is not None and int(counts[split]) < least]  # type: ignore[arg-type]
     if short:
-        have = " and ".join(f"{n} {SPLIT_NAMES[s]}" for s, n, _ in short)
-        need = " and ".join(f"{least} {SPLIT_NAMES[s]}" for s, _, least in short)
+        have = " and ".join(f"{n} {SPLIT_NAMES[s].split()[0]}" for s, n, _ in short)
+        need = " and ".join(f"{least} {SPLIT_NAMES[s].split()[0]}" for s, _, least in short)
         raise DataCheckError(
             f"The data has {have} sample(s); a search needs at least {need} samples to train and rank "
             "candidates: use more data (or change val_split / --val_split)."
