@@ -45,7 +45,7 @@ def measure(config: dict[str, Any], dm: DigitsDataModule) -> dict[str, float]:
     torch.manual_seed(0)
     net = build_network(full, dm.input_shape, dm.num_outputs)
     optimizer = torch.optim.Adam(net.parameters(), lr=full["lr"])
-    x, y = dm.arrays("train")
+    x, y = dm.arrays("train", normalized=True)  # the bare network takes normalised inputs
     batch_size = int(full["batch_size"])
 
     def loss_of(batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:

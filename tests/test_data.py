@@ -65,8 +65,9 @@ def test_digits_shapes_splits_and_normalisation():
     assert dm.input_shape == (1, 8, 8) and dm.num_outputs == 10 and dm.task == "classification"
     n_train, n_val, n_test = (dm.num_samples(s) for s in ("train", "val", "test"))
     assert n_train + n_val + n_test == 1797 and n_test == 359 and n_val == round(0.2 * 1438)
-    x, y = dm.arrays("train")
+    x, y = dm.arrays("train", normalized=True)
     assert abs(float(x.mean())) < 0.05 and abs(float(x.std()) - 1) < 0.05
+    assert float(dm.arrays("train")[0].max()) == 16.0, "by default inputs in the user's units (pixels 0..16)"
     flat = DigitsDataModule(flatten=True)
     assert flat.input_shape == (64,)
     assert torch.allclose(flat.arrays("val")[0], dm.arrays("val")[0].reshape(-1, 64))
@@ -145,7 +146,7 @@ def test_idx_datasets_read_torchvision_files(tmp_path, cls, name):
     dm = cls(root=tmp_path, download=False, batch_size=8, val_split=0.2)
     assert dm.input_shape == (1, 28, 28) and dm.num_outputs == 10
     assert dm.num_samples("train") == 24 and dm.num_samples("val") == 6 and dm.num_samples("test") == 10
-    x, y = dm.arrays("train")
+    x, y = dm.arrays("train", normalized=True)
     mean, std = dm.mean[0], dm.std[0]
     assert torch.allclose(x[0, 0], (torch.as_tensor(images[0]).float() / 255 - mean) / std, atol=1e-5)
     assert y[:3].tolist() == [0, 1, 2]
@@ -175,7 +176,7 @@ def test_cifar10_reads_python_batches_and_augments(tmp_path):
     assert dm.num_samples("train") == 30 and dm.num_samples("val") == 10 and dm.num_samples("test") == 8
     raw = torch.as_tensor(first[0]).reshape(3, 32, 32).float() / 255
     mean, std = torch.tensor(dm.mean)[:, None, None], torch.tensor(dm.std)[:, None, None]
-    assert torch.allclose(dm.arrays("train")[0][0], (raw - mean) / std, atol=1e-5)
+    assert torch.allclose(dm.arrays("train", normalized=True)[0][0], (raw - mean) / std, atol=1e-5)
     train_x = torch.cat([xb for xb, _ in dm.train_dataloader()])
     assert train_x.shape == (30, 3, 32, 32)
     # augmented training batches differ from the plain images; validation batches do not

@@ -92,6 +92,9 @@ def add_search_options(parser: ArgumentParser, report_only: bool = False) -> Non
     parser.add_argument("--batch_size_range", type=list[int] | None, default=None,
                         help="Batch-size range [lo, hi] (SPEC default [32, 512]).")
     parser.add_argument("--val_split", type=float, default=0.2, help="Fraction of the training set used for validation.")
+    parser.add_argument("--num_classes", type=int | None, default=None,
+                        help="Classes of a .npz dataset (default: largest label + 1, which must be the number of "
+                             "distinct labels).")
     parser.add_argument("--augment", type=bool | Literal["auto"], default="auto",
                         help="Augment image training data (SPEC §2): true, false, or auto (CNN only, as the paper).")
     parser.add_argument("--root", type=str, default="data", help="Folder of downloaded torchvision data sets.")

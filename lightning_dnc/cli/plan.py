@@ -40,7 +40,7 @@ FIXED_ON_RESUME = (
     "budget", "candidate",
 )
 #: Options that define the search space or the data: changed on resume only with --force.
-FORCEABLE_ON_RESUME = ("data", "val_split", "augment", *CNN_LIMITS, *MLP_LIMITS,
+FORCEABLE_ON_RESUME = ("data", "val_split", "num_classes", "augment", *CNN_LIMITS, *MLP_LIMITS,
                        *(flag[2:] for flag in TRAINING_LIMITS.values()))
 
 
@@ -258,11 +258,15 @@ def _load_data(options: Namespace) -> Any:
     if is_npz and not Path(data).is_file():
         raise UsageError(f"--data {data!r}: no such .npz file.")
     offered = {"val_split": options.val_split, "seed": options.seed, "root": options.root,
-               "download": options.download, "augment": options.augment}
+               "download": options.download, "augment": options.augment,
+               "num_classes": options.get("num_classes")}
     target = NpzDataModule if is_npz else DATAMODULES.get(data.lower().replace("-", "_"))
     if target is None:
         raise UsageError(f"--data {data!r} is not a known dataset; use one of {list(DATAMODULES)} or a path to a .npz file.")
     accepted = inspect.signature(target.__init__).parameters
+    if offered["num_classes"] is not None and "num_classes" not in accepted:
+        raise UsageError(f"--num_classes applies to .npz data; --data {data!r} has its own classes, drop "
+                         "--num_classes.")
     datamodule = make_datamodule(data, **{k: v for k, v in offered.items() if k in accepted})
     if hasattr(datamodule, "use_family"):
         datamodule.use_family(options.family)

@@ -2,6 +2,7 @@
 
 from lightning_dnc.data.base import DataModuleContractError, DatasetInfo, InMemoryDataModule, RawData, check_datamodule
 from lightning_dnc.data.digits import DigitsDataModule
+from lightning_dnc.data.door import MIN_SAMPLES, DataCheckError, check_data
 from lightning_dnc.data.factory import DATAMODULES, make_datamodule
 from lightning_dnc.data.loaders import TensorLoader
 from lightning_dnc.data.npz import NpzDataModule
@@ -15,6 +16,8 @@ from lightning_dnc.data.vision import (
 
 __all__ = [
     "DATAMODULES",
+    "MIN_SAMPLES",
+    "DataCheckError",
     "BatchTransform",
     "CIFAR100DataModule",
     "CIFAR10DataModule",
@@ -27,6 +30,7 @@ __all__ = [
     "RawData",
     "TensorLoader",
     "DataModuleContractError",
+    "check_data",
     "check_datamodule",
     "make_datamodule",
     "random_crop",

@@ -18,6 +18,7 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader
 
+from lightning_dnc.data.door import check_classes, check_finite, check_sizes, class_labels
 from lightning_dnc.data.loaders import BatchCollate, BatchDataset, TensorLoader
 from lightning_dnc.data.transforms import BatchTransform
 
@@ -128,8 +129,24 @@ class InMemoryDataModule(pl.LightningDataModule):
         CPU; on CUDA when it takes under 40% of the free memory), else uses a ``DataLoader``.
     num_workers : int, optional
         Worker processes of the ``DataLoader`` path (default ``min(4, cpu_count - 1)``).
+
+    Notes
+    -----
+    Normalisation belongs to the model: :attr:`input_stats` holds ``scale``, ``mean`` and ``std``,
+    and a LightningModule built with them (:class:`~lightning_dnc.models.CandidateModule`,
+    ``DnCModel``; their ``expects_raw_inputs`` is true) applies them in its ``forward``. So the
+    loaders and :meth:`arrays` give inputs in the user's units (cast to float32; training batches
+    augmented), except to a module that does not normalise itself: while a trainer runs a module
+    whose ``expects_raw_inputs`` is missing or false (your own LightningModule), its loaders
+    scale and normalise the batches as well.
+
+    The data is checked when it loads (:mod:`lightning_dnc.data.door`): NaN or infinite inputs or
+    targets, labels outside the declared or inferred classes and too small splits raise
+    :class:`~lightning_dnc.data.door.DataCheckError`.
     """
 
+    #: The data was checked when it loaded (:func:`lightning_dnc.data.door.check_data` skips it).
+    checks_itself: bool = True
     eval_batch_size: int = EVAL_BATCH_SIZE
 
     #: Per-channel mean/std of the dataset (after ``scale``); ``None``: computed from the training split.
@@ -171,6 +188,8 @@ class InMemoryDataModule(pl.LightningDataModule):
         self._num_outputs: int | None = None
         self._on_device: dict[tuple[str, str], tuple[torch.Tensor, torch.Tensor]] = {}
         self._transforms: dict[str, BatchTransform] = {}
+        self._raw_transforms: dict[str, BatchTransform] = {}
+        self._stats: tuple[torch.Tensor | None, torch.Tensor | None] = (None, None)
 
     # -- to implement -------------------------------------------------------------------------
     def _load(self) -> RawData:
@@ -202,6 +221,21 @@ class InMemoryDataModule(pl.LightningDataModule):
         assert self._task is not None  # set by _data()
         return self._task
 
+    @property
+    def input_stats(self) -> dict[str, Any] | None:
+        """How the model normalises raw inputs: ``(x * scale - mean) / std``; None when it does not.
+
+        ``{"scale": float, "mean": nested list, "std": nested list}``; ``mean`` and ``std`` have
+        the shape that broadcasts against one sample (``(C, 1, 1)`` per channel for images, the
+        sample's shape per feature), or are None when only ``scale`` applies.
+        """
+        self._data()
+        mean, std = self._stats
+        if mean is None and self.scale == 1.0:
+            return None
+        return {"scale": float(self.scale), "mean": None if mean is None else mean.tolist(),
+                "std": None if std is None else std.tolist()}
+
     def targets(self, stage: str = "train") -> torch.Tensor:
         """All targets of ``stage`` (``"train"``, ``"val"`` or ``"test"``), in the user's units."""
         return self._data()[stage][1]
@@ -221,8 +255,8 @@ class InMemoryDataModule(pl.LightningDataModule):
             task = self._task or self._infer_task(raw.y_train)
             if task not in TASKS:
                 raise ValueError(f"`task` must be one of {list(TASKS)}, got {task!r}.")
-            x, y = raw.x_train, raw.y_train
-            y = y.long() if task == "classification" else y.float()
+            x, y = raw.x_train, self._targets("train_data", raw.y_train, task)
+            check_finite("train_data", "inputs", x)
             n = int(x.shape[0])
             n_val = int(round(self.val_split * n))
             if n_val < 1 or n_val >= n:
@@ -237,19 +271,25 @@ class InMemoryDataModule(pl.LightningDataModule):
                 train_idx, val_idx = perm[: n - n_val].sort().values, perm[n - n_val :].sort().values
             splits = {"train": (x[train_idx], y[train_idx]), "val": (x[val_idx], y[val_idx])}
             if raw.x_test is not None and raw.y_test is not None:
-                y_test = raw.y_test.long() if task == "classification" else raw.y_test.float()
-                splits["test"] = (raw.x_test, y_test)
+                check_finite("test", "inputs", raw.x_test)
+                splits["test"] = (raw.x_test, self._targets("test", raw.y_test, task))
+            check_sizes({split: int(xy[0].shape[0]) for split, xy in splits.items()})
             if task == "classification":
-                labels = torch.cat([s[1] for s in splits.values()])
-                if labels.min() < 0:
-                    raise ValueError(f"Class labels must be >= 0, got a minimum of {int(labels.min())}.")
-                self._num_outputs = self._num_outputs or int(labels.max()) + 1
+                self._num_outputs = check_classes({s: xy[1] for s, xy in splits.items()}, self._num_outputs)
             else:
                 self._num_outputs = 1 if y.dim() == 1 else int(y[0].numel())
             self._task = task
             self._splits = splits
             self._build_transforms()
         return self._splits
+
+    @staticmethod
+    def _targets(split: str, y: torch.Tensor, task: str) -> torch.Tensor:
+        """Targets checked (finite; whole class labels >= 0) and cast (int64 labels, float32 values)."""
+        if task == "classification":
+            return class_labels(split, y)
+        check_finite(split, "targets", y)
+        return y.float()
 
     @property
     def augments(self) -> bool:
@@ -279,16 +319,30 @@ class InMemoryDataModule(pl.LightningDataModule):
             shape = (-1, 1, 1) if x_train.dim() == 4 else (-1,)
             mean_t = torch.as_tensor(mean, dtype=torch.float32).reshape(shape)
             std_t = torch.as_tensor(std, dtype=torch.float32).reshape(shape)
-        plain = BatchTransform(self.scale, mean_t, std_t)
+        self._stats = (mean_t, std_t)
         augment = self.augments
-        train = BatchTransform(self.scale, mean_t, std_t, crop_padding=self.crop_padding if augment else 0,
-                               hflip=self.hflip and augment)
+        crop, flip = (self.crop_padding if augment else 0), self.hflip and augment
+        plain = BatchTransform(self.scale, mean_t, std_t)
+        train = BatchTransform(self.scale, mean_t, std_t, crop_padding=crop, hflip=flip)
         self._transforms = {"train": train, "val": plain, "test": plain}
+        # For modules that normalise in forward: the same batches up to the scale and normalisation.
+        raw = BatchTransform()
+        self._raw_transforms = {"train": BatchTransform(crop_padding=crop, hflip=flip), "val": raw, "test": raw}
 
-    def arrays(self, stage: str = "val") -> tuple[torch.Tensor, torch.Tensor]:
-        """All of ``stage``'s samples as ``(x, y)`` float tensors, normalised, without augmentation."""
+    def arrays(self, stage: str = "val", normalized: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """All of ``stage``'s samples as ``(x, y)`` float tensors, without augmentation.
+
+        ``normalized=False``: in the user's units (float32), what a trained model takes;
+        ``True``: scaled and normalised, what the network inside it sees.
+        """
         x, y = self._data()[stage]
-        return self._transforms["val"](x), y
+        return (self._transforms if normalized else self._raw_transforms)["val"](x), y
+
+    def _serves_raw(self) -> bool:
+        """False only while a trainer runs a module that does not normalise itself (no ``expects_raw_inputs``)."""
+        trainer = self.trainer
+        module = getattr(trainer, "lightning_module", None) if trainer is not None else None
+        return module is None or bool(getattr(module, "expects_raw_inputs", False))
 
     # -- loaders ----------------------------------------------------------------------------
     def _placement(self) -> tuple[torch.device, int, int]:
@@ -319,7 +373,7 @@ class InMemoryDataModule(pl.LightningDataModule):
         train = stage == "train"
         # Evaluation is batch-size independent (eval mode), so it uses large batches: faster.
         batch_size = self.batch_size if train else max(self.batch_size, self.eval_batch_size)
-        transform = self._transforms[stage]
+        transform = (self._raw_transforms if self._serves_raw() else self._transforms)[stage]
         # A copy already cached on the device fits by definition (free memory no longer counts it).
         fits = any(key[1] == str(device) for key in self._on_device) or self._fits_on(device)
         if self.loader == "tensor" or (self.loader == "auto" and fits):

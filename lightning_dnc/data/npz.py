@@ -29,13 +29,17 @@ class NpzDataModule(InMemoryDataModule):
         ``"auto"``: classification for 1-D integer labels, regression otherwise.
     normalize : bool
         Standardise inputs with the training split's per-channel (images) or per-feature mean/std.
+    num_classes : int, optional
+        The number of classes (implies classification when ``task="auto"``). By default the
+        largest label + 1, which must then be the number of distinct labels (see
+        :mod:`lightning_dnc.data.door`).
     batch_size, val_split, split, seed, loader, num_workers
         See :class:`~lightning_dnc.data.base.InMemoryDataModule`.
     """
 
     def __init__(self, path: str | os.PathLike[str], task: str = "auto", normalize: bool = True,
                  batch_size: int = 256, val_split: float = 0.2, split: str = "tail", seed: int = 0,
-                 loader: str = "auto", num_workers: int | None = None) -> None:
+                 loader: str = "auto", num_workers: int | None = None, num_classes: int | None = None) -> None:
         super().__init__(batch_size=batch_size, val_split=val_split, split=split, seed=seed, augment=False,
                          loader=loader, num_workers=num_workers)
         if task not in ("auto", *TASKS):
@@ -43,6 +47,13 @@ class NpzDataModule(InMemoryDataModule):
         self.path = Path(path)
         self.normalize_inputs = bool(normalize)
         self._task = None if task == "auto" else task
+        if num_classes is not None:
+            if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+                raise ValueError(f"`num_classes` must be an int >= 1 or None, got {num_classes!r}.")
+            if task == "regression":
+                raise ValueError("`num_classes` applies to classification; drop it or pass task='classification'.")
+            self._task = "classification"
+        self._num_outputs = num_classes
 
     def _load(self) -> RawData:
         if not self.path.is_file():

@@ -14,6 +14,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from lightning_dnc.data.base import check_datamodule
+from lightning_dnc.data.door import check_classes, class_labels
 
 
 NO_DATA_MESSAGE = (
@@ -36,7 +37,8 @@ class LoaderDataModule(pl.LightningDataModule):
     task : {"classification", "regression"}, optional
         Inferred from the target dtype when omitted (integers -> classification).
     num_outputs : int, optional
-        Inferred from the targets when omitted (classes = max label + 1).
+        Inferred from the targets when omitted (classes = max label + 1, which must be the number of
+        distinct training labels; else pass it).
     """
 
     def __init__(
@@ -58,9 +60,14 @@ class LoaderDataModule(pl.LightningDataModule):
         self.batch_size = int(train_loader.batch_size or 1)
         first_x, first_y = _first_sample(train_loader.dataset)
         self.input_shape = tuple(int(s) for s in first_x.shape)
-        inferred_task, inferred_outputs = _infer_targets(train_loader.dataset, first_y)
+        inferred_task, targets = _infer_targets(train_loader.dataset, first_y)
         self.task = task or inferred_task
-        self.num_outputs = int(num_outputs or inferred_outputs)
+        if num_outputs is None and self.task == "classification":
+            declare = "num_outputs={n} (datamodule=LoaderDataModule(train_loader, val_loader, num_outputs={n}))"
+            num_outputs = check_classes({"train": class_labels("train", targets)}, None, declare)
+        elif num_outputs is None:
+            num_outputs = 1 if targets.ndim <= 1 else int(targets.shape[1])
+        self.num_outputs = int(num_outputs)
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         original = self._loaders[split]
@@ -145,7 +152,8 @@ def _first_sample(dataset: Dataset) -> tuple[torch.Tensor, Any]:
     return torch.as_tensor(x), y
 
 
-def _infer_targets(dataset: Dataset, first_target: Any) -> tuple[str, int]:
+def _infer_targets(dataset: Dataset, first_target: Any) -> tuple[str, torch.Tensor]:
+    """The task the targets suggest (integers: classification) and all training targets."""
     targets = getattr(dataset, "targets", None)
     if targets is None and hasattr(dataset, "tensors"):
         targets = dataset.tensors[1]
@@ -154,6 +162,4 @@ def _infer_targets(dataset: Dataset, first_target: Any) -> tuple[str, int]:
         if torch.is_tensor(first_target):
             targets = torch.stack([torch.as_tensor(t) for t in targets])
     targets = torch.as_tensor(targets)
-    if targets.is_floating_point():
-        return "regression", 1 if targets.ndim <= 1 else int(targets.shape[1])
-    return "classification", int(targets.max().item()) + 1
+    return ("regression" if targets.is_floating_point() else "classification"), targets

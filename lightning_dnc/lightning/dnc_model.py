@@ -10,6 +10,7 @@ import torch
 
 from lightning_dnc.data.targets import target_statistics
 from lightning_dnc.models import CandidateModule, build_network
+from lightning_dnc.models.inputs import check_input_stats
 from lightning_dnc.models.module import LR_GAMMA, TASKS, check_target_stats, lr_milestones
 from lightning_dnc.space import FAMILIES, CNNSpace, MLPSpace, complete_config
 
@@ -43,6 +44,10 @@ class DnCModel(CandidateModule):
     target_stats : mapping, optional
         Regression: ``{"mean": [...], "std": [...]}`` of the training targets; read from the
         datamodule's training split when omitted (see :class:`~lightning_dnc.models.CandidateModule`).
+    input_stats : mapping, optional
+        ``{"scale": s, "mean": m, "std": d}``: the model normalises its inputs, so it takes them in
+        the user's units; read from the datamodule's ``input_stats`` when omitted (none: inputs go
+        to the network as the datamodule serves them).
 
     Examples
     --------
@@ -60,6 +65,7 @@ class DnCModel(CandidateModule):
         task: str | None = None,
         epochs: int | None = None,
         target_stats: Mapping[str, Sequence[float]] | None = None,
+        input_stats: Mapping[str, Any] | None = None,
     ) -> None:
         pl.LightningModule.__init__(self)
         if family not in FAMILIES:
@@ -78,12 +84,16 @@ class DnCModel(CandidateModule):
         self.epochs = epochs
         self.config = full
         self.net: torch.nn.Module | None = None
+        self.normalize: torch.nn.Module = torch.nn.Identity()
         self.destandardise = False
+        if input_stats is None:
+            input_stats = getattr(datamodule, "input_stats", None)
         self.save_hyperparameters({
             "family": family, "config": full,
             "input_shape": list(input_shape) if input_shape is not None else None,
             "num_outputs": num_outputs, "task": task, "epochs": epochs,
             "target_stats": target_stats if target_stats is None else dict(target_stats),
+            "input_stats": input_stats if input_stats is None else dict(input_stats),
         })
         self._init_history()
         self._build_if_possible()
@@ -106,7 +116,10 @@ class DnCModel(CandidateModule):
         if self.net is None and shape is not None and outputs is not None:
             stats = check_target_stats(self.hparams.get("target_stats"), self.task, outputs)
             self.hparams["target_stats"] = stats
+            inputs = check_input_stats(self.hparams.get("input_stats"), shape)
+            self.hparams["input_stats"] = inputs
             self.net = build_network(self.config, shape, outputs)
+            self._init_inputs(shape, inputs)
             self._init_targets(self.task, outputs, stats)
 
     def learn_data_info(self, datamodule: Any) -> None:
@@ -116,6 +129,10 @@ class DnCModel(CandidateModule):
                 value = getattr(datamodule, name)
                 self.hparams[name] = list(value) if name == "input_shape" else value
         self.task = self.hparams.get("task") or self.task
+        if self.hparams.get("input_stats") is None and getattr(datamodule, "input_stats", None) is not None:
+            self.hparams["input_stats"] = check_input_stats(datamodule.input_stats, self.hparams["input_shape"])
+            if self.net is not None:
+                self._init_inputs(self.hparams["input_shape"], self.hparams["input_stats"])
         if self.task == "regression" and self.hparams.get("target_stats") is None:
             self.hparams["target_stats"] = target_statistics(datamodule)
             if self.net is not None:
@@ -154,7 +171,7 @@ class DnCModel(CandidateModule):
         """Outputs ``(B, num_outputs)``: class logits, or regression values in the user's units."""
         if not torch.jit.is_scripting():
             self._require_network()
-        outputs = self.net(x)  # type: ignore[misc]
+        outputs = self.net(self.normalize(x))  # type: ignore[misc]
         if self.destandardise:
             outputs = outputs * self.target_std + self.target_mean
         return outputs

@@ -95,7 +95,8 @@ class CandidateEvaluator:
         Override what the datamodule exposes.
     module_class : type, optional
         The LightningModule class to train; it receives ``config`` and whichever of
-        ``input_shape``, ``num_outputs``, ``task``, ``epochs`` its ``__init__`` accepts.
+        ``input_shape``, ``num_outputs``, ``task``, ``epochs``, ``target_stats`` and ``input_stats``
+        (the datamodule's, see :class:`~lightning_dnc.models.CandidateModule`) its ``__init__`` accepts.
         Default :class:`~lightning_dnc.models.CandidateModule`.
     trainer_kwargs : mapping, optional
         Extra ``lightning.Trainer`` arguments (e.g. ``strategy``); they override the defaults.
@@ -285,7 +286,8 @@ class CandidateEvaluator:
     # -- pieces -----------------------------------------------------------------------------
     def _make_module(self, config: dict[str, Any], epochs: int) -> pl.LightningModule:
         offered = {"input_shape": self.info.input_shape, "num_outputs": self.info.num_outputs,
-                   "task": self.info.task, "epochs": epochs, "target_stats": self.target_stats}
+                   "task": self.info.task, "epochs": epochs, "target_stats": self.target_stats,
+                   "input_stats": getattr(self.datamodule, "input_stats", None)}
         if all(getattr(self.module_class, name, None) is getattr(CandidateModule, name)
                for name in ("training_step", "configure_optimizers")):
             # CandidateModule's own steps skip the automatic loop's per-step hooks; a subclass that

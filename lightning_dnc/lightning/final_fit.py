@@ -50,7 +50,8 @@ def train_final_model(config: Mapping[str, Any], datamodule: Any, epochs: int, h
         torch.manual_seed(seed)
         module = CandidateModule({**config, "epochs": epochs}, datamodule.input_shape, datamodule.num_outputs,
                                  task=datamodule.task, epochs=epochs,
-                                 target_stats=target_statistics(datamodule))
+                                 target_stats=target_statistics(datamodule),
+                                 input_stats=getattr(datamodule, "input_stats", None))
         logger = {"logger": logs.logger("final")} if logs is not None else {}
         racer = CandidateThreads(threads) if threads is not None else None
         trainer = make_child_trainer(epochs, hardware, [timer, *([racer] if racer else [])], **logger)

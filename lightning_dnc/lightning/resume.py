@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 from collections.abc import Mapping
 from typing import Any
 
@@ -69,7 +70,8 @@ def dataset_fingerprint(datamodule: Any) -> dict[str, Any]:
 
     Holds the class name, input shape, outputs, task, sample counts per split (when the
     datamodule offers ``num_samples``) and a SHA-256 of the first and last 32 training and
-    validation samples and labels (when it offers ``arrays(stage)``).
+    validation samples (normalised where ``arrays`` offers ``normalized=``) and labels (when it offers
+    ``arrays(stage)``).
     """
     import numpy as np
 
@@ -83,8 +85,10 @@ def dataset_fingerprint(datamodule: Any) -> dict[str, Any]:
     arrays = getattr(datamodule, "arrays", None)
     if callable(arrays):
         digest = hashlib.sha256()
+        # Normalised, as the fingerprints of runs from before models normalised their own inputs.
+        kwargs = {"normalized": True} if "normalized" in inspect.signature(arrays).parameters else {}
         for stage in ("train", "val"):
-            x, y = arrays(stage)
+            x, y = arrays(stage, **kwargs)
             for tensor in (x[:32], x[-32:], y[:32], y[-32:]):
                 data = np.ascontiguousarray(tensor.detach().cpu().numpy())
                 digest.update(str(data.dtype).encode() + str(data.shape).encode() + data.tobytes())

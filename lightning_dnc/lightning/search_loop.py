@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from lightning_dnc.data.door import check_data
 from lightning_dnc.executors import OomRetry, RunOptions, SearchAborted, drive, make_executor
 from lightning_dnc.executors.checkpoints import CheckpointFolder
 from lightning_dnc.executors.driver import final_result
@@ -63,6 +64,11 @@ def run_search(settings: SearchSettings, options: RunOptions, datamodule: Any, h
         ``accelerator``, ``devices``, ``precision`` of every candidate's child ``Trainer``.
     model_class : type, optional
         The user's LightningModule class to search (``None``: ``CandidateModule``).
+
+    Raises
+    ------
+    DataCheckError
+        Before anything trains, for data a search cannot use (:mod:`lightning_dnc.data.door`).
     console, live, plain
         Progress display (a rich console; ``live=False`` prints one line per trial; ``plain`` also
         prints each stage's summary as a line instead of a table).
@@ -74,6 +80,7 @@ def run_search(settings: SearchSettings, options: RunOptions, datamodule: Any, h
     if settings.family is None:
         raise ValueError("`settings.family` must be set: call settings.for_family('cnn' | 'mlp') first.")
     _prepare(datamodule)
+    check_data(datamodule, getattr(datamodule, "task", "classification"), int(datamodule.num_outputs))
     resuming = JournalToResume(options) if options.resume is not None else None
     settings = _complete_settings(settings, resuming, datamodule, hardware)
     warn_small_data(datamodule, settings.training_space, settings.strategy)

@@ -2,6 +2,7 @@
 
 from lightning_dnc.models.cnn import CNN, plan_conv_layers
 from lightning_dnc.models.factory import build_network, count_parameters, largest_network_params
+from lightning_dnc.models.inputs import InputNormalization
 from lightning_dnc.models.mlp import MLP
 from lightning_dnc.models.module import CandidateModule, NonFiniteMetricError, lr_milestones, regression_loss
 
@@ -9,6 +10,7 @@ __all__ = [
     "CNN",
     "MLP",
     "CandidateModule",
+    "InputNormalization",
     "NonFiniteMetricError",
     "build_network",
     "count_parameters",

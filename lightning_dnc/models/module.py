@@ -12,10 +12,22 @@ search passes), the network learns standardised targets ``(y - mean) / std``: th
 objective are on comparable scales whatever the targets' units. :meth:`CandidateModule.forward`
 (and so ``predict`` and every export) returns values in the user's units, and ``val_rmse``,
 ``val_mae``, ``val_r2`` (and ``test_*``) are logged in the user's units.
+
+Inputs
+------
+Given ``input_stats={"scale": s, "mean": m, "std": d}`` (a datamodule's
+:attr:`~lightning_dnc.data.base.InMemoryDataModule.input_stats`, which the search passes), the
+module normalises its inputs itself, ``(x * s - m) / d`` before the network
+(:class:`~lightning_dnc.models.inputs.InputNormalization`), and takes inputs in the user's units:
+its ``expects_raw_inputs`` is true, so the datamodule's loaders serve it raw batches, and
+predictions and exports (TorchScript, ``torch.export``, ONNX) need no separate preprocessing.
+``example_input_array`` (a batch of one zero sample) is set, so ``to_onnx(path)`` and the model
+summary's FLOPs work without an input.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -26,6 +38,7 @@ import torch.nn.functional as F
 
 from lightning_dnc._optional import require
 from lightning_dnc.models.factory import build_network
+from lightning_dnc.models.inputs import check_input_stats, input_layer
 from lightning_dnc.models.layers import count_trainable
 from lightning_dnc.models.metrics import RegressionMeter
 from lightning_dnc.space.config import auto_weight_decay, complete_config
@@ -104,6 +117,9 @@ class CandidateModule(pl.LightningModule):
     target_stats : mapping, optional
         Regression only: ``{"mean": [...], "std": [...]}``, one value per output, of the training
         targets; the network then learns standardised targets (see the module docstring).
+    input_stats : mapping, optional
+        ``{"scale": s, "mean": m, "std": d}``: the module normalises its inputs (see the module
+        docstring); ``None``: inputs go to the network as they come.
 
     Attributes
     ----------
@@ -115,11 +131,13 @@ class CandidateModule(pl.LightningModule):
     """
 
     # TorchScript compiles properties unless they are listed here.
-    __jit_unused_properties__ = [*pl.LightningModule.__jit_unused_properties__, "num_params", "weight_decay"]
+    __jit_unused_properties__ = [*pl.LightningModule.__jit_unused_properties__, "num_params", "weight_decay",
+                                 "expects_raw_inputs"]
 
     def __init__(self, config: Mapping[str, Any], input_shape: Sequence[int], num_outputs: int,
                  task: str = "classification", epochs: int | None = None,
-                 target_stats: Mapping[str, Sequence[float]] | None = None, own_steps: bool = False) -> None:
+                 target_stats: Mapping[str, Sequence[float]] | None = None, own_steps: bool = False,
+                 input_stats: Mapping[str, Any] | None = None) -> None:
         super().__init__()
         if task not in TASKS:
             raise ValueError(f"`task` must be one of {list(TASKS)}, got {task!r}.")
@@ -129,16 +147,23 @@ class CandidateModule(pl.LightningModule):
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"`epochs` must be an int >= 1, got {epochs!r}.")
         stats = check_target_stats(target_stats, task, num_outputs)
+        inputs = check_input_stats(input_stats, input_shape)
         self.save_hyperparameters({"config": full, "input_shape": list(input_shape),
                                    "num_outputs": num_outputs, "task": task, "epochs": epochs,
-                                   "target_stats": stats})
+                                   "target_stats": stats, "input_stats": inputs})
         self.config = full
         self.task = task
         self.epochs = epochs
         self.net = build_network(full, input_shape, num_outputs)
+        self._init_inputs(input_shape, inputs)
         self._init_targets(task, num_outputs, stats)
         self._init_history()
         self.automatic_optimization = not own_steps
+
+    def _init_inputs(self, input_shape: Sequence[int], stats: Mapping[str, Any] | None) -> None:
+        """The input normalisation (identity without ``stats``) and ``example_input_array``."""
+        self.normalize = input_layer(stats)
+        self.example_input_array = torch.zeros(1, *(int(s) for s in input_shape))
 
     def _init_targets(self, task: str, num_outputs: int, stats: Mapping[str, Sequence[float]] | None) -> None:
         """Register the target statistics (regression; saved with the weights and exported)."""
@@ -168,10 +193,20 @@ class CandidateModule(pl.LightningModule):
         wd = self.config["weight_decay"]
         return auto_weight_decay(self.config["family"], self.num_params) if wd == "auto" else float(wd)
 
+    @property
+    def expects_raw_inputs(self) -> bool:
+        """True when the module normalises its inputs itself (loaders then serve them in the user's units)."""
+        return not isinstance(getattr(self, "normalize", None), (torch.nn.Identity, type(None)))
+
     # -- model ------------------------------------------------------------------------------
+    def network(self, x: torch.Tensor) -> torch.Tensor:
+        """The network's raw outputs (logits; standardised values for regression) for inputs ``x``."""
+        return self.net(self.normalize(x))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Outputs ``(B, num_outputs)``: class logits, or regression values in the user's units."""
-        outputs = self.net(x)
+        """Outputs ``(B, num_outputs)`` for inputs in the user's units: class logits, or regression values
+        in the user's units."""
+        outputs = self.network(x)
         if self.destandardise:
             outputs = outputs * self.target_std + self.target_mean
         return outputs
@@ -241,7 +276,7 @@ class CandidateModule(pl.LightningModule):
         The cost measurement (:class:`~lightning_dnc.lightning.cost_probe.CostProbe`) times
         training steps with it; :meth:`training_step` adds the epoch bookkeeping.
         """
-        return self.loss(self.net(batch[0]), batch[1])
+        return self.loss(self.network(batch[0]), batch[1])
 
     def training_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> torch.Tensor:  # noqa: D102
         loss = self.step_loss(batch)
@@ -280,7 +315,7 @@ class CandidateModule(pl.LightningModule):
     # -- validation and test ------------------------------------------------------------------
     def _evaluation_step(self, prefix: str, batch: Sequence[torch.Tensor]) -> None:
         x, y = batch[0], batch[1]
-        outputs = self.net(x)
+        outputs = self.network(x)
         n = int(y.shape[0])
         self._add(f"{prefix}_loss", self.loss(outputs, y), n)
         if self.task == "classification":
@@ -325,18 +360,42 @@ class CandidateModule(pl.LightningModule):
     def to_onnx(self, file_path: Any = None, input_sample: Any = None, **kwargs: Any) -> Any:
         """Export :meth:`forward` to ONNX (``LightningModule.to_onnx``); needs the ``onnx`` extra.
 
+        Without ``input_sample`` the export traces ``example_input_array`` (inputs in the user's
+        units) and, unless ``dynamic_shapes`` or ``dynamic_axes`` are given, the program takes any
+        batch size.
+
         Raises
         ------
         ModuleNotFoundError
             When ``onnx``/``onnxscript`` are missing; the message ends with the ``pip install`` line.
         """
         require("onnx", "`to_onnx`")
+        example = self.example_input_array
+        if input_sample is None and torch.is_tensor(example) and not {"dynamic_shapes", "dynamic_axes"} & set(kwargs):
+            if _onnx_exports_with_dynamo(kwargs):
+                # torch.export takes a batch of one for a constant; two samples keep the batch axis free.
+                input_sample = example.expand(2, *example.shape[1:]).contiguous()
+                kwargs["dynamic_shapes"] = ({0: torch.export.Dim("batch")},)
+            else:
+                kwargs.setdefault("input_names", ["input"])
+                kwargs.setdefault("output_names", ["output"])
+                kwargs["dynamic_axes"] = {kwargs["input_names"][0]: {0: "batch"},
+                                          kwargs["output_names"][0]: {0: "batch"}}
         return super().to_onnx(file_path, input_sample, **kwargs)
 
     def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
         """Outputs of :meth:`forward` for a batch ``x`` or ``(x, ...)``: logits, or values in the user's units."""
         x = batch[0] if isinstance(batch, (tuple, list)) else batch
         return self(x)
+
+
+def _onnx_exports_with_dynamo(kwargs: Mapping[str, Any]) -> bool:
+    """Whether ``torch.onnx.export`` with ``kwargs`` uses the ``torch.export``-based exporter."""
+    params = inspect.signature(torch.onnx.export).parameters
+    if "dynamic_shapes" not in params:
+        return False
+    default = params["dynamo"].default if "dynamo" in params else False
+    return bool(kwargs.get("dynamo", default))
 
 
 def check_target_stats(stats: Mapping[str, Sequence[float]] | None, task: str,
