@@ -6,7 +6,7 @@ add up to at most the wall time. :func:`instrument` wraps methods of existing cl
 clock for the duration of a ``with`` block and restores them afterwards; the product code is
 measured as it ships, without edits.
 
-:class:`TimedEvaluator` is a :class:`~lightning_dnc.lightning.evaluator.CandidateEvaluator` that
+:class:`TimedEvaluator` is a :class:`~lightning_dnc.lightning.candidate.evaluator.CandidateEvaluator` that
 also records the seconds spent in validation, so an evaluation's wall time splits into training
 epochs (``extra["epoch_times"]``), validation, and the rest (Trainer set-up and teardown, model
 construction, clean-up).
@@ -24,7 +24,7 @@ from typing import Any
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
 
-from lightning_dnc.lightning.evaluator import CandidateEvaluator
+from lightning_dnc.lightning.candidate.evaluator import CandidateEvaluator
 from lightning_dnc.search.records import Evaluation
 
 #: Phases of one candidate evaluation, as stored in ``Evaluation.extra["phases"]``.
@@ -125,7 +125,7 @@ class TimedEvaluator(CandidateEvaluator):
 
     ``phases`` maps ``training`` (sum of the training-epoch times), ``validation`` and
     ``setup_teardown`` (the rest of ``wall_time``) to seconds. Takes the arguments of
-    :class:`~lightning_dnc.lightning.evaluator.CandidateEvaluator`.
+    :class:`~lightning_dnc.lightning.candidate.evaluator.CandidateEvaluator`.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from lightning_dnc.lightning.evaluator import CandidateEvaluator
+from lightning_dnc.lightning.candidate.evaluator import CandidateEvaluator
 
 from _burners import cpu_burners  # noqa: E402  (bench/ is on sys.path when a bench runs)
 

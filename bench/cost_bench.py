@@ -27,7 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lightning_dnc.data import DigitsDataModule  # noqa: E402
-from lightning_dnc.lightning.child_trainer import cheap_cuda_checks  # noqa: E402
+from lightning_dnc.lightning.candidate.child_trainer import cheap_cuda_checks  # noqa: E402
 from lightning_dnc.measure import EpochShape, measure_costs  # noqa: E402
 from lightning_dnc.measure.steps import COST_THREADS  # noqa: E402
 from lightning_dnc.models import build_network  # noqa: E402

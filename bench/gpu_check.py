@@ -60,7 +60,7 @@ def check_ttr_vs_events() -> tuple[str, str]:
     import torch
 
     from lightning_dnc.data import TensorLoader
-    from lightning_dnc.lightning.timing import EpochTimer
+    from lightning_dnc.lightning.candidate.timing import EpochTimer
     from lightning_dnc.models import CandidateModule
 
     class Events(pl.Callback):
@@ -162,7 +162,7 @@ def check_peak_memory() -> tuple[str, str]:
     names = [n for n in Evaluation.__dataclass_fields__ if "memory" in n]
     if not names:
         return "skipped", "trials do not record peak memory yet (the costs issue); nothing to check"
-    from lightning_dnc.lightning.evaluator import CandidateEvaluator
+    from lightning_dnc.lightning.candidate.evaluator import CandidateEvaluator
 
     ev = CandidateEvaluator(_synthetic_cifar(1000), epochs=1, accelerator="gpu").evaluate(
         {"family": "cnn", "out_channels": [32, 64], "batch_size": 128})

@@ -35,9 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from lightning_dnc.data import DigitsDataModule, InMemoryDataModule, RawData  # noqa: E402
-from lightning_dnc.lightning.child_trainer import cheap_cuda_checks  # noqa: E402
-from lightning_dnc.lightning.evaluator import CandidateEvaluator  # noqa: E402
-from lightning_dnc.lightning.timing import mean_training_epoch_time  # noqa: E402
+from lightning_dnc.lightning.candidate.child_trainer import cheap_cuda_checks  # noqa: E402
+from lightning_dnc.lightning.candidate.evaluator import CandidateEvaluator  # noqa: E402
+from lightning_dnc.lightning.candidate.timing import mean_training_epoch_time  # noqa: E402
 from lightning_dnc.models import build_network  # noqa: E402
 from lightning_dnc.models.module import LR_GAMMA, lr_milestones  # noqa: E402
 from lightning_dnc.space.config import auto_weight_decay, complete_config  # noqa: E402

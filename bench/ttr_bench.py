@@ -41,9 +41,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_bench import plain_loop  # noqa: E402
 
 from lightning_dnc.data import DigitsDataModule  # noqa: E402
-from lightning_dnc.lightning.child_trainer import cheap_cuda_checks  # noqa: E402
-from lightning_dnc.lightning.evaluator import CandidateEvaluator  # noqa: E402
-from lightning_dnc.lightning.timing import mean_training_epoch_time  # noqa: E402
+from lightning_dnc.lightning.candidate.child_trainer import cheap_cuda_checks  # noqa: E402
+from lightning_dnc.lightning.candidate.evaluator import CandidateEvaluator  # noqa: E402
+from lightning_dnc.lightning.candidate.timing import mean_training_epoch_time  # noqa: E402
 from lightning_dnc.measure.steps import COST_THREADS  # noqa: E402
 
 CONFIGS = [

@@ -24,7 +24,7 @@ def main() -> int:
     cli_args = sys.argv[sys.argv.index("--") + 1:]
 
     from lightning_dnc import cli
-    from lightning_dnc.lightning import evaluator as evaluator_module
+    from lightning_dnc.lightning.candidate import evaluator as evaluator_module
     from lightning_dnc.lightning import search_loop as search_loop_module
     from lightning_dnc.models import module as module_module
 

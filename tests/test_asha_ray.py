@@ -20,7 +20,7 @@ from ray import cloudpickle  # noqa: E402
 
 from lightning_dnc.data import DigitsDataModule  # noqa: E402
 from lightning_dnc.executors import RayExecutor  # noqa: E402
-from lightning_dnc.lightning.evaluator import CandidateEvaluator  # noqa: E402
+from lightning_dnc.lightning.candidate.evaluator import CandidateEvaluator  # noqa: E402
 from lightning_dnc.models import module as module_module  # noqa: E402
 from lightning_dnc.search.trial import RUN_KEY, Proposal, RungRun  # noqa: E402
 

@@ -10,7 +10,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 import lightning_dnc as dnc
 from lightning_dnc import _optional
 from lightning_dnc.data import DigitsDataModule
-from lightning_dnc.lightning.candidate_logs import CandidateLogs
+from lightning_dnc.lightning.candidate.candidate_logs import CandidateLogs
 from lightning_dnc.validation import SettingError
 
 TINY = dict(search_epochs=2, prior_points=2, steps=0, explore=20, stage2_order=[], training_prior_points=1,

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from lightning_dnc.data import DigitsDataModule
-from lightning_dnc.lightning.cost_probe import CostProbe
-from lightning_dnc.lightning.evaluator import CandidateEvaluator
+from lightning_dnc.lightning.candidate.cost_probe import CostProbe
+from lightning_dnc.lightning.candidate.evaluator import CandidateEvaluator
 from lightning_dnc.models import CandidateModule
 
 EPOCHS = 2

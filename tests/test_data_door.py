@@ -19,7 +19,7 @@ from lightning_dnc import cli
 from lightning_dnc.data import NpzDataModule
 from lightning_dnc.data.door import MIN_SAMPLES, DataCheckError
 from lightning_dnc.lightning.data_source import LoaderDataModule
-from lightning_dnc.lightning.evaluator import CandidateEvaluator
+from lightning_dnc.lightning.candidate.evaluator import CandidateEvaluator
 
 ONE_TRIAL = dict(search_epochs=1, prior_points=1, steps=0, explore=10, training_prior_points=0, training_steps=0,
                  max_trials=1, progress=False)

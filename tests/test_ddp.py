@@ -18,7 +18,7 @@ SCRIPT = textwrap.dedent(
     """
     import json, os
     from lightning_dnc.data import DigitsDataModule
-    from lightning_dnc.lightning.evaluator import CandidateEvaluator
+    from lightning_dnc.lightning.candidate.evaluator import CandidateEvaluator
 
     if __name__ == "__main__":
         evaluator = CandidateEvaluator(DigitsDataModule(flatten=True), epochs=2, accelerator="cpu", devices=2,

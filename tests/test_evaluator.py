@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from lightning_dnc.data import DigitsDataModule, NpzDataModule
-from lightning_dnc.lightning.evaluator import CandidateEvaluator
+from lightning_dnc.lightning.candidate.evaluator import CandidateEvaluator
 from lightning_dnc.models import CandidateModule, count_parameters
 from lightning_dnc.search.records import Evaluation
 

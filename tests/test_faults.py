@@ -16,7 +16,7 @@ import torch
 
 import lightning_dnc as dnc
 from lightning_dnc.data import DigitsDataModule, NpzDataModule
-from lightning_dnc.lightning.evaluator import CandidateEvaluator
+from lightning_dnc.lightning.candidate.evaluator import CandidateEvaluator
 from lightning_dnc.lightning.search_loop import SearchAborted
 from lightning_dnc.models import CandidateModule
 from lightning_dnc.space import MLPSpace, TrainingSpace

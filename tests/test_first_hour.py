@@ -18,8 +18,8 @@ from lightning_dnc import cli
 from lightning_dnc.budgets import BUDGETS, SMALL_DATA, choose_budget
 from lightning_dnc.data import DigitsDataModule
 from lightning_dnc.executors import SearchAborted
-from lightning_dnc.lightning.candidate_watch import CandidateWatch
-from lightning_dnc.lightning.evaluator import CandidateEvaluator
+from lightning_dnc.lightning.candidate.candidate_watch import CandidateWatch
+from lightning_dnc.lightning.candidate.evaluator import CandidateEvaluator
 from lightning_dnc.lightning.tuner import settings_for_budget
 from lightning_dnc.space import MLPSpace
 from lightning_dnc.validation import SettingError

@@ -23,7 +23,7 @@ import pytest
 import lightning_dnc as dnc
 from lightning_dnc import cli
 from lightning_dnc.data import DigitsDataModule
-from lightning_dnc.lightning.evaluator import CandidateEvaluator
+from lightning_dnc.lightning.candidate.evaluator import CandidateEvaluator
 from lightning_dnc.search import Journal, JournalMismatchError, SearchResult, TornJournalWarning
 from lightning_dnc.search.lock import LockHeldError, RunLock, StaleLockWarning
 

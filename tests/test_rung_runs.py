@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from lightning_dnc.data import DigitsDataModule
-from lightning_dnc.lightning.evaluator import CandidateEvaluator
+from lightning_dnc.lightning.candidate.evaluator import CandidateEvaluator
 from lightning_dnc.search.trial import RUN_KEY, Proposal, RungRun
 
 # 4 epochs with the LR milestones at 2 and 3: the rungs 1 and 2 stop before and on a milestone

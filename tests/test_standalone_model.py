@@ -18,7 +18,7 @@ from lightning.pytorch.utilities.model_summary import ModelSummary
 
 import lightning_dnc as dnc
 from lightning_dnc.data import CIFAR10DataModule, DigitsDataModule
-from lightning_dnc.lightning.evaluator import CandidateEvaluator
+from lightning_dnc.lightning.candidate.evaluator import CandidateEvaluator
 from lightning_dnc.lightning.final_fit import train_final_model
 from lightning_dnc.models import CandidateModule
 from lightning_dnc.models.inputs import InputNormalization, check_input_stats

@@ -13,8 +13,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_dnc.data import DigitsDataModule
 from lightning_dnc.executors import RunOptions
-from lightning_dnc.lightning.candidate_threads import DRIFT_WINDOW, CandidateThreads
-from lightning_dnc.lightning.evaluator import CandidateEvaluator
+from lightning_dnc.lightning.candidate.candidate_threads import DRIFT_WINDOW, CandidateThreads
+from lightning_dnc.lightning.candidate.evaluator import CandidateEvaluator
 from lightning_dnc.measure.threads import ThreadRace, thread_counts
 from lightning_dnc.validation import SettingError
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from lightning_dnc.data import TensorLoader
-from lightning_dnc.lightning.timing import EpochTimer, mean_training_epoch_time
+from lightning_dnc.lightning.candidate.timing import EpochTimer, mean_training_epoch_time
 
 FIRST_EPOCH_SLEEP = 0.25
 STEP_SLEEP = 0.01

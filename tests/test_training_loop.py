@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from lightning_dnc.data import DigitsDataModule
-from lightning_dnc.lightning.evaluator import CandidateEvaluator
+from lightning_dnc.lightning.candidate.evaluator import CandidateEvaluator
 from lightning_dnc.models import CandidateModule
 
 EPOCHS = 4  # MultiStepLR milestones at epochs 2 and 3 are crossed

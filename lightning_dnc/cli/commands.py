@@ -72,7 +72,7 @@ def _nothing_to_do(out: Path, train_final: bool, resume: ResumeRequest) -> bool:
 
 def _search_and_finish(plan: RunPlan, folder: ResultsFolder, console: Console, train_final: bool,
                        run_search: Any) -> int:
-    from lightning_dnc.lightning.candidate_logs import make_candidate_logs
+    from lightning_dnc.lightning.candidate.candidate_logs import make_candidate_logs
     from lightning_dnc.lightning.final_fit import train_final_model
     from lightning_dnc.results.outcome import budget_text
     from lightning_dnc.results.report import write_report

@@ -9,7 +9,7 @@ short. So they are run options, enforced by the driver loop, and a resume may ch
   limit continues the sequence exactly.
 - ``max_time`` counts the wall time of this invocation's search loop (a resume starts a fresh
   clock). Once it has passed no new trial starts, and a trial still training is stopped at its
-  next batch (:mod:`lightning_dnc.lightning.candidate_watch`): it is journaled as interrupted by
+  next batch (:mod:`lightning_dnc.lightning.candidate.candidate_watch`): it is journaled as interrupted by
   the budget, never ranked, and a resume trains it again.
 
 When a limit ends the search, the current stage ends early, the remaining stages are skipped and

@@ -1,7 +1,7 @@
 """The folder of rung checkpoints of a multi-fidelity search, and its disk use.
 
 The evaluator writes one checkpoint per finished rung below the top
-(:mod:`lightning_dnc.lightning.rung_runs`); the driver calls :meth:`CheckpointFolder.sync` after
+(:mod:`lightning_dnc.lightning.candidate.rung_runs`); the driver calls :meth:`CheckpointFolder.sync` after
 every batch of told trials, which measures the folder (its peak is reported) and deletes the
 checkpoints the engine no longer needs (:meth:`~lightning_dnc.search.StagedSearch.released_checkpoints`:
 the candidate went on to its next rung, or can no longer be promoted). Torch-free.

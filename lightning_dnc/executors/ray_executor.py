@@ -1,7 +1,7 @@
 """``RayExecutor``: train candidates in parallel, one Ray task per candidate.
 
 The driver keeps the search state and the journal; each Ray task runs the *same*
-:class:`~lightning_dnc.lightning.evaluator.CandidateEvaluator` on one configuration. The evaluator
+:class:`~lightning_dnc.lightning.candidate.evaluator.CandidateEvaluator` on one configuration. The evaluator
 (with its datamodule and data) is shipped once with ``ray.put`` and cached in each worker process.
 
 Policies

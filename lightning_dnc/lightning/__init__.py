@@ -14,8 +14,8 @@ _LAZY = {
     "SearchAborted": "lightning_dnc.executors.driver",
     "DnCModel": "lightning_dnc.lightning.dnc_model",
     "Trainer": "lightning_dnc.lightning.trainer",
-    "CandidateEvaluator": "lightning_dnc.lightning.evaluator",
-    "EpochTimer": "lightning_dnc.lightning.timing",
+    "CandidateEvaluator": "lightning_dnc.lightning.candidate.evaluator",
+    "EpochTimer": "lightning_dnc.lightning.candidate.timing",
 }
 
 __all__ = list(_LAZY)

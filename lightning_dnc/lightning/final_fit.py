@@ -12,10 +12,10 @@ import torch
 from lightning.pytorch.utilities.seed import isolate_rng
 
 from lightning_dnc.data.targets import target_statistics
-from lightning_dnc.lightning.candidate_logs import CandidateLogs
-from lightning_dnc.lightning.candidate_threads import CandidateThreads
-from lightning_dnc.lightning.child_trainer import cheap_cuda_checks, make_child_trainer, quiet_lightning
-from lightning_dnc.lightning.timing import EpochTimer
+from lightning_dnc.lightning.candidate.candidate_logs import CandidateLogs
+from lightning_dnc.lightning.candidate.candidate_threads import CandidateThreads
+from lightning_dnc.lightning.candidate.child_trainer import cheap_cuda_checks, make_child_trainer, quiet_lightning
+from lightning_dnc.lightning.candidate.timing import EpochTimer
 from lightning_dnc.models import CandidateModule
 from lightning_dnc.vocabulary import FINAL_EPOCH_KEY
 
@@ -31,7 +31,7 @@ def train_final_model(config: Mapping[str, Any], datamodule: Any, epochs: int, h
         Log the curves as version ``final`` (beside the candidates' ``trial_000``, ...).
     threads : "auto", int or None, default "auto"
         Torch threads of the training on a CPU, as for the candidates
-        (:class:`~lightning_dnc.lightning.candidate_threads.CandidateThreads`); ``None`` leaves torch's.
+        (:class:`~lightning_dnc.lightning.candidate.candidate_threads.CandidateThreads`); ``None`` leaves torch's.
 
     Returns
     -------

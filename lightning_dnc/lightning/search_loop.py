@@ -33,8 +33,8 @@ from lightning_dnc.data.door import check_data
 from lightning_dnc.executors import OomRetry, RunOptions, SearchAborted, drive, make_executor
 from lightning_dnc.executors.checkpoints import CheckpointFolder
 from lightning_dnc.executors.driver import final_result
-from lightning_dnc.lightning.candidate_logs import make_candidate_logs
-from lightning_dnc.lightning.child_trainer import quiet_lightning
+from lightning_dnc.lightning.candidate.candidate_logs import make_candidate_logs
+from lightning_dnc.lightning.candidate.child_trainer import quiet_lightning
 from lightning_dnc.lightning.progress import SearchProgress
 from lightning_dnc.lightning.setup_checks import warn_small_data
 from lightning_dnc.lightning.resume import JournalToResume, dataset_fingerprint
@@ -75,7 +75,7 @@ def run_search(settings: SearchSettings, options: RunOptions, datamodule: Any, h
     lock_held : bool, default False
         The caller (the command line) already holds the journal's lock.
     """
-    from lightning_dnc.lightning.evaluator import CandidateEvaluator
+    from lightning_dnc.lightning.candidate.evaluator import CandidateEvaluator
 
     if settings.family is None:
         raise ValueError("`settings.family` must be set: call settings.for_family('cnn' | 'mlp') first.")

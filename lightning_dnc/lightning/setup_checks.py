@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from lightning_dnc.lightning.child_trainer import quiet_lightning
+from lightning_dnc.lightning.candidate.child_trainer import quiet_lightning
 from lightning_dnc.space.config import DEFAULT_BATCH_SIZE
 from lightning_dnc.validation import SettingError, SetupWarning
 

@@ -21,7 +21,7 @@ import lightning.pytorch as pl
 from lightning.pytorch.utilities.seed import isolate_rng
 
 from lightning_dnc.executors import Executor, RunOptions, SearchAborted
-from lightning_dnc.lightning.candidate_logs import HOST_LOGS_NAME, logs_like_host
+from lightning_dnc.lightning.candidate.candidate_logs import HOST_LOGS_NAME, logs_like_host
 from lightning_dnc.lightning.data_source import resolve_datamodule
 from lightning_dnc.lightning.module_probe import ignored_message, ignored_settings
 from lightning_dnc.lightning.search_loop import run_search

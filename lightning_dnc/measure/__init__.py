@@ -4,7 +4,7 @@ Modules: ``steps`` (the training step timed in a tight loop), ``flops`` (``FlopC
 ``latency`` (``torch.utils.benchmark.Timer`` blocks), ``memory`` (CUDA peak, or parameters +
 gradients + optimizer state + saved activations), ``state`` (restore what a measurement changed),
 ``costs`` (all of them on one batch). No Lightning and no search code: the Lightning callback
-:class:`lightning_dnc.lightning.cost_probe.CostProbe` feeds it from a ``Trainer``.
+:class:`lightning_dnc.lightning.candidate.cost_probe.CostProbe` feeds it from a ``Trainer``.
 """
 
 from lightning_dnc.measure.costs import CandidateCosts, EpochShape, measure_costs

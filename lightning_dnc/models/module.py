@@ -273,7 +273,7 @@ class CandidateModule(pl.LightningModule):
     def step_loss(self, batch: Sequence[torch.Tensor]) -> torch.Tensor:
         """The training loss of one ``(x, y)`` batch: forward and loss, nothing recorded.
 
-        The cost measurement (:class:`~lightning_dnc.lightning.cost_probe.CostProbe`) times
+        The cost measurement (:class:`~lightning_dnc.lightning.candidate.cost_probe.CostProbe`) times
         training steps with it; :meth:`training_step` adds the epoch bookkeeping.
         """
         return self.loss(self.network(batch[0]), batch[1])

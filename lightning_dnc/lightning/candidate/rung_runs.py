@@ -7,7 +7,7 @@ milestones are those of an uninterrupted run), continue from the checkpoint ``lo
 write ``save_as`` at the end.
 
 The checkpoint is Lightning's (weights, optimizer, scheduler, loop counters, callback states, among
-them :class:`~lightning_dnc.lightning.timing.EpochTimer`'s epoch times) plus :class:`RungState`'s:
+them :class:`~lightning_dnc.lightning.candidate.timing.EpochTimer`'s epoch times) plus :class:`RungState`'s:
 the global random states at the end of the rung (restored when the next epoch starts, before its
 data loader shuffles), the module's per-epoch history and the costs measured at the candidate's
 first rung. So a continued candidate draws the same shuffles and dropout masks as an uninterrupted

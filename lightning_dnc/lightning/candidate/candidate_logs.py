@@ -4,7 +4,7 @@ A search with logs gives every candidate's child ``Trainer`` a fresh ``CSVLogger
 ``TensorBoardLogger`` whose version is ``trial_007`` (and ``final`` for the final training), all
 under ``<save_dir>/<name>/``. The command line writes them to ``<results folder>/logs``; the
 Python API follows the host trainer's logger (see
-:func:`lightning_dnc.lightning.candidate_logs.logs_like_host`).
+:func:`lightning_dnc.lightning.candidate.candidate_logs.logs_like_host`).
 """
 
 from __future__ import annotations

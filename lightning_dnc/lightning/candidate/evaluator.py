@@ -27,15 +27,15 @@ from lightning.pytorch.utilities.seed import isolate_rng
 
 from lightning_dnc.data.base import DatasetInfo, check_datamodule
 from lightning_dnc.data.targets import target_statistics
-from lightning_dnc.lightning.candidate_logs import CandidateLogs, trial_version
-from lightning_dnc.lightning.candidate_threads import CandidateThreads
-from lightning_dnc.lightning.candidate_watch import CandidateStopped, CandidateWatch
-from lightning_dnc.lightning.child_trainer import cheap_cuda_checks, make_child_trainer, quiet_lightning
-from lightning_dnc.lightning.cost_probe import CostProbe
-from lightning_dnc.lightning.rung_runs import (RungState, carried_costs, checkpoint_in, checkpoint_out, split_run,
+from lightning_dnc.lightning.candidate.candidate_logs import CandidateLogs, trial_version
+from lightning_dnc.lightning.candidate.candidate_threads import CandidateThreads
+from lightning_dnc.lightning.candidate.candidate_watch import CandidateStopped, CandidateWatch
+from lightning_dnc.lightning.candidate.child_trainer import cheap_cuda_checks, make_child_trainer, quiet_lightning
+from lightning_dnc.lightning.candidate.cost_probe import CostProbe
+from lightning_dnc.lightning.candidate.rung_runs import (RungState, carried_costs, checkpoint_in, checkpoint_out, split_run,
                                                with_carried_costs)
-from lightning_dnc.lightning.timing import EpochTimer
-from lightning_dnc.lightning.user_metrics import user_unit_metrics
+from lightning_dnc.lightning.candidate.timing import EpochTimer
+from lightning_dnc.lightning.candidate.user_metrics import user_unit_metrics
 from lightning_dnc.measure import CandidateCosts, StepPlan
 from lightning_dnc.measure.steps import COST_THREADS
 from lightning_dnc.models.layers import count_trainable
@@ -116,7 +116,7 @@ class CandidateEvaluator:
 
     Notes
     -----
-    Every candidate is measured by :class:`~lightning_dnc.lightning.cost_probe.CostProbe` when
+    Every candidate is measured by :class:`~lightning_dnc.lightning.candidate.cost_probe.CostProbe` when
     its training starts (step-mode ``t_tr``, FLOPs, latency, memory); the probe restores every
     state it changed, so the candidate's metrics are those of a run without it. Its warm-up steps
     also warm the process up before the first timed epoch.
@@ -128,11 +128,11 @@ class CandidateEvaluator:
         when omitted.
     checkpoint_dir : path, optional
         Multi-fidelity searches: where rung checkpoints are written and read
-        (:mod:`lightning_dnc.lightning.rung_runs`).
+        (:mod:`lightning_dnc.lightning.candidate.rung_runs`).
     threads : "auto", int or None, default None
         Torch intra-op threads each candidate trains with (CPU): ``"auto"`` races every count up to
         ``max_threads`` on the candidate's first training batches and trains on with the fastest
-        (:mod:`lightning_dnc.lightning.candidate_threads`); an int fixes it; ``None`` leaves torch's
+        (:mod:`lightning_dnc.lightning.candidate.candidate_threads`); an int fixes it; ``None`` leaves torch's
         count. Recorded per trial in ``extra["threads"]``; the process's count is restored after
         each candidate.
     max_threads : int, optional
