@@ -33,7 +33,7 @@ def test_unknown_yaml_key_is_one_line_on_stderr_naming_the_file(tmp_path):
 
 
 @pytest.mark.parametrize(("args", "expected"), [
-    (["--budget", "huge"], "--budget 'huge' is not allowed: expected one of quick, paper."),
+    (["--budget", "huge"], "--budget 'huge' is not allowed: expected one of auto, quick, paper."),
     (["--logger", "wandb"], "expected one of csv, tensorboard, none"),
     (["--strategy", "greedy"], "expected one of paper, joint, revisit, train-first"),
     (["--augment", "maybe"], "expected one of true, false, auto"),

@@ -152,3 +152,20 @@ def test_ray_candidates_share_the_cores():
     assert RunOptions().threads_per_candidate() is None  # in-process: torch's own count
     assert RunOptions(executor="ray", resources_per_trial={"cpu": 3}).threads_per_candidate() == 3
     assert RunOptions(executor="ray", max_concurrent=2).threads_per_candidate() == 1  # Ray's default: 1 CPU a trial
+
+
+def test_the_final_fit_of_a_tuned_model_races_the_threads_too():
+    import lightning_dnc as dnc
+
+    model = dnc.DnCModel(family="mlp", datamodule=DigitsDataModule())
+    assert model.configure_callbacks() == []  # untuned: torch's own threads
+    trainer = dnc.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                          enable_model_summary=False)
+    trainer.tune(model, dnc=dnc.DeepNCheapTuner(search_epochs=1, prior_points=1, steps=0, explore=10,
+                                                 progress=False, stage2_order=[], training_prior_points=1,
+                                                 training_steps=0, threads=1))
+    (callback,) = model.configure_callbacks()
+    assert isinstance(callback, CandidateThreads) and callback.threads == 1
+    trainer.fit(model)
+    (used,) = [c for c in trainer.callbacks if isinstance(c, CandidateThreads)]
+    assert used.record == {"threads": 1, "mode": "fixed"}

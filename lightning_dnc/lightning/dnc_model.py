@@ -49,6 +49,13 @@ class DnCModel(CandidateModule):
         the user's units; read from the datamodule's ``input_stats`` when omitted (none: inputs go
         to the network as the datamodule serves them).
 
+    Attributes
+    ----------
+    threads : "auto", int or None
+        Torch threads of ``trainer.fit(model)`` on a CPU; ``None`` (torch's own count) until a
+        search sets it to the tuner's ``threads``, so the final training races the thread counts as
+        the candidates did (:class:`~lightning_dnc.lightning.candidate.candidate_threads.CandidateThreads`).
+
     Examples
     --------
     After ``trainer.tune(model, dnc=...)`` and ``trainer.fit(model)``: ``trainer.test(model)``,
@@ -157,6 +164,14 @@ class DnCModel(CandidateModule):
             )
 
     # -- Lightning hooks ------------------------------------------------------------------------
+    def configure_callbacks(self) -> list[Any]:  # noqa: D102
+        threads = getattr(self, "threads", None)
+        if threads is None:
+            return []
+        from lightning_dnc.lightning.candidate.candidate_threads import CandidateThreads
+
+        return [CandidateThreads(threads)]
+
     def setup(self, stage: str) -> None:  # noqa: D102
         datamodule = self._trainer.datamodule if self._trainer is not None else None
         if datamodule is None and self.datamodule is not None:

@@ -305,6 +305,10 @@ def _search_and_apply(dnc: DeepNCheapTuner, trainer: pl.Trainer, model: pl.Light
             datamodule.trainer = host_trainer
     datamodule.batch_size = int(best["batch_size"])
     model._dnc_searched_by = dnc  # type: ignore[attr-defined]
+    from lightning_dnc.lightning.dnc_model import DnCModel
+
+    if isinstance(model, DnCModel):
+        model.threads = options.threads  # its final training races the thread counts as the candidates did
     return result
 
 

@@ -28,6 +28,8 @@ DRIFT_WINDOW = 5
 """Full batches per load check after a race (doubled after each new race)."""
 DRIFT_FACTOR = 1.5
 """A check whose median is this many times the first check's starts a new race (the load changed)."""
+DRIFT_MIN_S = 0.005
+"""... and at least this many seconds more per batch (sub-millisecond batches are noisy, and cheap)."""
 
 
 class CandidateThreads(Callback):
@@ -119,7 +121,7 @@ class CandidateThreads(Callback):
         window, self._since = statistics.median(self._since), []
         if self._baseline is None:
             self._baseline = window  # the chosen count's typical batch right after the race
-        elif window > DRIFT_FACTOR * self._baseline:
+        elif window > DRIFT_FACTOR * self._baseline and window - self._baseline > DRIFT_MIN_S:
             # The load changed since the race: race again (the earlier races stay in the record), and
             # wait twice as long before the next check, so noise cannot make the races add up.
             self.races.append(self.race.to_dict())
