@@ -168,6 +168,22 @@ class Task:
             self._curves[key] = (acc, seconds)
         return acc[:epochs], seconds[:epochs]
 
+    def prefetch(self, configs: Sequence[Mapping[str, Any]], epochs: int) -> None:
+        """Query the curves of ``configs`` up to ``epochs`` in one batch (those not cached that far)."""
+        todo = list({self.key(c): c for c in configs if len(self._curves.get(self.key(c), ((),))[0]) < epochs}.values())
+        if not todo:
+            return
+        known = [len(self._curves.get(self.key(c), ((),))[0]) for c in todo]
+        if any(known):  # partial curves: one at a time (rare)
+            for config in todo:
+                self.curve(config, epochs)
+            return
+        upto = max(epochs, PREFETCH)
+        rows = self._rows(todo, np.arange(1, upto + 1, dtype=np.float32)).reshape(len(todo), upto, -1)
+        for config, block in zip(todo, rows):
+            acc = np.clip(block[:, self._acc], 0.0, 100.0) / 100.0
+            self._curves[self.key(config)] = (acc, np.maximum.accumulate(np.maximum(block[:, self._time], 0.0)))
+
     def full_curves(self, configs: Sequence[Mapping[str, Any]], chunk: int = 400) -> tuple[np.ndarray, np.ndarray]:
         """(n, 52) accuracies and cumulative seconds of ``configs`` at every epoch, in batches (not cached)."""
         epochs = np.arange(1, MAX_EPOCHS + 1, dtype=np.float32)
@@ -180,10 +196,15 @@ class Task:
         return np.concatenate(acc), np.concatenate(seconds)
 
 
+#: Version of the reference sample's parameterisation in its cache file name (2: batch size linear).
+REFERENCE_VERSION = 2
+
+
 def reference_sample(task: Task, size: int, cache: Path | None, seed: int = 0) -> dict[str, np.ndarray]:
     """The large full-fidelity random sample of a task: per config best accuracy over the 52
-    epochs and time per epoch, cached as ``lcbench-<task>-<size>-seed<seed>.npz`` in ``cache``."""
-    path = None if cache is None else cache / f"lcbench-{task.task}-{size}-seed{seed}.npz"
+    epochs and time per epoch, cached as ``lcbench-<task>-<size>-seed<seed>-v2.npz`` in ``cache``."""
+    name = f"lcbench-{task.task}-{size}-seed{seed}-v{REFERENCE_VERSION}.npz"
+    path = None if cache is None else cache / name
     if path is not None and path.is_file():
         with np.load(path) as data:
             return {"best_acc": data["best_acc"], "t_tr": data["t_tr"]}

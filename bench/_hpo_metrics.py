@@ -1,5 +1,12 @@
 """Metrics of ``bench/hpo_bench.py``: regret, curves, hypervolume, head-to-head counts, Wilcoxon.
 
+Full-budget results only
+------------------------
+A method's best objective, its regret curve and its hypervolume read only the events at the full
+number of epochs (``full_epochs``: 52 on LCBench, the real suite's epochs there): a run stopped
+before then (a pruned trial, a low rung, a one-epoch screen) never becomes the best, for every
+method alike. Its epochs and seconds still count toward the budget and the simulated time.
+
 Normalised regret
 -----------------
 For a task and wc, ``y*`` is the best objective of a large full-fidelity random sample (LCBench:
@@ -71,7 +78,9 @@ def hypervolume(points: np.ndarray, reference: Sequence[float] = HV_REFERENCE) -
 def summarise_run(events: Sequence[Any], ref: Mapping[str, float], full_time: float, budget: float,
                   epochs_per_training: int, ref_hv: float | None) -> dict[str, Any]:
     """The per-run metrics from its events (each with ``epochs``, ``train_s``, ``decision_s``,
-    ``objective``, ``f_p``, ``cost``)."""
+    ``objective``, ``f_p``, ``cost``, ``epoch``); only events with ``epoch == epochs_per_training``
+    (full budget) count."""
+    events = [e for e in events if e.epoch >= epochs_per_training]
     objectives = [e.objective for e in events]
     best = min(objectives) if objectives else None
     at: dict[str, float | None] = {}
@@ -89,7 +98,7 @@ def summarise_run(events: Sequence[Any], ref: Mapping[str, float], full_time: fl
         curve.append(None if idx < 0 else regret(float(running[idx]), ref))
     hv = hypervolume(np.array([[e.f_p, e.cost] for e in events])) if events else 0.0
     return {"best_objective": best, "regret": regret(best, ref), "regret_at": at, "curve": curve,
-            "hypervolume": hv, "hv_ratio": hv / ref_hv if ref_hv else None}
+            "hypervolume": hv, "hv_ratio": hv / ref_hv if ref_hv else None, "full_results": len(events)}
 
 
 def _spread(values: Sequence[float | None]) -> dict[str, float | None]:
@@ -131,8 +140,15 @@ def head_to_head(runs: Sequence[Mapping[str, Any]], ours: str, other: str, field
             "median_diff": float(np.median(diffs)) if diffs else None}
 
 
-def summarise(runs: Sequence[Mapping[str, Any]], ours: str = "dnc") -> dict[str, Any]:
-    """``{"by_wc": {wc: {method: {...}}}, "curve_grid": [...], "ours": ours}`` over tasks x seeds."""
+def summarise(runs: Sequence[Mapping[str, Any]], ours: str = "dnc",
+              twins: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """``{"by_wc": {wc: {method: {...}}}, "curve_grid": [...], "ours": ours}`` over tasks x seeds.
+
+    A method's ``vs_ours`` counts per task how its reference did against it: the reference is
+    ``twins[method]`` where given (``dnc-asha`` against its fixed-epoch twin ``dnc-paper``), else
+    ``ours``; ``vs_ours["reference"]`` names it. ``per_task`` holds each method's mean regret per
+    task (over seeds), so the head-to-head counts can be recomputed from a summary alone."""
+    twins = dict(twins or {})
     by_wc: dict[str, dict[str, Any]] = {}
     for wc in sorted({r["wc"] for r in runs}):
         at_wc = [r for r in runs if r["wc"] == wc]
@@ -152,8 +168,14 @@ def summarise(runs: Sequence[Mapping[str, Any]], ours: str = "dnc") -> dict[str,
                 "curve": [_spread([r["curve"][i] for r in rows if r.get("curve")])
                           for i in range(len(CURVE_GRID))] if rows[0].get("curve") else [],
             }
-            if method != ours and any(r["method"] == ours for r in at_wc):
-                entry["vs_ours"] = head_to_head(at_wc, ours, method)
+            reference = twins.get(method, ours)
+            if method != reference and any(r["method"] == reference for r in at_wc):
+                entry["vs_ours"] = {"reference": reference, **head_to_head(at_wc, reference, method)}
+            tasks: dict[str, list[float]] = {}
+            for r in rows:
+                if r.get("regret") is not None:
+                    tasks.setdefault(str(r["task"]), []).append(r["regret"])
+            entry["per_task"] = {t: float(np.mean(v)) for t, v in tasks.items()}
             table[method] = entry
         by_wc[f"{wc:g}"] = table
     return {"ours": ours, "curve_grid": list(CURVE_GRID), "tie_tolerance": TIE_TOLERANCE, "by_wc": by_wc}

@@ -24,24 +24,28 @@ def _p(value: float | None) -> str:
 
 
 def format_tables(summary: Mapping[str, Any], skipped: Mapping[str, str]) -> str:
-    """One Markdown table per wc: median [25th, 75th pct] over tasks x seeds."""
+    """One Markdown table per wc: median [25th, 75th pct] over tasks x seeds. The win/tie/loss
+    column counts tasks for the row's reference, ``ours`` unless named in brackets (``dnc-asha``
+    rows: their fixed-epoch twin)."""
     ours = summary["ours"]
     lines: list[str] = []
     for wc, table in summary["by_wc"].items():
         budgets = list(next(iter(table.values()))["regret_at"]) if table else []
         shown = [b for b in budgets if any(e["regret_at"][b]["median"] is not None for e in table.values())]
         lines.append(f"\n### wc = {wc}\n")
-        lines.append("| method | regret at end of budget | " + " | ".join(f"regret at {b}" for b in shown)
-                     + f" | simulated time (full trainings) | decision time (s) | evaluations | HV ratio "
+        lines.append("| method | regret at end of budget | " + "".join(f"regret at {b} | " for b in shown)
+                     + f"simulated time (full trainings) | decision time (s) | evaluations | HV ratio "
                        f"| {ours} win/tie/loss (tasks) | Wilcoxon p |")
         lines.append("|---" * (8 + len(shown)) + "|")
         for method, entry in table.items():
             h2h = entry.get("vs_ours")
             versus = "-" if h2h is None else f"{h2h['win']}/{h2h['tie']}/{h2h['loss']}"
+            if h2h is not None and h2h.get("reference", ours) != ours:
+                versus += f" ({h2h['reference']})"
             lines.append(
                 f"| {method} | {_cell(entry['regret'])} | "
-                + " | ".join(_cell(entry["regret_at"][b], spread=False) for b in shown)
-                + f" | {_cell(entry['simulated_time_full'], '.1f')} | {_cell(entry['decision_time'], '.2f', False)} "
+                + "".join(_cell(entry["regret_at"][b], spread=False) + " | " for b in shown)
+                + f"{_cell(entry['simulated_time_full'], '.1f')} | {_cell(entry['decision_time'], '.2f', False)} "
                   f"| {_cell(entry['evaluations'], '.0f', False)} | {_cell(entry['hv_ratio'], '.3f', False)} "
                   f"| {versus} | {_p(None if h2h is None else h2h['wilcoxon_p'])} |")
         for method, reason in skipped.items():

@@ -8,7 +8,9 @@ reduced space (:data:`SPACE`):
 ========================  =================================================================
 ``num_layers``            integer 1-5
 ``max_units``             integer 64-1024
-``batch_size``            integer 16-512
+``batch_size``            integer 16-512, uniform on a linear scale for every method (SPEC §4's
+                          integer rule, lightning-dnc's own sampling; LCBench itself draws it
+                          log-uniformly)
 ``learning_rate``         1e-4-0.1
 ``weight_decay``          1e-5, or 1e-4-0.1 (the lowest decade is one value: SPEC §4's rule
                           "below 10 x the lower end -> no weight decay", with LCBench's lower
@@ -33,13 +35,19 @@ How each method reaches it
   Stages 1 and 2 train with lightning-dnc's defaults, lr 1e-3 and batch size 256; their weight
   decay ``"auto"`` (1e-9 x parameters) needs a parameter count the surrogate does not give, so it
   maps to 1e-5 ("none").
-* Optuna (random, TPE, TPE + Hyperband, ASHA): :func:`suggest` -- integers and lr on a log scale
-  as LCBench defines them, ``log10(weight_decay)`` uniform in [-5, -1] with the lowest decade
-  mapped to 1e-5 (the same rule), ``max_dropout`` categorical.
-* DEHB: :func:`config_space` (ConfigSpace, the same parameters and ranges) and
-  :func:`from_values`.
-* The reference sample of random configurations: :func:`sample` (the same parameterisation as
-  :func:`suggest`).
+* Optuna (random, TPE, TPE multivariate, TPE + Hyperband, ASHA): :func:`suggest` -- ``max_units``
+  and lr on a log scale as LCBench defines them, ``num_layers`` and ``batch_size`` uniform
+  integers (linear), ``log10(weight_decay)`` uniform in [-5, -1] with the lowest decade mapped to
+  1e-5 (the same rule), ``max_dropout`` categorical.
+* DEHB, SMAC and SMAC-Hyperband: :func:`config_space` (ConfigSpace, the same parameters, ranges
+  and scales) and :func:`from_values`.
+* The reference sample and the one-epoch-top-k baseline: :func:`sample` (the same
+  parameterisation as :func:`suggest`; the reference sample draws stream :data:`REFERENCE_STREAM`
+  of its seed, a method's run stream :data:`RUN_STREAM`, so no run re-draws the reference).
+
+Batch size: until issue 23 lightning-dnc drew it linearly (SPEC §4) while every peer drew it
+log-uniformly (LCBench's scale), so the methods searched different distributions; now every method
+draws it uniformly on the linear integer scale, lightning-dnc's own rule.
 """
 
 from __future__ import annotations
@@ -70,6 +78,8 @@ DNC_DEFAULT_LR, DNC_DEFAULT_BATCH, DNC_DEFAULT_DROPOUT = 1e-3, 256, 0.2
 #: defaults for the log-scaled parameters, lightning-dnc's default dropout).
 CENTRE: dict[str, Any] = {"num_layers": 3, "max_units": 256, "batch_size": 91, "learning_rate": 10 ** -2.5,
                           "weight_decay": NO_WEIGHT_DECAY, "max_dropout": DNC_DEFAULT_DROPOUT, **FIXED}
+#: ``numpy.random.default_rng([seed, stream])`` streams of :func:`sample`.
+REFERENCE_STREAM, RUN_STREAM = 5000, 6000
 KEYS = ("num_layers", "max_units", "batch_size", "learning_rate", "weight_decay", "max_dropout", "momentum")
 REL_TOL = 1e-9
 
@@ -101,7 +111,7 @@ def suggest(trial: Any) -> dict[str, Any]:
     return from_values({
         "num_layers": trial.suggest_int("num_layers", *SPACE["num_layers"]),
         "max_units": trial.suggest_int("max_units", *SPACE["max_units"], log=True),
-        "batch_size": trial.suggest_int("batch_size", *SPACE["batch_size"], log=True),
+        "batch_size": trial.suggest_int("batch_size", *SPACE["batch_size"]),
         "learning_rate": trial.suggest_float("learning_rate", *SPACE["learning_rate"], log=True),
         "log10_weight_decay": trial.suggest_float("log10_weight_decay", lo_wd, hi_wd),
         "max_dropout": trial.suggest_categorical("max_dropout", DROPOUT_CHOICES),
@@ -109,15 +119,16 @@ def suggest(trial: Any) -> dict[str, Any]:
 
 
 def config_space(seed: int) -> Any:
-    """The shared parameterisation as a ConfigSpace space (for DEHB)."""
+    """The shared parameterisation as a ConfigSpace space (for DEHB and SMAC; ConfigSpace 0.6 or 1.x)."""
     import ConfigSpace as CS
 
     lo_wd, hi_wd = (math.log10(v) for v in SPACE["weight_decay"])
     cs = CS.ConfigurationSpace(seed=seed)
-    cs.add_hyperparameters([
+    add = getattr(cs, "add", None) or cs.add_hyperparameters
+    add([
         CS.UniformIntegerHyperparameter("num_layers", *SPACE["num_layers"]),
         CS.UniformIntegerHyperparameter("max_units", *SPACE["max_units"], log=True),
-        CS.UniformIntegerHyperparameter("batch_size", *SPACE["batch_size"], log=True),
+        CS.UniformIntegerHyperparameter("batch_size", *SPACE["batch_size"]),
         CS.UniformFloatHyperparameter("learning_rate", *SPACE["learning_rate"], log=True),
         CS.UniformFloatHyperparameter("log10_weight_decay", lo_wd, hi_wd),
         CS.OrdinalHyperparameter("max_dropout", list(DROPOUT_CHOICES)),
@@ -125,9 +136,10 @@ def config_space(seed: int) -> Any:
     return cs
 
 
-def sample(n: int, seed: int) -> list[dict[str, Any]]:
-    """``n`` configurations drawn uniformly in the shared parameterisation (the reference sample)."""
-    rng = np.random.default_rng([seed, 5000])
+def sample(n: int, seed: int, stream: int = REFERENCE_STREAM) -> list[dict[str, Any]]:
+    """``n`` configurations drawn uniformly in the shared parameterisation (``stream``: the
+    reference sample's, or :data:`RUN_STREAM` for a method's run)."""
+    rng = np.random.default_rng([seed, stream])
     lo_wd, hi_wd = (math.log10(v) for v in SPACE["weight_decay"])
 
     def log_int(name: str) -> np.ndarray:
@@ -135,7 +147,8 @@ def sample(n: int, seed: int) -> list[dict[str, Any]]:
         return np.clip(np.round(np.exp(rng.uniform(math.log(lo - 0.5), math.log(hi + 0.5), n))), lo, hi)
 
     layers = rng.integers(SPACE["num_layers"][0], SPACE["num_layers"][1] + 1, n)
-    units, batch = log_int("max_units"), log_int("batch_size")
+    units = log_int("max_units")
+    batch = rng.integers(SPACE["batch_size"][0], SPACE["batch_size"][1] + 1, n)
     lr = np.exp(rng.uniform(*(math.log(v) for v in SPACE["learning_rate"]), n))
     wd = rng.uniform(lo_wd, hi_wd, n)
     dropout = rng.integers(0, len(DROPOUT_CHOICES), n)
@@ -210,4 +223,4 @@ def describe() -> dict[str, Any]:
     """The reduced space as plain data (stored in the JSON output's settings)."""
     return {"ranges": {k: list(v) for k, v in SPACE.items()}, "max_dropout": list(DROPOUT_CHOICES),
             "fixed": dict(FIXED), "no_weight_decay": NO_WEIGHT_DECAY, "centre": dict(CENTRE),
-            "dnc_stage2_order": list(DNC_STAGE2_ORDER)}
+            "dnc_stage2_order": list(DNC_STAGE2_ORDER), "batch_size_scale": "linear"}

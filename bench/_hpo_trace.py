@@ -18,7 +18,9 @@ SPEC §1 with the surrogate's numbers: after ``e`` epochs, ``f_p = 1 - max(val_a
 ``t_tr = time(e) / e`` (the surrogate's seconds per epoch) and
 ``loss = log10(max(f_p + wc * t_tr / t_tr_ref, 1e-6))`` with ``t_tr_ref`` the task's centre
 configuration's time per epoch at 52 epochs. Every result a method observes, at any fidelity, is an
-event; the best objective found is the lowest over the events.
+event and carries the epoch it was observed at; only events at 52 epochs count toward a method's
+best objective (``_hpo_metrics.summarise_run``), for every method alike: a run stopped early never
+becomes the best, though its epochs are charged.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ class Event:
     objective: float
     f_p: float
     cost: float  # t_tr / t_tr_ref
+    epoch: int = MAX_EPOCHS  # the fidelity of this result (epochs the candidate has trained)
 
 
 class Trace:
@@ -124,7 +127,7 @@ class Trace:
     def observe(self, result: Result) -> None:
         """Record a result the method has seen (an event)."""
         self.events.append(Event(self.epochs, self.train_s, self.decision_s, result.objective, result.f_p,
-                                 result.t_tr / self.task.t_tr_ref))
+                                 result.t_tr / self.task.t_tr_ref, result.epoch))
 
     @property
     def simulated_s(self) -> float:

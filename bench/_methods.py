@@ -27,7 +27,7 @@ from lightning_dnc.search import Evaluation, Journal, Objective, StagedSearch, c
 
 EvaluateFn = Callable[[dict[str, Any]], Evaluation]
 OPTUNA_PIP = "pip install 'lightning-dnc[bench]'  # or: pip install 'optuna>=3.5'"
-OPTUNA_SAMPLERS = ("tpe", "gp")
+OPTUNA_SAMPLERS = ("tpe", "tpe-mv", "gp")
 
 
 @dataclass
@@ -197,12 +197,19 @@ def optuna_missing() -> str | None:
     return None
 
 
-def make_sampler(name: str, seed: int) -> Any:
-    """The Optuna sampler ``name`` (``"tpe"`` or ``"gp"``) seeded with ``seed``."""
+def make_sampler(name: str, seed: int, n: int | None = None) -> Any:
+    """The Optuna sampler ``name`` seeded with ``seed``: ``"tpe"`` (its defaults), ``"tpe-mv"``
+    (``multivariate=True, group=True``, a quarter of the ``n`` trainings as start-up trials, at
+    least 2) or ``"gp"``."""
     import optuna
 
     if name == "tpe":
         return optuna.samplers.TPESampler(seed=seed)
+    if name == "tpe-mv":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # experimental-feature warning
+            return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
+                                              n_startup_trials=max(2, int(0.25 * (n or 40))))
     if name == "gp":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # experimental-feature warning
@@ -231,7 +238,7 @@ def run_optuna(evaluate: EvaluateFn, space: Any, training_space: Any, objective:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # experimental / dynamic-search-space warnings of the samplers
         with clock.phase("sampling"):
-            study = optuna.create_study(direction="minimize", sampler=make_sampler(sampler, seed))
+            study = optuna.create_study(direction="minimize", sampler=make_sampler(sampler, seed, n))
         for _ in range(n):
             before = sum(clock.seconds.values())
             with clock.phase("sampling"):

@@ -15,13 +15,21 @@ of each task, cached under ``--cache`` (``_hpo_metrics``).
 ``real``: today's real-training comparison on the embedded digits data (``digits-cnn``,
 ``digits-mlp``), through ``bench/_methods.py`` (``_hpo_real``).
 
-Methods: ``dnc-paper``, ``dnc``, ``dnc-revisit``, ``dnc-train-first``, ``random``, ``tpe``, ``tpe-hyperband``, ``asha``, ``dehb``
-(``_hpo_methods``). Both suites print the same table: per wc and method, the median [25th, 75th
-percentile] regret over tasks x seeds, regret at 10/30/100 full trainings, simulated and decision
-time, evaluations, hypervolume ratio, and lightning-dnc's (``dnc``) per-task win/tie/loss and the
-Wilcoxon signed-rank p-value over tasks.
+Tasks: ``--tasks tune`` / ``test`` / ``all`` (the fixed split of ``_hpo_split``: choose defaults
+on ``tune``, report ``test``), a count N (the first N tasks) or task names.
 
-Run ``python bench/hpo_bench.py --suite lcbench`` (``--quick``: 3 tasks x 2 seeds, budget 10).
+Methods: see ``_hpo_methods`` (lightning-dnc's strategies, Optuna random / TPE / multivariate TPE /
+TPE + Hyperband / ASHA, the one-epoch-then-top-k baseline, DEHB, SMAC3 and SMAC3-Hyperband,
+lightning-dnc's ``fidelity="asha"``). Only results at 52 epochs count toward a method's best.
+Both suites print the same table: per wc and method, the median [25th, 75th percentile] regret
+over tasks x seeds, regret at 10/30/100 full trainings, simulated and decision time, evaluations,
+hypervolume ratio, and the per-task win/tie/loss of the row's reference (``dnc``; ``dnc-paper`` for
+the ``dnc-asha`` rows) and the Wilcoxon signed-rank p-value over tasks.
+
+``--summary PATH`` writes the small JSON that README's tables are printed from
+(``python bench/tables.py PATH...``); ``--json`` writes every run as well (large, not committed).
+
+Run ``python bench/hpo_bench.py --suite lcbench`` (``--quick``: 3 tune tasks x 2 seeds, budget 10).
 """
 
 from __future__ import annotations
@@ -45,6 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import _hpo_lcbench as lc  # noqa: E402
 import _hpo_methods as hm  # noqa: E402
 import _hpo_space as hs  # noqa: E402
+import _hpo_split  # noqa: E402
 from _hpo_metrics import hypervolume, reference_stats, summarise, summarise_run  # noqa: E402
 from _hpo_report import format_tables, plot  # noqa: E402
 from _hpo_trace import Trace, objective  # noqa: E402
@@ -58,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--suite", default="lcbench", choices=("lcbench", "real"))
     p.add_argument("--tasks", nargs="+", default=None,
-                   help="a count N (the first N tasks) or task names (LCBench OpenML ids; digits-cnn digits-mlp)")
+                   help="tune, test or all (LCBench's fixed split, bench/_hpo_split.py), a count N (the first N "
+                        "tasks) or task names (LCBench OpenML ids; real: " + " ".join(_real_tasks()) + ")")
     p.add_argument("--seeds", type=int, default=None, help="seeds 0..S-1 (default 10; 2 with --quick)")
     p.add_argument("--methods", nargs="+", default=list(hm.METHODS), metavar="METHOD",
                    help=f"any of {' '.join(hm.METHODS)} (default: all)")
@@ -76,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1, help="torch threads per process in the real suite (default 1)")
     p.add_argument("--quick", action="store_true", help="3 tasks x 2 seeds, budget 10, reference sample 1000")
     p.add_argument("--json", type=Path, default=None, help="write every run and the summary there")
+    p.add_argument("--summary", type=Path, default=None,
+                   help="write the summary (no per-run rows) there: what bench/tables.py prints README's tables from")
     p.add_argument("--plot", type=Path, default=None, help="write the regret-vs-simulated-time plot there")
     return p
 
@@ -109,17 +121,32 @@ def resolve(args: argparse.Namespace) -> dict[str, Any]:
             raise SystemExit(f"Suite lcbench cannot run: {why}")
         settings["data_path"] = str(path)
         available = lc.task_ids(path)
+        given = args.tasks or (["tune"] if args.quick else None)
+        if given and len(given) == 1 and given[0] in ("tune", "test", "all"):
+            settings["split"] = given[0]
+            chosen = _hpo_split.select(given[0], available)
+            settings["tasks"] = chosen[:QUICK["tasks"]] if args.quick and not args.tasks else chosen
+            return settings
+        settings["split"] = None
     else:
-        from _hpo_real import TASKS
-
-        available = list(TASKS)
+        available = _real_tasks()
+        settings["split"] = None
     settings["tasks"] = _tasks(args.tasks, available, QUICK["tasks"] if args.quick else len(available))
     return settings
+
+
+def _real_tasks() -> list[str]:
+    from _hpo_real import TASKS
+
+    return list(TASKS)
 
 
 def _tasks(given: Sequence[str] | None, available: list[str], default: int) -> list[str]:
     if not given:
         return available[:default]
+    if len(given) == 1 and given[0] in ("tune", "test", "all"):
+        raise SystemExit(f"--tasks {given[0]}: the tune/test split is LCBench's; the real suite's tasks are "
+                         f"{' '.join(available)}.")
     if len(given) == 1 and given[0].isdigit() and given[0] not in available:
         n = int(given[0])
         if not 1 <= n <= len(available):
@@ -160,6 +187,7 @@ def run_lcbench_task(job: tuple[str, dict[str, Any], str]) -> list[dict[str, Any
                     "simulated_time_full": trace.simulated_s / task.full_time, "decision_time": trace.decision_s,
                     "training_time": trace.train_s, "evaluations": len(trace.configs), "epochs": trace.epochs,
                     "settings": hm.settings_of(method, settings["budget"]), "info": info, "wall_s": wall,
+                    "split": _hpo_split.half_of(task_id),
                     "reference": ref, "t_tr_ref": task.t_tr_ref, "full_time": task.full_time,
                 })
     return rows
@@ -201,7 +229,7 @@ def run(settings: dict[str, Any], cache: Path, log: Any) -> dict[str, Any]:
         "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
                     "torch": torch.__version__},
         "runs": rows,
-        "summary": summarise(rows, ours=ours),
+        "summary": summarise(rows, ours=ours, twins=hm.TWIN),
         "skipped": skipped,
         "elapsed_s": time.perf_counter() - started,
     }
@@ -223,12 +251,31 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=1, default=str))
+    if args.summary is not None:
+        args.summary.parent.mkdir(parents=True, exist_ok=True)
+        args.summary.write_text(json.dumps(summary_document(result, argv), indent=1, default=str) + "\n")
     print(f"suite {settings['suite']}: {len(settings['tasks'])} tasks x {settings['seeds']} seeds, budget "
           f"{settings['budget']:g} full-training equivalents; median [25th, 75th pct] over tasks x seeds; "
           f"win/tie/loss per task for {result['summary']['ours']}")
     print(tables)
     print(f"\nplot: {result['plot']}   total {result['elapsed_s']:.0f} s")
     return result
+
+
+def summary_document(result: dict[str, Any], argv: list[str] | None) -> dict[str, Any]:
+    """The committed part of a result: settings, machine, summary, skipped methods, timing and the
+    command that made it (no per-run rows, no curves' raw data)."""
+    settings = {k: v for k, v in result["settings"].items() if k not in ("data_path",)}
+    runs = result["runs"]
+    per_method_wall: dict[str, float] = {}
+    for r in runs:
+        per_method_wall[r["method"]] = per_method_wall.get(r["method"], 0.0) + float(r.get("wall_s") or 0.0)
+    return {
+        "command": "python bench/hpo_bench.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "settings": settings, "machine": result["machine"], "elapsed_s": result["elapsed_s"],
+        "method_wall_s": per_method_wall, "runs": len(runs), "skipped": result["skipped"],
+        "summary": result["summary"],
+    }
 
 
 if __name__ == "__main__":

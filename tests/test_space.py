@@ -209,7 +209,7 @@ def test_sobol_is_deterministic_and_random_is_seeded():
     [
         ({"n": -1}, r"`n`.*>= 0.*-1"),
         ({"n": 2.5}, r"`n`.*2.5"),
-        ({"n": 4, "method": "grid"}, r"`method`.*\['sobol', 'random'\].*'grid'"),
+        ({"n": 4, "method": "grid"}, r"`method`.*\['sobol', 'scrambled-sobol', 'random'\].*'grid'"),
         ({"n": 4, "method": "random", "seed": -2}, r"`seed`.*-2"),
     ],
 )

@@ -3,7 +3,9 @@
 Everything here is a pure function of its arguments, so a search that replays the same trials
 makes the same picks:
 
-* prior points are the first distinct configs of the space's unscrambled Sobol sequence;
+* prior points are the first distinct configs of the space's Sobol sequence: unscrambled for the
+  paper's strategy (the same points for every seed), scrambled from ``SeedSequence([seed, stage])``
+  for the others (:func:`prior_seed`: other points for every seed);
 * the candidate pool of the pick at stage index ``i`` is ``space.sample(explore, seed=s,
   method="random")`` with ``s`` drawn from ``numpy.random.SeedSequence([seed, stage, i,
   attempt])`` -- no generator state to save or restore -- reduced to its distinct samples that
@@ -42,9 +44,9 @@ SOBOL_OVERSAMPLE = 4
 hidden layers map to the same config)."""
 
 
-def prior_configs(space: Any, count: int, complete: Completer) -> list[dict[str, Any]]:
+def prior_configs(space: Any, count: int, complete: Completer, seed: int | None = None) -> list[dict[str, Any]]:
     """The first ``count`` distinct complete configs of the space's Sobol sequence (fewer when the
-    space has fewer distinct configs).
+    space has fewer distinct configs): unscrambled when ``seed`` is None, else scrambled from ``seed``.
 
     Parameters
     ----------
@@ -54,12 +56,16 @@ def prior_configs(space: Any, count: int, complete: Completer) -> list[dict[str,
         Prior points wanted.
     complete : callable
         Turns a sample into the complete configuration to train.
+    seed : int, optional
+        Seed of the scrambling (:func:`prior_seed`); None keeps the unscrambled sequence, whose
+        first point is the centre of the space (the paper's strategy, so its proposals stay fixed).
     """
     if count <= 0:
         return []
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for sample in space.sample(SOBOL_OVERSAMPLE * count + 16, method="sobol"):
+    method = "sobol" if seed is None else "scrambled-sobol"
+    for sample in space.sample(SOBOL_OVERSAMPLE * count + 16, seed=seed, method=method):
         config = complete(sample)
         key = config_key(config)
         if key not in seen:
@@ -68,6 +74,11 @@ def prior_configs(space: Any, count: int, complete: Completer) -> list[dict[str,
             if len(out) == count:
                 break
     return out
+
+
+def prior_seed(seed: int, stage: int) -> int:
+    """The seed of a stage's scrambled Sobol prior points, derived from the search seed."""
+    return int(np.random.SeedSequence([seed, stage]).generate_state(1)[0])
 
 
 def pool_seed(seed: int, stage: int, index: int, attempt: int) -> int:

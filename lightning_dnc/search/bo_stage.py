@@ -35,7 +35,15 @@ class BayesianStage(Stage):
     completer : callable
         ``completer(state, handed_on)`` gives the function that turns a sample of ``space`` into
         the complete configuration to train.
+
+    Attributes
+    ----------
+    prior_seed : int or None
+        Seed of the scrambled Sobol prior points (:func:`~lightning_dnc.search.bo.prior_seed`); None
+        (the class default, the paper's strategy) keeps the unscrambled sequence.
     """
+
+    prior_seed: int | None = None
 
     def __init__(self, number: int, space: Any, prior_points: int, steps: int, explore: int, seed: int,
                  completer: CompleterFactory) -> None:
@@ -66,7 +74,7 @@ class BayesianStage(Stage):
         if self._priors is None:
             if self._complete is None:
                 raise RuntimeError(f"Stage {self.number} has not started: its configurations cannot be completed yet.")
-            self._priors = bo.prior_configs(self.space, self.prior_points, self._complete)
+            self._priors = bo.prior_configs(self.space, self.prior_points, self._complete, self.prior_seed)
         return self._priors
 
     def propose(self, state: SearchState, trial_id: int) -> Proposal | None:

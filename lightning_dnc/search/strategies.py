@@ -24,7 +24,9 @@
     then the stages are the paper's).
 
 Every strategy proposes only complete configurations, and its final ranking is the stage-3 (and
-stage-4) trials plus the stage-2 winner.
+stage-4) trials plus the stage-2 winner. The Sobol prior points of ``"paper"`` are the unscrambled
+sequence (the same for every seed, so its golden proposals stay fixed); every other strategy
+scrambles them from the search seed, so two seeds start from different points.
 """
 
 from __future__ import annotations
@@ -88,6 +90,10 @@ def build_stages(settings: SearchSettings, space: Any, training_space: Any) -> d
                                   training_completer(settings))
     if strategy == "revisit":
         stages[4] = RevisitStage(space, revisit, s.explore, s.seed, revisit_completer(settings))
+    if strategy != "paper":
+        for number, stage in stages.items():
+            if isinstance(stage, BayesianStage):
+                stage.prior_seed = bo.prior_seed(s.seed, number)
     return stages
 
 

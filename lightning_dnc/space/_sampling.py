@@ -1,7 +1,8 @@
 """Points in the unit cube and the SPEC §4 integer mapping.
 
 Prior points come from an unscrambled Sobol sequence that skips its all-zeros first point, so the
-first point is the centre (0.5, ..., 0.5); candidate pools are uniform random from a seed.
+first point is the centre (0.5, ..., 0.5), or from a Sobol sequence scrambled from a seed (one per
+search); candidate pools are uniform random from a seed.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import warnings
 
 import numpy as np
 
-METHODS = ("sobol", "random")
+METHODS = ("sobol", "scrambled-sobol", "random")
 
 
 def unit_points(n: int, dim: int, seed: int | None = 0, method: str = "sobol") -> np.ndarray:
@@ -24,22 +25,26 @@ def unit_points(n: int, dim: int, seed: int | None = 0, method: str = "sobol") -
     dim : int
         Dimension (>= 1).
     seed : int or None, default 0
-        Seed of the uniform generator for ``method="random"``; the Sobol sequence is deterministic
-        and ignores it.
-    method : {"sobol", "random"}
+        Seed of the uniform generator for ``method="random"`` and of the scrambling for
+        ``"scrambled-sobol"``; the unscrambled Sobol sequence (``"sobol"``) ignores it.
+    method : {"sobol", "scrambled-sobol", "random"}
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"`n` must be an integer >= 0, got {n!r}.")
     if method not in METHODS:
         raise ValueError(f"`method` must be one of {list(METHODS)}, got {method!r}.")
-    if method == "random":
+    if method != "sobol":
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
             raise ValueError(f"`seed` must be an integer >= 0 or None, got {seed!r}.")
-        return np.random.default_rng(seed).random((int(n), dim))
+        if method == "random":
+            return np.random.default_rng(seed).random((int(n), dim))
     from scipy.stats import qmc  # scipy.stats is slow to import; only Sobol needs it
 
-    engine = qmc.Sobol(d=dim, scramble=False)
-    engine.fast_forward(1)  # skip the all-zeros point: the first point is the centre
+    if method == "scrambled-sobol":
+        engine = qmc.Sobol(d=dim, scramble=True, seed=seed)
+    else:
+        engine = qmc.Sobol(d=dim, scramble=False)
+        engine.fast_forward(1)  # skip the all-zeros point: the first point is the centre
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*balance properties.*", category=UserWarning)
         return engine.random(int(n))
