@@ -107,12 +107,29 @@ def verdicts(rows: list[dict[str, Any]], busy: int) -> list[str]:
     return lines
 
 
+def markdown(result: dict[str, Any]) -> str:
+    """The table docs/benchmarks.md shows, from a ``--json`` file."""
+    lines = ["| job | condition | wall s | x quiet | test acc % | load before |", "|---|---|---|---|---|---|"]
+    quiet = {r["job"]: r["wall_s"] for r in result["rows"] if r["condition"] == "quiet"}
+    for r in result["rows"]:
+        condition = "quiet" if r["condition"] == "quiet" else f"{r['burners']} CPU burners"
+        acc = "failed" if r["test_acc"] is None else f"{100 * r['test_acc']:.1f}"
+        lines.append(f"| {r['job']} | {condition} | {r['wall_s']:.0f} | {r['wall_s'] / quiet[r['job']]:.2f} | {acc} "
+                     f"| {r['load_before']:.2f} |")
+    return "\n".join(lines + ["", *result["verdicts"]])
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--table", type=Path, default=None, help="print the markdown table of a --json file and stop")
     parser.add_argument("--jobs", nargs="+", choices=list(JOBS), default=list(JOBS))
     parser.add_argument("--busy", type=int, default=2, help="CPU-burning processes of the busy runs (default 2)")
     parser.add_argument("--json", type=Path, default=None, help="write the rows and verdicts to this file")
     args = parser.parse_args(argv)
+    if args.table is not None:
+        result = json.loads(args.table.read_text())
+        print(markdown(result))
+        return result
     print(f"first hour: {', '.join(args.jobs)}; {os.cpu_count()} cores; load average "
           f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}", flush=True)
     rows = measure(args.jobs, args.busy)

@@ -137,3 +137,22 @@ def test_a_long_candidate_prints_a_line_per_finished_epoch():
                          callbacks=[CandidateWatch(epoch_lines=True, quiet_s=60.0, stream=quiet)])
     trainer.fit(_Tiny(), loader, loader)
     assert quiet.getvalue() == ""
+
+
+def test_first_hour_bench_runs_the_readme_snippet_as_written_and_judges_every_target():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    import first_hour
+
+    snippet = first_hour.readme_snippet()
+    compile(snippet + first_hour.TEST_LINES, "README snippet", "exec")
+    assert "trainer.tune(model, dnc=dnc.DeepNCheapTuner(" in snippet and "trainer.fit(model)" in snippet
+    rows = [{"job": "cli", "condition": "quiet", "burners": 0, "wall_s": 100.0, "test_acc": 0.97, "load_before": 0.5},
+            {"job": "cli", "condition": "busy", "burners": 2, "wall_s": 300.0, "test_acc": 0.94, "load_before": 2.0}]
+    lines = first_hour.verdicts(rows, 2)
+    assert "quiet 100 s (target <= 180 s: met)" in lines[0] and "3.00 x quiet (target <= 2.5: MISSED)" in lines[0]
+    assert lines[-1].endswith("MISSED)")  # 94% is below the 95% target
+    table = first_hour.markdown({"rows": rows, "verdicts": lines})
+    assert "| cli | 2 CPU burners | 300 | 3.00 | 94.0 | 2.00 |" in table
