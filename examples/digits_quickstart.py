@@ -27,6 +27,6 @@ if __name__ == "__main__":
     predictions = torch.cat(trainer.predict(loaded, datamodule=dm)).argmax(1)
     print("test accuracy of the loaded model:", (predictions == dm.targets("test")).float().mean().item())
     loaded.eval()
-    x = dm.arrays("test")[0][:8]
+    x = dm.arrays("test")[0][:8]  # raw pixels (0..16): the model normalises its inputs itself
     program = torch.export.export(loaded, (x,), dynamic_shapes=({0: torch.export.Dim("batch")},))
     print("exported program, first 3 test samples:", program.module()(x[:3]).argmax(1).tolist())
