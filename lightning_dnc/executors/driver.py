@@ -182,9 +182,7 @@ def drive(engine: StagedSearch, executor: Executor, progress: ProgressDisplay,
                 progress.stage_finished(stage, stage_rows.pop(stage, []))
             if evaluation.ok:
                 failures = []
-            elif evaluation.extra.get("stopped_by"):  # the budget stopped it: no failure of the candidate
-                pass
-            else:
+            elif not evaluation.extra.get("stopped_by"):  # a candidate the budget stopped did not fail
                 failures.append((trial_id, str(evaluation.failure_reason), str(evaluation.error or "")))
         if checkpoints is not None:
             checkpoints.sync(engine.released_checkpoints())
