@@ -25,7 +25,7 @@ from test_golden_proposals import synthetic_evaluation  # noqa: E402
 
 from lightning_dnc.gp import GaussianProcess  # noqa: E402
 from lightning_dnc.search import Objective, StagedSearch, config_key  # noqa: E402
-from lightning_dnc.search.bo import POOL_ATTEMPTS, pool_seed  # noqa: E402
+from lightning_dnc.search.stages.bo import POOL_ATTEMPTS, pool_seed  # noqa: E402
 from lightning_dnc.space import CNNSpace, MLPSpace, TrainingSpace  # noqa: E402
 from lightning_dnc.space._sampling import unit_points  # noqa: E402
 

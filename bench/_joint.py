@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from lightning_dnc.search import default_order, group_options
-from lightning_dnc.search.grid import (
+from lightning_dnc.search.stages.grid import (
     BN_FRACTIONS,
     DO_FIRST_PROBS,
     DO_FRACTIONS,

@@ -25,7 +25,7 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
 
 from lightning_dnc.lightning.candidate.evaluator import CandidateEvaluator
-from lightning_dnc.search.records import Evaluation
+from lightning_dnc.search.core.records import Evaluation
 
 #: Phases of one candidate evaluation, as stored in ``Evaluation.extra["phases"]``.
 EVALUATION_PHASES = ("training", "validation", "setup_teardown")

@@ -13,7 +13,7 @@ Usage: ``python bench/asha_budget.py``
 
 from __future__ import annotations
 
-from lightning_dnc.search.rungs import default_min_epochs, rung_epochs
+from lightning_dnc.search.fidelity.rungs import default_min_epochs, rung_epochs
 
 EPOCHS = 100
 ETA = 3

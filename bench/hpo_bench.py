@@ -4,21 +4,21 @@ Suites
 ------
 ``lcbench`` (default): the LCBench surrogate of YAHPO Gym 1.0.2 (34 OpenML tasks, MLPs, fidelity
 ``epoch`` 1-52), offline from ``../shared/benchmarks`` (``--data-path``, or the environment variable
-``LIGHTNING_DNC_BENCH_DATA``). Every method searches the same reduced space (``_hpo_space``), is
+``LIGHTNING_DNC_BENCH_DATA``). Every method searches the same reduced space (``hpo.space``), is
 scored by SPEC §1's objective with the surrogate's validation accuracy and time per epoch
 (``t_tr_ref``: the task's centre configuration), and gets the same budget, ``--budget``
 full-training equivalents (x 52 epochs; the last candidate may finish). Simulated time = the
 surrogate's training seconds of every epoch a method trains + the wall time of the method's own
-ask/tell calls (``_hpo_trace``). Regret is normalised against a 5,000-configuration random sample
-of each task, cached under ``--cache`` (``_hpo_metrics``).
+ask/tell calls (``hpo.trace``). Regret is normalised against a 5,000-configuration random sample
+of each task, cached under ``--cache`` (``hpo.metrics``).
 
 ``real``: today's real-training comparison on the embedded digits data (``digits-cnn``,
-``digits-mlp``), through ``bench/_methods.py`` (``_hpo_real``).
+``digits-mlp``), through ``bench/_methods.py`` (``hpo.real``).
 
-Tasks: ``--tasks tune`` / ``test`` / ``all`` (the fixed split of ``_hpo_split``: choose defaults
+Tasks: ``--tasks tune`` / ``test`` / ``all`` (the fixed split of ``hpo.split``: choose defaults
 on ``tune``, report ``test``), a count N (the first N tasks) or task names.
 
-Methods: see ``_hpo_methods`` (lightning-dnc's strategies, Optuna random / TPE / multivariate TPE /
+Methods: see ``hpo.methods`` (lightning-dnc's strategies, Optuna random / TPE / multivariate TPE /
 TPE + Hyperband / ASHA, the one-epoch-then-top-k baseline, DEHB, SMAC3 and SMAC3-Hyperband,
 lightning-dnc's ``fidelity="asha"``). Only results at 52 epochs count toward a method's best.
 Both suites print the same table: per wc and method, the median [25th, 75th percentile] regret
@@ -50,13 +50,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import _hpo_lcbench as lc  # noqa: E402
-import _hpo_methods as hm  # noqa: E402
-import _hpo_space as hs  # noqa: E402
-import _hpo_split  # noqa: E402
-from _hpo_metrics import hypervolume, reference_stats, summarise, summarise_run  # noqa: E402
-from _hpo_report import format_tables, plot  # noqa: E402
-from _hpo_trace import Trace, objective  # noqa: E402
+import hpo.lcbench as lc  # noqa: E402
+import hpo.methods as hm  # noqa: E402
+import hpo.space as hs  # noqa: E402
+from hpo import split as hpo_split  # noqa: E402
+from hpo.metrics import hypervolume, reference_stats, summarise, summarise_run  # noqa: E402
+from hpo.report import format_tables, plot  # noqa: E402
+from hpo.trace import Trace, objective  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 QUICK = {"tasks": 3, "seeds": 2, "budget": 10.0, "reference_size": 1000}
@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--suite", default="lcbench", choices=("lcbench", "real"))
     p.add_argument("--tasks", nargs="+", default=None,
-                   help="tune, test or all (LCBench's fixed split, bench/_hpo_split.py), a count N (the first N "
+                   help="tune, test or all (LCBench's fixed split, bench/hpo/split.py), a count N (the first N "
                         "tasks) or task names (LCBench OpenML ids; real: " + " ".join(_real_tasks()) + ")")
     p.add_argument("--seeds", type=int, default=None, help="seeds 0..S-1 (default 10; 2 with --quick)")
     p.add_argument("--methods", nargs="+", default=list(hm.METHODS), metavar="METHOD",
@@ -124,7 +124,7 @@ def resolve(args: argparse.Namespace) -> dict[str, Any]:
         given = args.tasks or (["tune"] if args.quick else None)
         if given and len(given) == 1 and given[0] in ("tune", "test", "all"):
             settings["split"] = given[0]
-            chosen = _hpo_split.select(given[0], available)
+            chosen = hpo_split.select(given[0], available)
             settings["tasks"] = chosen[:QUICK["tasks"]] if args.quick and not args.tasks else chosen
             return settings
         settings["split"] = None
@@ -136,7 +136,7 @@ def resolve(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _real_tasks() -> list[str]:
-    from _hpo_real import TASKS
+    from hpo.real import TASKS
 
     return list(TASKS)
 
@@ -187,7 +187,7 @@ def run_lcbench_task(job: tuple[str, dict[str, Any], str]) -> list[dict[str, Any
                     "simulated_time_full": trace.simulated_s / task.full_time, "decision_time": trace.decision_s,
                     "training_time": trace.train_s, "evaluations": len(trace.configs), "epochs": trace.epochs,
                     "settings": hm.settings_of(method, settings["budget"]), "info": info, "wall_s": wall,
-                    "split": _hpo_split.half_of(task_id),
+                    "split": hpo_split.half_of(task_id),
                     "reference": ref, "t_tr_ref": task.t_tr_ref, "full_time": task.full_time,
                 })
     return rows
@@ -199,12 +199,12 @@ def run(settings: dict[str, Any], cache: Path, log: Any) -> dict[str, Any]:
     skipped = {m: why for m in settings["methods"] if (why := hm.missing(m)) is not None}
     methods = [m for m in settings["methods"] if m not in skipped]
     if settings["suite"] == "real":
-        import _hpo_real
+        from hpo import real as hpo_real
 
-        skipped.update(_hpo_real.skipped(methods))
+        skipped.update(hpo_real.skipped(methods))
         rows: list[dict[str, Any]] = []
         for task in settings["tasks"]:
-            rows += _hpo_real.run_task(task, range(settings["seeds"]), settings["wcs"], methods, settings["budget"],
+            rows += hpo_real.run_task(task, range(settings["seeds"]), settings["wcs"], methods, settings["budget"],
                                        settings["threads"], log)
     else:
         jobs = [(t, {**settings, "methods": methods}, str(cache)) for t in settings["tasks"]]

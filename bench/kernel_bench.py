@@ -4,7 +4,7 @@ For the CNN, MLP and training spaces, n observed points and m candidates, one ac
 cross-covariance K_* (m, n) + posterior (mean, variance) + expected improvement over the m
 candidates, the Cholesky factor of the observations being already available (the search keeps
 it up to date: one GP per BO stage, extended by one row per told trial, see
-``lightning_dnc.search.bo.StageGP``). Three implementations, timed in the same run:
+``lightning_dnc.search.stages.bo.StageGP``). Three implementations, timed in the same run:
 
 (a) ``numba``: :meth:`lightning_dnc.gp.GaussianProcess.expected_improvement` on encoded candidates
     (warm: compiled code already loaded; compile/load time is reported apart);

@@ -9,7 +9,7 @@ so every number there traces to a committed JSON and the command inside it (``"c
 With a test and a tune summary of the same methods (``--tasks test`` / ``--tasks tune``), the first
 table puts them side by side: per wc and method the median regret on the test half (the headline:
 no default was chosen there), on the tune half, and the test half's per-task win/tie/loss of the
-row's reference with its Wilcoxon p. Then every summary's full table (``_hpo_report``).
+row's reference with its Wilcoxon p. Then every summary's full table (``hpo.report``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _hpo_report import _cell, _p, format_tables  # noqa: E402
+from hpo.report import _cell, _p, format_tables  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULTS = (RESULTS / "hpo_lcbench_test.json", RESULTS / "hpo_lcbench_tune.json", RESULTS / "hpo_real.json")

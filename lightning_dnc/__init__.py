@@ -17,7 +17,7 @@ _LAZY = {
     "Trainer": "lightning_dnc.lightning.trainer",
     "tune": "lightning_dnc.lightning.tuner",
     "SearchAborted": "lightning_dnc.executors.driver",
-    "SearchResult": "lightning_dnc.search.result",
+    "SearchResult": "lightning_dnc.search.core.result",
     "CNNSpace": "lightning_dnc.space",
     "MLPSpace": "lightning_dnc.space",
     "TrainingSpace": "lightning_dnc.space",

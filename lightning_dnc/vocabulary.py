@@ -35,7 +35,7 @@ STAGE_NAMES: dict[int, str] = {
 and reports name them."""
 
 STRATEGIES = ("paper", "joint", "revisit", "train-first")
-"""Search strategies (:mod:`lightning_dnc.search.strategies`); ``"paper"`` is SPEC §5 exactly."""
+"""Search strategies (:mod:`lightning_dnc.search.stages.strategies`); ``"paper"`` is SPEC §5 exactly."""
 
 FINAL_EPOCH_KEY = "final_epoch_s"
 """Key of the final training's mean epoch seconds in ``final.json`` (its whole epoch loop). Distinct from

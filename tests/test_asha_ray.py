@@ -22,7 +22,7 @@ from lightning_dnc.data import DigitsDataModule  # noqa: E402
 from lightning_dnc.executors import RayExecutor  # noqa: E402
 from lightning_dnc.lightning.candidate.evaluator import CandidateEvaluator  # noqa: E402
 from lightning_dnc.models import module as module_module  # noqa: E402
-from lightning_dnc.search.trial import RUN_KEY, Proposal, RungRun  # noqa: E402
+from lightning_dnc.search.core.trial import RUN_KEY, Proposal, RungRun  # noqa: E402
 
 MLP = {"family": "mlp", "hidden_mlp": [24], "batch_size": 64, "epochs": 3}
 

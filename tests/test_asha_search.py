@@ -10,8 +10,8 @@ import pytest
 from test_golden_proposals import synthetic_evaluation
 
 from lightning_dnc.search import JournalMismatchError, SearchSettings, StagedSearch
-from lightning_dnc.search.rungs import default_min_epochs, rung_epochs
-from lightning_dnc.search.settings import SettingError
+from lightning_dnc.search.fidelity.rungs import default_min_epochs, rung_epochs
+from lightning_dnc.search.core.settings import SettingError
 from lightning_dnc.space import MLPSpace, TrainingSpace
 
 
@@ -188,7 +188,7 @@ def test_a_single_rung_search_proposes_what_the_fixed_epoch_search_proposes():
 def test_out_of_memory_retry_keeps_the_rung_run():
     from lightning_dnc.executors import OomRetry
     from lightning_dnc.search import Evaluation
-    from lightning_dnc.search.trial import RUN_KEY
+    from lightning_dnc.search.core.trial import RUN_KEY
 
     seen = []
 

@@ -15,7 +15,7 @@ import torch
 from lightning_dnc.data import DigitsDataModule, NpzDataModule
 from lightning_dnc.lightning.candidate.evaluator import CandidateEvaluator
 from lightning_dnc.models import CandidateModule, count_parameters
-from lightning_dnc.search.records import Evaluation
+from lightning_dnc.search.core.records import Evaluation
 
 MLP = {"family": "mlp", "hidden_mlp": [16], "batch_size": 128}
 

@@ -16,11 +16,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-import _hpo_lcbench as lc  # noqa: E402
-import _hpo_methods as hm  # noqa: E402
-import _hpo_space as hs  # noqa: E402
-from _hpo_metrics import head_to_head, hypervolume, regret, summarise_run  # noqa: E402
-from _hpo_trace import Event  # noqa: E402
+import hpo.lcbench as lc  # noqa: E402
+import hpo.methods as hm  # noqa: E402
+import hpo.space as hs  # noqa: E402
+from hpo.metrics import head_to_head, hypervolume, regret, summarise_run  # noqa: E402
+from hpo.trace import Event  # noqa: E402
 
 DATA = lc.data_path()
 needs_data = pytest.mark.skipif(lc.missing(DATA) is not None, reason=f"LCBench suite unavailable: {lc.missing(DATA)}")
@@ -150,7 +150,7 @@ def test_a_run_stopped_before_52_epochs_never_becomes_the_best():
 
 
 def test_the_split_is_stable_and_balanced():
-    import _hpo_split as sp
+    import hpo.split as sp
 
     assert sp.split(sp.CENTRE_SECONDS) == (list(sp.TUNE), list(sp.TEST))
     assert len(sp.TUNE) == len(sp.TEST) == 17 and not set(sp.TUNE) & set(sp.TEST)
@@ -206,7 +206,7 @@ def bench(tmp_path_factory):
 def test_fast_queries_equal_yahpo_objective_function(bench):
     import ConfigSpace
 
-    if int(ConfigSpace.__version__.split(".")[0]) >= 1:  # beside smac: see bench/_hpo_cs.py
+    if int(ConfigSpace.__version__.split(".")[0]) >= 1:  # beside smac: see bench/hpo/cs.py
         pytest.skip("yahpo-gym 1.0.2's objective_function needs ConfigSpace<=0.6.1")
     task = lc.Task(bench, "3945")
     for config in [hs.CENTRE, *hs.sample(3, seed=4)]:
@@ -223,7 +223,7 @@ def test_fast_queries_equal_yahpo_objective_function(bench):
 @needs_data
 @pytest.mark.parametrize("method", hm.METHODS)
 def test_every_method_searches_the_reduced_space_within_budget(bench, method, monkeypatch):
-    from _hpo_trace import Trace
+    from hpo.trace import Trace
 
     if hm.missing(method):
         pytest.skip(hm.missing(method))
@@ -269,9 +269,9 @@ def test_quick_lcbench_suite(tmp_path):
     keys = {"suite", "task", "seed", "method", "wc", "budget", "best_objective", "regret", "simulated_time",
             "decision_time", "evaluations", "settings"}
     assert all(keys <= set(r) for r in runs)
-    import _hpo_split
+    from hpo import split as hpo_split
 
-    assert {r["task"] for r in runs} == set(_hpo_split.TUNE[:3]) and {r["seed"] for r in runs} == {0, 1}
+    assert {r["task"] for r in runs} == set(hpo_split.TUNE[:3]) and {r["seed"] for r in runs} == {0, 1}
     ran = [m for m in hm.METHODS if m not in report["skipped"]]
     assert set(report["skipped"]) <= {"smac", "smac-hb"}  # the only methods outside the [bench] extra
     assert len(runs) == 3 * 2 * 2 * len(ran)
@@ -308,13 +308,13 @@ def test_quick_real_suite(tmp_path):
     runs = {r["method"]: r for r in report["runs"]}
     assert set(runs) == {"dnc", "random", "tpe", "tpe-mv", "one-epoch-topk"}
     assert "per-epoch reports" in report["skipped"]["asha"]
-    import _hpo_real
+    from hpo import real as hpo_real
 
     count = runs["dnc"]["evaluations"]  # the peers get the trainings lightning-dnc used
     assert all(runs[m]["evaluations"] == count for m in ("random", "tpe", "tpe-mv"))
-    sizes = _hpo_real.topk_sizes(count)
+    sizes = hpo_real.topk_sizes(count)
     assert runs["one-epoch-topk"]["evaluations"] == sizes["n"] + sizes["k"]
-    assert {r["epochs"] for r in runs.values()} == {count * _hpo_real.EPOCHS}  # the same epochs for every method
+    assert {r["epochs"] for r in runs.values()} == {count * hpo_real.EPOCHS}  # the same epochs for every method
     for r in runs.values():  # wc = 0: 10**loss is the validation error; chance is 0.9 on 10 classes
         assert 10 ** r["best_objective"] < 0.85, (r["method"], r["best_objective"])
     assert runs["one-epoch-topk"]["full_results"] == sizes["k"]  # the one-epoch screens never count as a best
@@ -323,7 +323,7 @@ def test_quick_real_suite(tmp_path):
 
 def test_tables_print_the_test_half_beside_the_tune_half(tmp_path):
     import tables
-    from _hpo_metrics import summarise
+    from hpo.metrics import summarise
 
     def doc(split, offset):
         runs = [{"task": t, "seed": s, "wc": 0.1, "method": m, "regret": base + offset + 0.01 * s,

@@ -88,7 +88,7 @@ def test_to_dataframe_has_one_row_per_trial():
 
 def test_to_dataframe_has_every_cost_and_ranks_match_the_printed_table():
     pytest.importorskip("pandas")
-    from lightning_dnc.search.records import MEASURES
+    from lightning_dnc.search.core.records import MEASURES
     from lightning_dnc.vocabulary import PENALTIES
 
     result = _result()

@@ -25,7 +25,7 @@ from lightning_dnc import cli
 from lightning_dnc.data import DigitsDataModule
 from lightning_dnc.lightning.candidate.evaluator import CandidateEvaluator
 from lightning_dnc.search import Journal, JournalMismatchError, SearchResult, TornJournalWarning
-from lightning_dnc.search.lock import LockHeldError, RunLock, StaleLockWarning
+from lightning_dnc.search.journal.lock import LockHeldError, RunLock, StaleLockWarning
 
 SEARCH = ["--family", "mlp", "--prior_points", "1", "--steps", "1", "--explore", "20", "--search_epochs", "1",
           "--epochs", "1", "--penalize", "n_params", "--stage2_order", "[]", "--quiet", "true"]

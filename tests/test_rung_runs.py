@@ -8,7 +8,7 @@ import torch
 
 from lightning_dnc.data import DigitsDataModule
 from lightning_dnc.lightning.candidate.evaluator import CandidateEvaluator
-from lightning_dnc.search.trial import RUN_KEY, Proposal, RungRun
+from lightning_dnc.search.core.trial import RUN_KEY, Proposal, RungRun
 
 # 4 epochs with the LR milestones at 2 and 3: the rungs 1 and 2 stop before and on a milestone
 MLP = {"family": "mlp", "hidden_mlp": [24], "batch_size": 64, "epochs": 4, "dropout_probs_mlp": [0.3]}

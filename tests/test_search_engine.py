@@ -350,7 +350,7 @@ def test_search_room_imports_neither_torch_nor_lightning():
     import sys
 
     code = (
-        "import sys, lightning_dnc.search, lightning_dnc.search.engine;"
+        "import sys, lightning_dnc.search, lightning_dnc.search.core.engine;"
         "bad = [m for m in ('torch', 'lightning', 'pytorch_lightning') if m in sys.modules];"
         "sys.exit(str(bad) if bad else 0)"
     )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lightning_dnc.search.grid import default_order, group_options, placed_flags, validate_order
-from lightning_dnc.search.trial import config_key
+from lightning_dnc.search.stages.grid import default_order, group_options, placed_flags, validate_order
+from lightning_dnc.search.core.trial import config_key
 from lightning_dnc.space.config import complete_config, derive_maxpools
 
 GROUP_KEYS = {

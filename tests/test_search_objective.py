@@ -6,14 +6,14 @@ import math
 
 import pytest
 
-from lightning_dnc.search.objective import (
+from lightning_dnc.search.core.objective import (
     FAILED_LOSS_DEFAULT,
     FAILED_LOSS_MARGIN,
     LOSS_FLOOR,
     Objective,
     pessimistic_loss,
 )
-from lightning_dnc.search.records import Evaluation
+from lightning_dnc.search.core.records import Evaluation
 
 
 def ev(acc=0.9, t_tr=2.0, n_params=1000, **kw):

@@ -7,7 +7,7 @@ import pytest
 from test_golden_proposals import synthetic_evaluation
 
 from lightning_dnc.gp import GaussianProcess
-from lightning_dnc.search import bo
+from lightning_dnc.search.stages import bo
 from lightning_dnc.search import Objective, StagedSearch
 from lightning_dnc.gp.joint import JointEncoded
 from lightning_dnc.space import CNNSpace, MLPSpace, TrainingSpace

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from lightning_dnc.search import Objective, StagedSearch
-from lightning_dnc.search.settings import DEFAULT_STRATEGY, SearchSettings
-from lightning_dnc.search.strategies import carry_choices
+from lightning_dnc.search.core.settings import DEFAULT_STRATEGY, SearchSettings
+from lightning_dnc.search.stages.strategies import carry_choices
 from lightning_dnc.space import CNNSpace, MLPSpace, TrainingSpace
 from lightning_dnc.space.joint import JointSpace
 from lightning_dnc.vocabulary import STRATEGIES
@@ -185,7 +185,7 @@ def test_joint_moves_half_of_stage_three_into_stage_one(training, stage1, stage3
 
 
 def test_multi_fidelity_runs_the_paper_stages_and_refuses_another_strategy():
-    from lightning_dnc.search.settings import default_strategy
+    from lightning_dnc.search.core.settings import default_strategy
 
     assert default_strategy("asha") == "paper" and default_strategy(None) == DEFAULT_STRATEGY
     with pytest.raises(ValueError, match=r"`fidelity='asha'` runs the paper's stages: set `strategy` to 'paper'"):

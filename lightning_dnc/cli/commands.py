@@ -32,7 +32,7 @@ def run_fit(options: Namespace, console: Console, train_final: bool = True, resu
     ``context["out"]`` is set to the results folder once it is known (for the caller's messages).
     """
     from lightning_dnc.lightning.search_loop import run_search
-    from lightning_dnc.search.lock import LockHeldError, RunLock
+    from lightning_dnc.search.journal.lock import LockHeldError, RunLock
 
     plan = resolve_run(options, resume)
     if options.quiet:
@@ -128,7 +128,7 @@ def _n_params_ref_of_run(run_dir: Path) -> float | None:
     """N_p of the largest network of a run's space, from its journal header (for 0.1.0 results)."""
     from lightning_dnc.models import largest_network_params
     from lightning_dnc.search import Journal
-    from lightning_dnc.search.same_search import journal_header
+    from lightning_dnc.search.journal.same_search import journal_header
     from lightning_dnc.space import space_from_dict
 
     path = run_dir / JOURNAL_NAME

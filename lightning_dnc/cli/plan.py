@@ -23,7 +23,7 @@ from lightning_dnc._optional import require
 from lightning_dnc.executors import RunOptions
 from lightning_dnc.results.folder import check_output_folder
 from lightning_dnc.search import Objective, SearchSettings
-from lightning_dnc.search.settings import NOT_IN_HEADER
+from lightning_dnc.search.core.settings import NOT_IN_HEADER
 from lightning_dnc.validation import SettingError, check_choice, check_choices
 from lightning_dnc.vocabulary import EXECUTORS, JOURNAL_NAME, PENALTIES
 

@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
-from lightning_dnc.search.records import Evaluation
+from lightning_dnc.search.core.records import Evaluation
 
 EvaluateFn = Callable[..., Evaluation]
 """``evaluate(config) -> Evaluation``, optionally with a ``trial_id`` keyword (to name its logs)."""

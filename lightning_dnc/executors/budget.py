@@ -1,6 +1,6 @@
 """Budget limits of one search invocation: at most ``max_trials`` trials, at most ``max_time`` seconds.
 
-Why here and not in :class:`~lightning_dnc.search.settings.SearchSettings`: neither limit changes
+Why here and not in :class:`~lightning_dnc.search.core.settings.SearchSettings`: neither limit changes
 *which* configuration trial ``i`` is; they only cut the same deterministic sequence of proposals
 short. So they are run options, enforced by the driver loop, and a resume may change them:
 

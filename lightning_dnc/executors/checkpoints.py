@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from lightning_dnc.search.trial import checkpoint_name
+from lightning_dnc.search.core.trial import checkpoint_name
 
 
 class CheckpointFolder:

@@ -42,8 +42,8 @@ from lightning_dnc.executors.base import Executor, evaluate_trial
 from lightning_dnc.executors.budget import SearchBudget
 from lightning_dnc.executors.checkpoints import CheckpointFolder
 from lightning_dnc.search import SearchResult, StagedSearch
-from lightning_dnc.search.records import Evaluation
-from lightning_dnc.search.trial import RUN_KEY
+from lightning_dnc.search.core.records import Evaluation
+from lightning_dnc.search.core.trial import RUN_KEY
 
 
 class SearchAborted(RuntimeError):

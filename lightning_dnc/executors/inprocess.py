@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from lightning_dnc.executors.base import EvaluateFn, Executor, evaluate_trial
-from lightning_dnc.search.records import Evaluation
+from lightning_dnc.search.core.records import Evaluation
 
 
 class InProcessExecutor(Executor):

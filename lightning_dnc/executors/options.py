@@ -1,7 +1,7 @@
 """How a search runs (not what it searches): executor, concurrency, failures, journal and resume.
 
 :class:`RunOptions` is the second record ``DeepNCheapTuner`` and the command line fill, beside
-:class:`~lightning_dnc.search.settings.SearchSettings`. None of its fields changes which
+:class:`~lightning_dnc.search.core.settings.SearchSettings`. None of its fields changes which
 candidates are proposed, so none of them has to match when a search is resumed.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 
 from lightning_dnc.executors.base import Executor
 from lightning_dnc.executors.budget import SearchBudget
-from lightning_dnc.search.journal import find_journal
+from lightning_dnc.search.journal.event_log import find_journal
 from lightning_dnc.validation import (
     SettingError,
     check_bool,

@@ -37,7 +37,7 @@ from typing import Any
 from lightning_utilities.core.imports import RequirementCache
 
 from lightning_dnc.executors.base import Executor, evaluate_trial
-from lightning_dnc.search.records import STATUS_FAILED, Evaluation
+from lightning_dnc.search.core.records import STATUS_FAILED, Evaluation
 
 RAY_AVAILABLE = RequirementCache("ray")
 RAY_INSTALL_HINT = 'pip install "lightning-dnc[ray]"'

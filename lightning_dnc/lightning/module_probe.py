@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from lightning.pytorch.utilities.seed import isolate_rng
 
-from lightning_dnc.search import grid
+from lightning_dnc.search.stages import grid
 from lightning_dnc.space.config import complete_config
 
 GROUP_KEYS = {

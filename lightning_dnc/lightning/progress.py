@@ -23,8 +23,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from lightning_dnc.search.records import Evaluation
-from lightning_dnc.search.tables import si_text
+from lightning_dnc.search.core.records import Evaluation
+from lightning_dnc.search.core.tables import si_text
 from lightning_dnc.vocabulary import STAGE_NAMES
 
 COST_COLUMNS = {"t_tr": "t_tr (s)", "n_params": "N_p", "flops": "FLOPs/sample", "latency": "latency (ms)",

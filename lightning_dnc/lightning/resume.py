@@ -9,7 +9,7 @@ from typing import Any
 
 from lightning_dnc.executors.options import RunOptions
 from lightning_dnc.search import Journal, SearchSettings, StagedSearch, check_same_search, header_changes
-from lightning_dnc.search.same_search import journal_header
+from lightning_dnc.search.journal.same_search import journal_header
 
 
 class JournalToResume:
@@ -37,7 +37,7 @@ class JournalToResume:
 
     def stored_objective(self) -> dict[str, Any]:
         """The journal's objective settings, with what a 0.1.0 journal lacks filled in as it behaved."""
-        from lightning_dnc.search.objective import normalise_objective_dict
+        from lightning_dnc.search.core.objective import normalise_objective_dict
 
         return normalise_objective_dict(self.header.get("objective") or {})
 

@@ -1,6 +1,6 @@
 """``run_search``: a search on a datamodule, with Lightning-trained candidates, from two records.
 
-It takes the :class:`~lightning_dnc.search.settings.SearchSettings` (what to search) and the
+It takes the :class:`~lightning_dnc.search.core.settings.SearchSettings` (what to search) and the
 :class:`~lightning_dnc.executors.options.RunOptions` (how to run), never the ``DeepNCheapTuner``
 callback, so the command line and tests call it directly. It fills what needs the data or torch
 (the spaces' defaults, the cost references of the largest network, the dataset fingerprint), builds
@@ -10,7 +10,7 @@ retries and interruptions.
 
 Journal lock and resume
 -----------------------
-A search with a journal holds ``<journal>.lock`` (see :class:`~lightning_dnc.search.lock.RunLock`);
+A search with a journal holds ``<journal>.lock`` (see :class:`~lightning_dnc.search.journal.lock.RunLock`);
 a second search on the same journal is refused, a lock of a dead process is taken over.
 ``RunOptions(resume=RUN_DIR_or_journal)`` rebuilds the search by replaying the journal (read
 once; finished trials are never re-run, proposals continue exactly as an uninterrupted run
@@ -39,8 +39,8 @@ from lightning_dnc.lightning.progress import SearchProgress
 from lightning_dnc.lightning.setup_checks import warn_small_data
 from lightning_dnc.lightning.resume import JournalToResume, dataset_fingerprint
 from lightning_dnc.search import Journal, SearchResult, SearchSettings, StagedSearch
-from lightning_dnc.search.lock import RunLock
-from lightning_dnc.search.settings import default_strategy, normalise_header_settings
+from lightning_dnc.search.journal.lock import RunLock
+from lightning_dnc.search.core.settings import default_strategy, normalise_header_settings
 from lightning_dnc.space import CNNSpace, MLPSpace, TrainingSpace, complete_config
 
 

@@ -127,8 +127,8 @@ class DeepNCheapTuner(pl.Callback):
     strategy : {"paper", "joint", "revisit", "train-first"}, optional
         Which stages run. ``"paper"``: SPEC §5 exactly (stage 1 judges architectures with lr 1e-3 and
         batch 256); the others change how stage 1 meets the training settings (see
-        :mod:`lightning_dnc.search.strategies`). ``None``: the journal's when resuming, else the
-        default (:data:`lightning_dnc.search.settings.DEFAULT_STRATEGY`).
+        :mod:`lightning_dnc.search.stages.strategies`). ``None``: the journal's when resuming, else the
+        default (:data:`lightning_dnc.search.core.settings.DEFAULT_STRATEGY`).
     logger : {"csv", "tensorboard", "none"}, optional
         Where each candidate's curves go (one logger version per trial: ``trial_000``, ...).
         By default the host trainer's logger class is used (``CSVLogger``/``TensorBoardLogger``,

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lightning_dnc.search import SearchResult
-from lightning_dnc.search.tables import regression_metrics
+from lightning_dnc.search.core.tables import regression_metrics
 from lightning_dnc.vocabulary import FINAL_EPOCH_KEY
 
 REGRESSION_FINAL_KEYS = ("val_rmse", "val_mae", "val_r2", "test_rmse", "test_mae", "test_r2")

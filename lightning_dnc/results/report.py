@@ -23,7 +23,7 @@ from lightning_dnc.results.outcome import FINAL_LABELS, final_metrics, report_li
 from lightning_dnc.results.plots import plot_history, plot_pareto, plot_pareto_matrix
 from lightning_dnc.results.rungs import plot_rung_curves, rung_lines
 from lightning_dnc.search import SearchResult, Trial
-from lightning_dnc.search.tables import describe_config, si_text
+from lightning_dnc.search.core.tables import describe_config, si_text
 from lightning_dnc.vocabulary import FINAL_EPOCH_KEY, STAGE_NAMES
 
 

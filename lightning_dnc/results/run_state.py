@@ -24,8 +24,8 @@ from typing import Any
 
 from lightning_dnc.results.outcome import final_metrics
 from lightning_dnc.search import SearchResult
-from lightning_dnc.search.journal import Journal
-from lightning_dnc.search.lock import RunLock
+from lightning_dnc.search.journal.event_log import Journal
+from lightning_dnc.search.journal.lock import RunLock
 from lightning_dnc.vocabulary import JOURNAL_NAME
 
 FINISHED, RUNNING, INTERRUPTED = "finished", "running", "interrupted"
@@ -127,8 +127,8 @@ def _final(run_dir: Path) -> dict[str, Any] | None:
 def _result_so_far(journal: Path) -> tuple[SearchResult | None, int]:
     """The ranking of every successful trial in ``journal`` (replayed in memory) and the trials told."""
     from lightning_dnc.search import StagedSearch
-    from lightning_dnc.search.same_search import journal_header
-    from lightning_dnc.search.settings import SearchSettings
+    from lightning_dnc.search.journal.same_search import journal_header
+    from lightning_dnc.search.core.settings import SearchSettings
     from lightning_dnc.space import space_from_dict
 
     events = Journal(journal).read()

@@ -1,6 +1,6 @@
 """The rung section of a multi-fidelity run's report (``fidelity="asha"``) and its curve plot.
 
-Reads ``result.meta["rungs"]`` (:func:`lightning_dnc.search.asha_stage.rung_summary`) and the
+Reads ``result.meta["rungs"]`` (:func:`lightning_dnc.search.fidelity.asha_stage.rung_summary`) and the
 trials' validation curves; nothing else of the search.
 """
 
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lightning_dnc.search import SearchResult
-from lightning_dnc.search.trial import Trial
+from lightning_dnc.search.core.trial import Trial
 
 
 def rung_lines(result: SearchResult) -> list[str]:

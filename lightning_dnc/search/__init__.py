@@ -1,23 +1,21 @@
 """The staged search engine: ask/tell over frozen trial records, no torch or lightning.
 
-Modules: ``records`` (the :class:`Evaluation` the evaluator returns), ``objective`` (SPEC §1),
-``trial`` (proposal, trial and progress records), ``settings`` (the :class:`SearchSettings`
-record), ``stage`` (the stage interface), ``bo_stage`` and ``grid_stage`` (the strategies of
-stages 1/3 and 2), ``rungs`` and ``asha_stage`` (multi-fidelity: rungs, promotions, their
-stages), ``bo`` (one BO pick), ``grid`` (stage-2 groups), ``journal`` (JSON-lines event
-log), ``replay`` and ``same_search`` (resume), ``engine`` (:class:`StagedSearch`), ``result``
-(:class:`SearchResult`).
+Folders by job: ``core`` (evaluation and trial records, the objective of SPEC §1, settings, the
+engine :class:`StagedSearch` and the :class:`SearchResult` it builds), ``stages`` (the stage
+interface, BO and grid stages, one BO pick, stage-2 groups, strategies), ``fidelity`` (rungs,
+promotions and the multi-fidelity stages) and ``journal`` (the JSON-lines event log, its lock,
+replay and the same-search check on resume).
 """
 
-from lightning_dnc.search.engine import StagedSearch
-from lightning_dnc.search.grid import CNN_GROUPS, MLP_GROUPS, default_order, group_options
-from lightning_dnc.search.journal import Journal, JournalCorruptError, TornJournalWarning
-from lightning_dnc.search.objective import Objective, pessimistic_loss
-from lightning_dnc.search.records import FAILURE_REASONS, Evaluation
-from lightning_dnc.search.result import RankedTrial, SearchResult
-from lightning_dnc.search.same_search import HeaderChange, JournalMismatchError, check_same_search, header_changes
-from lightning_dnc.search.settings import DEFAULT_SEARCH_EPOCHS, SearchSettings
-from lightning_dnc.search.trial import Progress, Proposal, Trial, config_key
+from lightning_dnc.search.core.engine import StagedSearch
+from lightning_dnc.search.stages.grid import CNN_GROUPS, MLP_GROUPS, default_order, group_options
+from lightning_dnc.search.journal.event_log import Journal, JournalCorruptError, TornJournalWarning
+from lightning_dnc.search.core.objective import Objective, pessimistic_loss
+from lightning_dnc.search.core.records import FAILURE_REASONS, Evaluation
+from lightning_dnc.search.core.result import RankedTrial, SearchResult
+from lightning_dnc.search.journal.same_search import HeaderChange, JournalMismatchError, check_same_search, header_changes
+from lightning_dnc.search.core.settings import DEFAULT_SEARCH_EPOCHS, SearchSettings
+from lightning_dnc.search.core.trial import Progress, Proposal, Trial, config_key
 
 __all__ = [
     "CNN_GROUPS",

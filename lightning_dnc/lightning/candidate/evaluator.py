@@ -3,7 +3,7 @@
 Every evaluation trains in a fresh, short-lived ``lightning.Trainer`` (a logger only when ``logs``
 is given, no checkpoints, no model summary, no sanity validation, progress bar only on request),
 with the global RNG state of the caller left as it was, and returns an immutable
-:class:`~lightning_dnc.search.records.Evaluation`. A candidate that raises, diverges (NaN/inf
+:class:`~lightning_dnc.search.core.records.Evaluation`. A candidate that raises, diverges (NaN/inf
 loss) or runs out of memory yields a record with ``status="failed"``; ``KeyboardInterrupt`` and
 ``SystemExit`` (Lightning turns Ctrl+C during ``fit`` into ``SystemExit``) propagate after clean-up.
 """
@@ -40,8 +40,8 @@ from lightning_dnc.measure import CandidateCosts, StepPlan
 from lightning_dnc.measure.steps import COST_THREADS
 from lightning_dnc.models.layers import count_trainable
 from lightning_dnc.models.module import CandidateModule, NonFiniteMetricError
-from lightning_dnc.search.records import STATUS_FAILED, STATUS_OK, Evaluation
-from lightning_dnc.search.settings import DEFAULT_SEARCH_EPOCHS
+from lightning_dnc.search.core.records import STATUS_FAILED, STATUS_OK, Evaluation
+from lightning_dnc.search.core.settings import DEFAULT_SEARCH_EPOCHS
 from lightning_dnc.space.config import complete_config
 from lightning_dnc.validation import check_choice, check_threads
 from lightning_dnc.vocabulary import T_TR_MODES
@@ -79,7 +79,7 @@ class CandidateEvaluator:
     datamodule : LightningDataModule
         Must expose a settable ``batch_size`` and ``input_shape``, ``num_outputs``, ``task``
         (see :func:`lightning_dnc.data.check_datamodule`), unless given below.
-    epochs : int, default :data:`~lightning_dnc.search.settings.DEFAULT_SEARCH_EPOCHS`
+    epochs : int, default :data:`~lightning_dnc.search.core.settings.DEFAULT_SEARCH_EPOCHS`
         Epochs of a config without an ``epochs`` key (the search puts its ``search_epochs`` in
         every proposed config, so this applies only to direct calls).
     accelerator, devices, precision

@@ -1,7 +1,7 @@
 """Continue a multi-fidelity candidate from its rung checkpoint (``fidelity="asha"``).
 
 A rung trial arrives at the evaluator as its config plus a ``rung_run`` entry
-(:attr:`lightning_dnc.search.trial.Proposal.run_config`): train until ``epochs`` (the rung), with
+(:attr:`lightning_dnc.search.core.trial.Proposal.run_config`): train until ``epochs`` (the rung), with
 the module built for the config's own ``epochs`` (the full search budget, so the MultiStepLR
 milestones are those of an uninterrupted run), continue from the checkpoint ``load`` if given and
 write ``save_as`` at the end.
@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from lightning_dnc.search.trial import RUN_KEY
+from lightning_dnc.search.core.trial import RUN_KEY
 
 COST_FIELDS = ("t_tr_step", "flops", "flops_train", "latency", "memory")
 """Evaluation fields measured once, at a candidate's first rung, and carried by its checkpoints."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from lightning_dnc.search.records import MEASURES, Evaluation
+from lightning_dnc.search.core.records import MEASURES, Evaluation
 
 COLUMNS = ("id", "stage", "loss", "metric", "t_tr (s)", "N_p", "configuration")
 """Columns of a trial table; ``metric`` is ``val_acc`` (classification) or ``val_r2`` (regression)."""
@@ -123,7 +123,7 @@ def result_records(result: Any) -> list[dict[str, Any]]:
     Keys: ``trial_id``, ``stage``, ``group``, ``state``, ``rank`` (1 for the best, None when not
     ranked), ``loss``, ``f_p``, ``val_acc``, ``val_loss``, ``val_rmse``, ``val_mae``, ``val_r2``
     (regression, user's units), every cost: ``t_tr`` (the search's measure), ``n_params`` and the
-    :data:`~lightning_dnc.search.records.MEASURES` (``t_tr_epoch``, ``t_tr_step``, ``flops``,
+    :data:`~lightning_dnc.search.core.records.MEASURES` (``t_tr_epoch``, ``t_tr_step``, ``flops``,
     ``flops_train``, ``latency``, ``memory``), then ``epochs_run``, ``wall_time``,
     ``failure_reason``, ``config`` (one line) and ``config_dict``.
     """

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from lightning_dnc.search.records import Evaluation
+from lightning_dnc.search.core.records import Evaluation
 
 STAGES = (0, 1, 2, 3, 4)  # 1-3: SPEC §5; 0 and 4: extra stages of some strategies
 
@@ -159,7 +159,7 @@ class Trial:
 
     def __repr__(self) -> str:
         """A one-row table: id, stage, state, metric, t_tr, N_p and the configuration in one line."""
-        from lightning_dnc.search.tables import header_for, text_table, trial_row
+        from lightning_dnc.search.core.tables import header_for, text_table, trial_row
 
         return text_table(header_for([self.evaluation]), [trial_row(self, None)])
 

@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from lightning_dnc.search.objective import REFERENCE_FIELDS, Objective
-from lightning_dnc.search.trial import Trial
+from lightning_dnc.search.core.objective import REFERENCE_FIELDS, Objective
+from lightning_dnc.search.core.trial import Trial
 from lightning_dnc.space.config import auto_weight_decay
 from lightning_dnc.validation import SettingError, check_choices
 from lightning_dnc.vocabulary import PENALTIES
@@ -57,7 +57,7 @@ class RankedTrial:
 
     def __repr__(self) -> str:
         """A one-row table: rank, id, stage, loss, metric, t_tr, N_p, configuration."""
-        from lightning_dnc.search.tables import header_for, text_table, trial_row
+        from lightning_dnc.search.core.tables import header_for, text_table, trial_row
 
         header = ["rank", *header_for([self.trial.evaluation])]
         return text_table(header, [[str(self.rank), *trial_row(self.trial, self.loss, self.config)]])
@@ -368,7 +368,7 @@ class SearchResult:
     def to_dataframe(self) -> Any:
         """Every trial as a ``pandas.DataFrame``, one row per trial (needs the ``pandas`` extra).
 
-        Columns: see :func:`lightning_dnc.search.tables.result_records`: every cost the search
+        Columns: see :func:`lightning_dnc.search.core.tables.result_records`: every cost the search
         measured (``t_tr``, ``t_tr_step``, ``t_tr_epoch``, ``n_params``, ``flops``, ``flops_train``,
         ``latency``, ``memory``); ``rank`` is 1 for the best and empty for trials outside the
         ranking.
@@ -379,7 +379,7 @@ class SearchResult:
             When pandas is not installed; the message ends with the ``pip install`` line.
         """
         from lightning_dnc._optional import require
-        from lightning_dnc.search.tables import result_records
+        from lightning_dnc.search.core.tables import result_records
 
         require("pandas", "`SearchResult.to_dataframe()`")
         import pandas as pd
@@ -388,7 +388,7 @@ class SearchResult:
 
     def __repr__(self) -> str:
         """A short table: the counts, then the best ranked trials (id, stage, loss, metric, t_tr, N_p, config)."""
-        from lightning_dnc.search.tables import result_text
+        from lightning_dnc.search.core.tables import result_text
 
         return result_text(self)
 

@@ -24,9 +24,9 @@ import math
 import warnings
 from typing import Any
 
-import _hpo_space as hs
-from _hpo_lcbench import MAX_EPOCHS
-from _hpo_trace import Trace
+import hpo.space as hs
+from hpo.lcbench import MAX_EPOCHS
+from hpo.trace import Trace
 
 SETTINGS = {
     "random": {"sampler": "random", "pruner": None},

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-import _hpo_space as hs
+import hpo.space as hs
 
 ENV_DATA = "LIGHTNING_DNC_BENCH_DATA"
 MAX_EPOCHS = 52
@@ -43,7 +43,7 @@ _INITIALISED: set[str] = set()
 
 
 def repo_root() -> Path:
-    return Path(__file__).resolve().parents[1]
+    return Path(__file__).resolve().parents[2]
 
 
 def data_path(override: str | os.PathLike[str] | None = None) -> Path:

@@ -1,6 +1,6 @@
 """The interface of a search stage, and what a stage may read of the search.
 
-The engine (:class:`~lightning_dnc.search.engine.StagedSearch`) owns the trials, the journal
+The engine (:class:`~lightning_dnc.search.core.engine.StagedSearch`) owns the trials, the journal
 events and the order of the stages; a stage decides only what to propose next and when it is
 done. A new way to search a stage (e.g. one that runs candidates at several fidelities) is a new
 :class:`Stage`, not new branches in the engine.
@@ -21,8 +21,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from lightning_dnc.search.settings import SearchSettings
-from lightning_dnc.search.trial import Proposal, Trial
+from lightning_dnc.search.core.settings import SearchSettings
+from lightning_dnc.search.core.trial import Proposal, Trial
 
 
 class SearchState(Protocol):
@@ -38,7 +38,7 @@ class SearchState(Protocol):
         """True when ``config`` was proposed before (in any stage)."""
 
     def known_keys(self) -> set[str]:
-        """The :func:`~lightning_dnc.search.trial.config_key` of every proposed config."""
+        """The :func:`~lightning_dnc.search.core.trial.config_key` of every proposed config."""
 
     def loss_of(self, trial: Trial | int) -> float | None:
         """The loss of a trial (``None`` while pending, failed or unscorable)."""

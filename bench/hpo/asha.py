@@ -1,13 +1,13 @@
 """lightning-dnc with ``fidelity="asha"`` on the LCBench surrogate, driven rung by rung through ask/tell.
 
-Every proposal carries its rung (:class:`lightning_dnc.search.trial.RungRun`): a new candidate
+Every proposal carries its rung (:class:`lightning_dnc.search.core.trial.RungRun`): a new candidate
 trains from scratch to the lowest rung, a promoted one continues from its previous rung
 (``trace.train(config, rung.epochs, rung.from_epoch)``), so only the epochs between two rungs are
 charged. The rung objective is the trace's: ``f_p`` from the best validation accuracy up to the
 rung's epoch, ``t_tr`` the surrogate's seconds per epoch there.
 
 Stage sizes: :data:`SCALE` times the candidates ``dnc`` trains within the budget, split between
-the stages as ``dnc`` splits them (:func:`_hpo_dnc.stage_sizes`). At the rung structure's
+the stages as ``dnc`` splits them (:func:`hpo_dnc.stage_sizes`). At the rung structure's
 expected cost per candidate (:func:`expected_epochs`) that is a fraction of ``dnc``'s epochs; the
 search stops when its stages end (or the budget is spent).
 
@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import _hpo_dnc
-import _hpo_space as hs
-from _hpo_lcbench import MAX_EPOCHS
-from _hpo_trace import Trace
+from hpo import dnc as hpo_dnc
+import hpo.space as hs
+from hpo.lcbench import MAX_EPOCHS
+from hpo.trace import Trace
 
 #: The GP design ``dnc-asha`` uses: on 12 tasks x 3 seeds (budget 30) ``"highest"`` had a lower mean
 #: regret than ``"top"`` on 10 of 12 tasks at wc 0 (Wilcoxon p = 0.04) and 7 (2 ties) at wc 0.1;
@@ -52,14 +52,14 @@ def expected_epochs(ladder: tuple[int, ...], eta: int) -> float:
 
 def settings_of(method: str, budget: float) -> dict[str, Any]:
     """The settings ``method`` runs with (stored in each JSON row)."""
-    from lightning_dnc.search.rungs import rung_epochs
+    from lightning_dnc.search.fidelity.rungs import rung_epochs
 
     ladder = rung_epochs(MAX_EPOCHS, MIN_EPOCHS, ETA)
     candidates = SCALE * budget
-    return {"engine": "lightning_dnc.search.StagedSearch", "explore": _hpo_dnc.EXPLORE, "epochs": MAX_EPOCHS,
+    return {"engine": "lightning_dnc.search.StagedSearch", "explore": hpo_dnc.EXPLORE, "epochs": MAX_EPOCHS,
             "fidelity": "asha", "min_epochs": MIN_EPOCHS, "reduction_factor": ETA, "rung_model": VARIANTS[method],
             "rungs": list(ladder), "scale": SCALE, "expected_epochs_per_candidate": expected_epochs(ladder, ETA),
-            "stage2_order": list(hs.DNC_STAGE2_ORDER), **_hpo_dnc.stage_sizes(candidates),
+            "stage2_order": list(hs.DNC_STAGE2_ORDER), **hpo_dnc.stage_sizes(candidates),
             "note": "lightning-dnc's staged search with asynchronous successive halving in stages 1 and 3 and "
                     "successive halving in the stage-2 group; promoted candidates continue from their rung"}
 
@@ -78,7 +78,7 @@ def run(method: str, trace: Trace, seed: int) -> dict[str, Any]:
                                 min_epochs=MIN_EPOCHS, reduction_factor=ETA, rung_model=settings["rung_model"],
                                 **sizes)
         search = StagedSearch.from_settings(record, space, training_space)
-    stages = _hpo_dnc.drive(search, trace)
+    stages = hpo_dnc.drive(search, trace)
     meta = search.result().meta.get("rungs", {}) if search.best_trial is not None else {}
     return {"finished": search.finished, "stage_counts": stages, "stage_reached": min(search.stage, 4),
             "candidates_per_rung": meta.get("candidates_per_rung"), "epochs_trained": meta.get("epochs_trained")}

@@ -11,9 +11,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lightning_dnc.search.journal import JOURNAL_VERSION
-from lightning_dnc.search.objective import normalise_objective_dict
-from lightning_dnc.search.settings import normalise_header_settings
+from lightning_dnc.search.journal.event_log import JOURNAL_VERSION
+from lightning_dnc.search.core.objective import normalise_objective_dict
+from lightning_dnc.search.core.settings import normalise_header_settings
 
 FORCEABLE = ("space", "training_space", "dataset")
 """What a forced resume may change: the spaces and the data."""

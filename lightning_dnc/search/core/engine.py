@@ -2,8 +2,8 @@
 
 The engine proposes complete configurations and is told their :class:`Evaluation`; it never
 trains. It owns the trials and the order of the stages; what each stage proposes is decided by a
-stage strategy (:mod:`~lightning_dnc.search.stage`): :class:`~lightning_dnc.search.bo_stage.BayesianStage`
-for stages 1 and 3, :class:`~lightning_dnc.search.grid_stage.GridStage` for stage 2. Its state is
+stage strategy (:mod:`~lightning_dnc.search.stages.stage`): :class:`~lightning_dnc.search.stages.bo_stage.BayesianStage`
+for stages 1 and 3, :class:`~lightning_dnc.search.stages.grid_stage.GridStage` for stage 2. Its state is
 a pure function of (settings, spaces, the trials proposed and the evaluations told, in order), so
 replaying a journal rebuilds it exactly and the next proposals are those an uninterrupted run
 would make.
@@ -16,7 +16,7 @@ without handing them out again.
 
 Final ranking: the successful stage-3 trials plus the stage-2 winner (default training), top-k by
 loss (ties: lower trial id). A failed trial (or one whose metrics cannot be scored) is never best;
-the GP of a BO stage is told :func:`~lightning_dnc.search.objective.pessimistic_loss` for it. An
+the GP of a BO stage is told :func:`~lightning_dnc.search.core.objective.pessimistic_loss` for it. An
 evaluation whose ``failure_reason`` is ``"interrupted"`` is journaled but leaves the trial pending:
 it is handed out again by :attr:`StagedSearch.pending` (and after a resume).
 """
@@ -27,16 +27,16 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from lightning_dnc.search.asha_stage import at_top, fidelity_stages, rung_summary
-from lightning_dnc.search.journal import JOURNAL_VERSION, Journal
-from lightning_dnc.search.objective import Objective
-from lightning_dnc.search.records import STATUS_FAILED, Evaluation
-from lightning_dnc.search.replay import EventReplayer
-from lightning_dnc.search.result import SearchResult
-from lightning_dnc.search.settings import SearchSettings, default_strategy
-from lightning_dnc.search.stage import Stage
-from lightning_dnc.search.strategies import FINAL_STAGES, build_stages
-from lightning_dnc.search.trial import Progress, Proposal, Trial, config_key
+from lightning_dnc.search.fidelity.asha_stage import at_top, fidelity_stages, rung_summary
+from lightning_dnc.search.journal.event_log import JOURNAL_VERSION, Journal
+from lightning_dnc.search.core.objective import Objective
+from lightning_dnc.search.core.records import STATUS_FAILED, Evaluation
+from lightning_dnc.search.journal.replay import EventReplayer
+from lightning_dnc.search.core.result import SearchResult
+from lightning_dnc.search.core.settings import SearchSettings, default_strategy
+from lightning_dnc.search.stages.stage import Stage
+from lightning_dnc.search.stages.strategies import FINAL_STAGES, build_stages
+from lightning_dnc.search.core.trial import Progress, Proposal, Trial, config_key
 from lightning_dnc.validation import SettingError, check_choice, check_int
 from lightning_dnc.vocabulary import FAMILIES, STAGE_NAMES
 
@@ -58,7 +58,7 @@ class StagedSearch(EventReplayer):
     objective : Objective, optional
         ``Objective()`` (wc 0.1, penalising t_tr) by default.
     prior_points, steps, explore, epochs, stage2_order, top_k, seed, training_prior_points, training_steps
-        See :class:`~lightning_dnc.search.settings.SearchSettings` (``epochs`` is its
+        See :class:`~lightning_dnc.search.core.settings.SearchSettings` (``epochs`` is its
         ``search_epochs``: the epochs of every candidate, put in each proposed config).
     journal : str, os.PathLike or Journal, optional
         Append every proposed and finished trial there. It must be new or empty; to continue a
@@ -67,8 +67,8 @@ class StagedSearch(EventReplayer):
         Plain JSON data stored in the journal header (e.g. a dataset fingerprint) and restored
         by :meth:`from_journal` as :attr:`metadata`, for the caller to check on resume.
     strategy : {"paper", "joint", "revisit", "train-first"}, optional
-        Which stages run (:mod:`~lightning_dnc.search.strategies`); ``"paper"`` is SPEC §5 exactly;
-        :data:`~lightning_dnc.search.settings.DEFAULT_STRATEGY` when not given.
+        Which stages run (:mod:`~lightning_dnc.search.stages.strategies`); ``"paper"`` is SPEC §5 exactly;
+        :data:`~lightning_dnc.search.core.settings.DEFAULT_STRATEGY` when not given.
 
     Examples
     --------

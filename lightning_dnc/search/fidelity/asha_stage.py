@@ -1,4 +1,4 @@
-"""The stages of a multi-fidelity search (``fidelity="asha"``, :mod:`lightning_dnc.search.rungs`).
+"""The stages of a multi-fidelity search (``fidelity="asha"``, :mod:`lightning_dnc.search.fidelity.rungs`).
 
 * :class:`AshaBayesStage` (stages 1 and 3): the BO stage's candidates, each started at the lowest
   rung and promoted by asynchronous successive halving; promotions go before new candidates.
@@ -14,14 +14,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from lightning_dnc.search import rungs as rr
-from lightning_dnc.search.bo import StageGP
-from lightning_dnc.search.bo_stage import BayesianStage, CompleterFactory, architecture_completer, training_completer
-from lightning_dnc.search.grid_stage import GridStage
-from lightning_dnc.search.objective import pessimistic_loss
-from lightning_dnc.search.settings import SearchSettings
-from lightning_dnc.search.stage import SearchState, Stage, best_of
-from lightning_dnc.search.trial import Proposal, RungRun, Trial
+from lightning_dnc.search.fidelity import rungs as rr
+from lightning_dnc.search.stages.bo import StageGP
+from lightning_dnc.search.stages.bo_stage import BayesianStage, CompleterFactory, architecture_completer, training_completer
+from lightning_dnc.search.stages.grid_stage import GridStage
+from lightning_dnc.search.core.objective import pessimistic_loss
+from lightning_dnc.search.core.settings import SearchSettings
+from lightning_dnc.search.stages.stage import SearchState, Stage, best_of
+from lightning_dnc.search.core.trial import Proposal, RungRun, Trial
 
 
 def fidelity_stages(settings: SearchSettings, space: Any, training_space: Any) -> dict[int, Stage]:
@@ -75,14 +75,14 @@ class AshaBayesStage(BayesianStage):
     Parameters
     ----------
     number, space, prior_points, steps, explore, seed, completer
-        As :class:`~lightning_dnc.search.bo_stage.BayesianStage`; ``prior_points + steps`` counts
+        As :class:`~lightning_dnc.search.stages.bo_stage.BayesianStage`; ``prior_points + steps`` counts
         candidates (each started at the lowest rung).
     ladder : sequence of int
-        Epochs of every rung (:func:`~lightning_dnc.search.rungs.rung_epochs`).
+        Epochs of every rung (:func:`~lightning_dnc.search.fidelity.rungs.rung_epochs`).
     eta : int
         Reduction factor.
     model : {"highest", "top", "bohb"}
-        What the GP learns from rung results (:mod:`lightning_dnc.search.rungs`).
+        What the GP learns from rung results (:mod:`lightning_dnc.search.fidelity.rungs`).
     """
 
     def __init__(self, number: int, space: Any, prior_points: int, steps: int, explore: int, seed: int,
@@ -143,7 +143,7 @@ class AshaBayesStage(BayesianStage):
         return self.exhausted or len(self.own_trials(state)) >= self.budget
 
     def _gp_data(self, state: SearchState) -> tuple[list[tuple[int, dict[str, Any], float]], list[dict[str, Any]]]:
-        """Per :attr:`model`: one point per candidate, keyed by its first trial (see :mod:`~lightning_dnc.search.rungs`).
+        """Per :attr:`model`: one point per candidate, keyed by its first trial (see :mod:`~lightning_dnc.search.fidelity.rungs`).
 
         Also selects the GP of the rung used (``"bohb"``), which the pick that follows uses.
         """
@@ -181,7 +181,7 @@ class HalvingGridStage(GridStage):
     Parameters
     ----------
     order, fallback_base
-        As :class:`~lightning_dnc.search.grid_stage.GridStage`.
+        As :class:`~lightning_dnc.search.stages.grid_stage.GridStage`.
     ladder : sequence of int
         Epochs of every rung.
     eta : int

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from lightning_dnc.search.trial import config_key
+from lightning_dnc.search.core.trial import config_key
 from lightning_dnc.space.pool import ArrayPool
 
 Completer = Callable[[dict[str, Any]], dict[str, Any]]

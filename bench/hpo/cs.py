@@ -1,4 +1,4 @@
-"""The peers that search a ConfigSpace space (:func:`_hpo_space.config_space`): DEHB and SMAC3.
+"""The peers that search a ConfigSpace space (:func:`hpo_space.config_space`): DEHB and SMAC3.
 
 ===========  =======================================================================================
 ``dehb``     ``dehb.DEHB`` (ask/tell; fidelities 1-52 epochs, eta 3; every job from scratch)
@@ -18,7 +18,7 @@ Installing SMAC: ``pip install smac`` (2.x) needs ConfigSpace >= 1.0, and yahpo-
 ``ConfigSpace<=0.6.1``, so the two cannot be named in one ``pip install`` (the resolver gives up).
 Installed one after the other (``pip install -e ".[bench]"``, then ``pip install smac``), pip warns
 about yahpo-gym's pin and installs ConfigSpace 1.2.2 (smac 2.4.1). The bench still runs: it feeds
-YAHPO's ONNX session directly (``_hpo_lcbench.Task``), and ``BenchmarkSet`` loads with deprecation
+YAHPO's ONNX session directly (``hpo_lcbench.Task``), and ``BenchmarkSet`` loads with deprecation
 warnings; but yahpo-gym's own ``objective_function`` then fails (``AttributeError:
 'ConfigurationSpace' object has no attribute '_sort_hyperparameters'``), so the test comparing the
 bench's queries with it skips there, and DEHB samples differently under ConfigSpace 1.x (its
@@ -36,13 +36,13 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import _hpo_space as hs
-from _hpo_lcbench import MAX_EPOCHS
-from _hpo_trace import Trace
+import hpo.space as hs
+from hpo.lcbench import MAX_EPOCHS
+from hpo.trace import Trace
 
 METHODS = ("dehb", "smac", "smac-hb")
 REDUCTION_FACTOR = 3
-SMAC_PIP = "pip install smac  # after lightning-dnc[bench]; see bench/_hpo_cs.py for the ConfigSpace pin"
+SMAC_PIP = "pip install smac  # after lightning-dnc[bench]; see bench/hpo/cs.py for the ConfigSpace pin"
 
 
 def missing(method: str) -> str | None:

@@ -4,7 +4,7 @@
 (``DeepNCheapTuner``) and the command line both pack their arguments into it; the engine, the
 search loop and resume read it. Two searches with equal records (and equal spaces) propose the
 same candidates, so a resume compares the journal's record with the one asked for, field by
-field (:func:`lightning_dnc.search.same_search.header_changes`).
+field (:func:`lightning_dnc.search.journal.same_search.header_changes`).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lightning_dnc.search.grid import validate_order
-from lightning_dnc.search.objective import Objective
-from lightning_dnc.search.rungs import FIDELITY_KEYS, check_fidelity
+from lightning_dnc.search.stages.grid import validate_order
+from lightning_dnc.search.core.objective import Objective
+from lightning_dnc.search.fidelity.rungs import FIDELITY_KEYS, check_fidelity
 from lightning_dnc.validation import SettingError, check_choice, check_int, check_optional_int
 from lightning_dnc.vocabulary import FAMILIES, STRATEGIES
 
@@ -71,22 +71,22 @@ class SearchSettings:
         Stop a candidate after this many epochs without a better ``val_acc`` (classification)
         or ``val_loss`` (regression); ``None`` trains every epoch (SPEC §2).
     strategy : {"paper", "joint", "revisit", "train-first"}, optional
-        Which stages run (:mod:`lightning_dnc.search.strategies`); ``"paper"`` is SPEC §5 exactly.
+        Which stages run (:mod:`lightning_dnc.search.stages.strategies`); ``"paper"`` is SPEC §5 exactly.
         ``None``: the journal's on resume, else :data:`DEFAULT_STRATEGY` (``"paper"`` with
         ``fidelity="asha"``, which runs the paper's stages only), filled in when the search starts.
     fidelity : {None, "asha"}, default None
         ``None`` trains every candidate ``search_epochs`` epochs (the paper). ``"asha"``: candidates
         start at the lowest rung and are promoted by asynchronous successive halving
-        (:mod:`lightning_dnc.search.rungs`).
+        (:mod:`lightning_dnc.search.fidelity.rungs`).
     min_epochs : int, optional
         Epochs of the lowest rung (>= 1, < ``search_epochs``); default
-        :func:`~lightning_dnc.search.rungs.default_min_epochs`. Only with ``fidelity="asha"``.
+        :func:`~lightning_dnc.search.fidelity.rungs.default_min_epochs`. Only with ``fidelity="asha"``.
     reduction_factor : int, default 3
         ``eta`` of successive halving (>= 2): rungs at ``min_epochs * eta**k``, the top one at
         ``search_epochs``; the best ``1/eta`` of a rung are promoted.
     rung_model : {"highest", "top", "bohb"}, default "highest"
         What the GP of stages 1 and 3 learns from the rung results (see
-        :mod:`lightning_dnc.search.rungs`).
+        :mod:`lightning_dnc.search.fidelity.rungs`).
 
     Raises
     ------

@@ -1,6 +1,6 @@
 """Stage 2 (SPEC §5): grid fine-tuning, one group at a time, greedy adoption on strict improvement.
 
-A group's options (:func:`~lightning_dnc.search.grid.group_options` of the incumbent, minus
+A group's options (:func:`~lightning_dnc.search.stages.grid.group_options` of the incumbent, minus
 configurations already proposed) are fixed when the group starts; the next group starts only when
 every option of the current one is told. A group's best option becomes the incumbent only when its
 loss is strictly lower; a group with nothing new to try is skipped.
@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from lightning_dnc.search import grid
-from lightning_dnc.search.stage import SearchState, Stage, best_of
-from lightning_dnc.search.trial import Proposal
+from lightning_dnc.search.stages import grid
+from lightning_dnc.search.stages.stage import SearchState, Stage, best_of
+from lightning_dnc.search.core.trial import Proposal
 
 
 class GridStage(Stage):

@@ -34,7 +34,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from lightning_dnc.search.trial import config_key
+from lightning_dnc.search.core.trial import config_key
 from lightning_dnc.space.config import ACTIVATIONS, complete_config, shortcuts_with_spacing
 from lightning_dnc.validation import SettingError
 

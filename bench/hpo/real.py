@@ -14,7 +14,7 @@ once per task on the centre of the stage-1 space with the default training (medi
 spaces are the command line's ``quick`` budget's (CNN depth 2-6, first-layer channels 8-32, at most
 128 channels; MLP 0-2 hidden layers of 20-200 units).
 
-lightning-dnc (``dnc-paper`` and ``dnc``, :data:`_hpo_methods.DNC_SETTINGS`) runs its three stages
+lightning-dnc (``dnc-paper`` and ``dnc``, :data:`hpo_methods.DNC_SETTINGS`) runs its three stages
 with ``prior_points`` / ``steps`` from the budget and stage 2 limited to :data:`STAGE2_ORDER`;
 random search (the joint sampler of ``_joint``), Optuna TPE (its defaults) and multivariate TPE
 (``tpe-mv``: ``multivariate=True, group=True``, a quarter of the trainings as start-up trials) get
@@ -45,9 +45,9 @@ from typing import Any
 
 import numpy as np
 
-import _hpo_methods as hm
-from _hpo_metrics import hypervolume, reference_stats, summarise_run
-from _hpo_trace import Event
+import hpo.methods as hm
+from hpo.metrics import hypervolume, reference_stats, summarise_run
+from hpo.trace import Event
 
 TASKS = ("digits-cnn", "digits-mlp", "synth-mlp")
 METHODS = ("dnc-paper", "dnc", "dnc-revisit", "dnc-train-first", "random", "tpe", "tpe-mv", "one-epoch-topk")

@@ -2,9 +2,9 @@
 ask/train/tell loop every lightning-dnc method (fixed epochs and ``dnc-asha``) shares.
 
 Every candidate trains 52 epochs (a proposal with a ``rung`` trains from its rung's start epoch to
-its epochs, see ``_hpo_asha``). Stage sizes are scaled to the budget (:func:`stage_sizes`). The
+its epochs, see ``hpo.asha``). Stage sizes are scaled to the budget (:func:`stage_sizes`). The
 Sobol prior points of every strategy but ``paper`` are scrambled from the run's seed
-(``lightning_dnc.search.bo.prior_seed``); ``paper`` keeps the unscrambled sequence.
+(``lightning_dnc.search.stages.bo.prior_seed``); ``paper`` keeps the unscrambled sequence.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import _hpo_space as hs
-from _hpo_lcbench import MAX_EPOCHS
-from _hpo_trace import Trace
+import hpo.space as hs
+from hpo.lcbench import MAX_EPOCHS
+from hpo.trace import Trace
 
 #: Candidates per BO pick of lightning-dnc's stages 1 and 3: the paper's 1000. On 8 tasks x 3 seeds x
 #: wc 0/0.1 (budget 30) 200 candidates gave median regret 0.39, 500 gave 0.32 and 1000 gave 0.30, at

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
-from lightning_dnc.search import bo
-from lightning_dnc.search.objective import pessimistic_loss
-from lightning_dnc.search.stage import SearchState, Stage, best_of
-from lightning_dnc.search.settings import SearchSettings
-from lightning_dnc.search.trial import Proposal, config_key
+from lightning_dnc.search.stages import bo
+from lightning_dnc.search.core.objective import pessimistic_loss
+from lightning_dnc.search.stages.stage import SearchState, Stage, best_of
+from lightning_dnc.search.core.settings import SearchSettings
+from lightning_dnc.search.core.trial import Proposal, config_key
 from lightning_dnc.space.config import DEFAULT_BATCH_SIZE, DEFAULT_LR, complete_config
 
 CompleterFactory = Callable[[SearchState, "int | None"], bo.Completer]
@@ -31,7 +31,7 @@ class BayesianStage(Stage):
     space : SearchSpace
         The stage's variables.
     prior_points, steps, explore, seed : int
-        Budget and pool size (see :class:`~lightning_dnc.search.settings.SearchSettings`).
+        Budget and pool size (see :class:`~lightning_dnc.search.core.settings.SearchSettings`).
     completer : callable
         ``completer(state, handed_on)`` gives the function that turns a sample of ``space`` into
         the complete configuration to train.
@@ -39,7 +39,7 @@ class BayesianStage(Stage):
     Attributes
     ----------
     prior_seed : int or None
-        Seed of the scrambled Sobol prior points (:func:`~lightning_dnc.search.bo.prior_seed`); None
+        Seed of the scrambled Sobol prior points (:func:`~lightning_dnc.search.stages.bo.prior_seed`); None
         (the class default, the paper's strategy) keeps the unscrambled sequence.
     """
 

@@ -35,11 +35,11 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from lightning_dnc.search import bo
-from lightning_dnc.search.bo_stage import BayesianStage, CompleterFactory, architecture_completer, training_completer
-from lightning_dnc.search.grid_stage import GridStage
-from lightning_dnc.search.settings import SearchSettings
-from lightning_dnc.search.stage import SearchState, Stage
+from lightning_dnc.search.stages import bo
+from lightning_dnc.search.stages.bo_stage import BayesianStage, CompleterFactory, architecture_completer, training_completer
+from lightning_dnc.search.stages.grid_stage import GridStage
+from lightning_dnc.search.core.settings import SearchSettings
+from lightning_dnc.search.stages.stage import SearchState, Stage
 from lightning_dnc.space.config import complete_config
 from lightning_dnc.space.joint import JointSpace
 from lightning_dnc.vocabulary import STRATEGIES

@@ -1,7 +1,7 @@
 """Resume: a search rebuilt from its journal by replaying the events (the same state changes as
 ask/tell, no events handed out).
 
-:class:`EventReplayer` is the part of :class:`~lightning_dnc.search.engine.StagedSearch` that
+:class:`EventReplayer` is the part of :class:`~lightning_dnc.search.core.engine.StagedSearch` that
 reads ``proposed`` and ``finished`` events back. Every ``proposed`` event is re-derived by the
 engine and compared with the journal, so the state and the next proposals equal those of the
 uninterrupted run.
@@ -14,11 +14,11 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from lightning_dnc.search.journal import Journal
-from lightning_dnc.search.records import Evaluation
-from lightning_dnc.search.same_search import JournalMismatchError, check_same_search, journal_header
-from lightning_dnc.search.settings import SearchSettings, normalise_header_settings
-from lightning_dnc.search.trial import Proposal, Trial, config_key
+from lightning_dnc.search.journal.event_log import Journal
+from lightning_dnc.search.core.records import Evaluation
+from lightning_dnc.search.journal.same_search import JournalMismatchError, check_same_search, journal_header
+from lightning_dnc.search.core.settings import SearchSettings, normalise_header_settings
+from lightning_dnc.search.core.trial import Proposal, Trial, config_key
 
 
 class EventReplayer:
@@ -68,7 +68,7 @@ class EventReplayer:
         """A search rebuilt by replaying ``events`` (a journal's, header first), then appending to ``journal``.
 
         The caller has checked that the events belong to this search
-        (:func:`~lightning_dnc.search.same_search.check_same_search`).
+        (:func:`~lightning_dnc.search.journal.same_search.check_same_search`).
         """
         search = cls.from_settings(settings, space, training_space, metadata=metadata)
         body = list(events[1:]) if events and events[0].get("event") == "header" else list(events)

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from lightning_dnc.search.records import Evaluation
+from lightning_dnc.search.core.records import Evaluation
 from lightning_dnc.validation import check_choice, check_number, is_finite_number
 from lightning_dnc.vocabulary import PENALTIES, T_TR_MODES
 

@@ -19,7 +19,7 @@ SPEC §1 with the surrogate's numbers: after ``e`` epochs, ``f_p = 1 - max(val_a
 ``loss = log10(max(f_p + wc * t_tr / t_tr_ref, 1e-6))`` with ``t_tr_ref`` the task's centre
 configuration's time per epoch at 52 epochs. Every result a method observes, at any fidelity, is an
 event and carries the epoch it was observed at; only events at 52 epochs count toward a method's
-best objective (``_hpo_metrics.summarise_run``), for every method alike: a run stopped early never
+best objective (``hpo_metrics.summarise_run``), for every method alike: a run stopped early never
 becomes the best, though its epochs are charged.
 """
 
@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from _hpo_lcbench import MAX_EPOCHS, Task
+from hpo.lcbench import MAX_EPOCHS, Task
 
 LOSS_FLOOR = 1e-6
 

@@ -1,12 +1,12 @@
 """The searches compared on the LCBench surrogate: one table of names, each driven through a
-:class:`~_hpo_trace.Trace` by the module that owns it.
+:class:`~hpo_trace.Trace` by the module that owns it.
 
 ====================  ==============================================================================
 ``dnc-paper``         lightning-dnc's staged search (``StagedSearch`` ask/tell, SPEC §5), every
                       candidate at full fidelity (52 epochs), stage sizes scaled to the budget
 ``dnc``               lightning-dnc with its current defaults (``strategy="joint"``)
 ``dnc-revisit``       lightning-dnc with ``strategy="revisit"``
-``dnc-train-first``   lightning-dnc with ``strategy="train-first"``       (all four: ``_hpo_dnc``)
+``dnc-train-first``   lightning-dnc with ``strategy="train-first"``       (all four: ``hpo.dnc``)
 ``random``            Optuna ``RandomSampler``, full fidelity
 ``tpe``               Optuna ``TPESampler(seed)`` (its defaults), full fidelity
 ``tpe-mv``            Optuna ``TPESampler(multivariate=True, group=True)``, start-up trials scaled
@@ -14,28 +14,28 @@
 ``tpe-hyperband``     Optuna ``TPESampler`` + ``HyperbandPruner`` (min 1, max 52 epochs, eta 3)
 ``asha``              Optuna ``RandomSampler`` + ``SuccessiveHalvingPruner`` (min 1 epoch, eta 3)
 ``one-epoch-topk``    one epoch for every candidate of a uniform sample, the top k to 52 epochs
-                      (all five and this one: ``_hpo_optuna``)
+                      (all five and this one: ``hpo.optuna``)
 ``dehb``              ``dehb.DEHB`` (ask/tell; fidelities 1-52 epochs, eta 3)
 ``smac``              SMAC3 ``HyperparameterOptimizationFacade`` (random-forest BO), full fidelity
-``smac-hb``           SMAC3 ``MultiFidelityFacade`` with Hyperband (eta 3, 1-52 epochs) (``_hpo_cs``)
+``smac-hb``           SMAC3 ``MultiFidelityFacade`` with Hyperband (eta 3, 1-52 epochs) (``hpo.cs``)
 ``dnc-asha``          lightning-dnc with ``fidelity="asha"`` (the paper's stages; rungs 6, 18, 52
-                      epochs, eta 3; promoted candidates continue from their rung), ``_hpo_asha``;
+                      epochs, eta 3; promoted candidates continue from their rung), ``hpo.asha``;
                       compared with its fixed-epoch twin ``dnc-paper``
 ====================  ==============================================================================
 
-Every method samples the shared reduced space (``_hpo_space``), batch size included on the same
-linear integer scale, and only a result at 52 epochs can be a method's best (``_hpo_metrics``).
+Every method samples the shared reduced space (``hpo.space``), batch size included on the same
+linear integer scale, and only a result at 52 epochs can be a method's best (``hpo.metrics``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import _hpo_asha
-import _hpo_cs
-import _hpo_dnc
-import _hpo_optuna
-from _hpo_trace import Trace
+from hpo import asha as hpo_asha
+from hpo import cs as hpo_cs
+from hpo import dnc as hpo_dnc
+from hpo import optuna as hpo_optuna
+from hpo.trace import Trace
 
 METHODS = ("dnc-paper", "dnc", "dnc-revisit", "dnc-train-first", "random", "tpe", "tpe-mv", "tpe-hyperband",
            "asha", "one-epoch-topk", "dehb", "smac", "smac-hb", "dnc-asha")
@@ -43,19 +43,19 @@ METHODS = ("dnc-paper", "dnc", "dnc-revisit", "dnc-train-first", "random", "tpe"
 EXTRA_METHODS = ("dnc-asha-highest", "dnc-asha-top", "dnc-asha-bohb")
 #: Every method's driver module (one fact, one place).
 OWNER: dict[str, Any] = {
-    **{m: _hpo_dnc for m in _hpo_dnc.DNC_SETTINGS},
-    **{m: _hpo_optuna for m in (*_hpo_optuna.SETTINGS, "one-epoch-topk")},
-    **{m: _hpo_cs for m in _hpo_cs.METHODS},
-    **{m: _hpo_asha for m in _hpo_asha.VARIANTS},
+    **{m: hpo_dnc for m in hpo_dnc.DNC_SETTINGS},
+    **{m: hpo_optuna for m in (*hpo_optuna.SETTINGS, "one-epoch-topk")},
+    **{m: hpo_cs for m in hpo_cs.METHODS},
+    **{m: hpo_asha for m in hpo_asha.VARIANTS},
 }
 #: The method each one's head-to-head counts compare with, when not the suite's ``ours``
 #: (``dnc-asha`` runs the paper's stages: its twin is the same strategy at fixed epochs).
-TWIN: dict[str, str] = {m: _hpo_asha.FIXED_TWIN for m in _hpo_asha.VARIANTS}
+TWIN: dict[str, str] = {m: hpo_asha.FIXED_TWIN for m in hpo_asha.VARIANTS}
 # Re-exported for the tests and the real suite.
-DNC_SETTINGS = _hpo_dnc.DNC_SETTINGS
-EXPLORE = _hpo_dnc.EXPLORE
-DNC_STAGE2_OPTIONS = _hpo_dnc.DNC_STAGE2_OPTIONS
-stage_sizes = _hpo_dnc.stage_sizes
+DNC_SETTINGS = hpo_dnc.DNC_SETTINGS
+EXPLORE = hpo_dnc.EXPLORE
+DNC_STAGE2_OPTIONS = hpo_dnc.DNC_STAGE2_OPTIONS
+stage_sizes = hpo_dnc.stage_sizes
 
 
 def _owner(method: str) -> Any:
@@ -68,9 +68,9 @@ def _owner(method: str) -> Any:
 def missing(method: str) -> str | None:
     """Why ``method`` cannot run here (its package is missing, with the ``pip`` line), else ``None``."""
     owner = _owner(method)
-    if owner is _hpo_cs:
-        return _hpo_cs.missing(method)
-    if owner is _hpo_optuna and method != "one-epoch-topk":
+    if owner is hpo_cs:
+        return hpo_cs.missing(method)
+    if owner is hpo_optuna and method != "one-epoch-topk":
         try:
             import optuna  # noqa: F401
         except ImportError as err:

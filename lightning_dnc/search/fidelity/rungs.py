@@ -45,7 +45,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from lightning_dnc.search.trial import Trial
+from lightning_dnc.search.core.trial import Trial
 from lightning_dnc.validation import SettingError, check_choice, check_int
 
 FIDELITIES = ("asha",)

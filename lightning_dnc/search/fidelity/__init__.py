@@ -1,0 +1,1 @@
+"""How long a candidate trains: rungs, promotions and the multi-fidelity stages."""
