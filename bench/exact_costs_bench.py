@@ -5,7 +5,10 @@ For each family, ``--pool`` configurations are sampled from the default stage-1 
 complete configs (every per-layer key given, as stage 2 and 3 hold them). Each measure is timed
 ``--repeats`` times; reported: the median wall and CPU (``process_time``) milliseconds of the whole
 call (dicts to arrays, then the counts) and of the counts alone on a prepared
-:class:`~lightning_dnc.space.exact_costs.ConfigTable`. Target: <= 5 ms per 1000 configurations.
+:class:`~lightning_dnc.space.exact_costs.ConfigTable`. A third row per measure starts from the
+pool's key rows (``space.pool_arrays``, what a BO pick holds):
+:func:`~lightning_dnc.space.cost_features.pool_table`, then the counts. Target: <= 5 ms per 1000
+configurations.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lightning_dnc.space import CNNSpace, MLPSpace  # noqa: E402
 from lightning_dnc.space.config import complete_config  # noqa: E402
+from lightning_dnc.space.cost_features import pool_table  # noqa: E402
 from lightning_dnc.space.exact_costs import EXACT_MEASURES, DataShape, config_table, costs_from_table, exact_costs  # noqa: E402
 
 TARGET_MS = 5.0
@@ -58,14 +62,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 counts = _timed(lambda: costs_from_table(table, data, measure), args.repeats)
                 rows.append({"family": family, "configs": kind, "measure": measure, **whole,
                              "counts_wall_ms": counts["wall_ms"], "counts_cpu_ms": counts["cpu_ms"]})
+        keys = space.pool_arrays(args.pool, seed=0).keys
+        for measure in EXACT_MEASURES:
+            whole = _timed(lambda: costs_from_table(pool_table(space, keys), data, measure), args.repeats)
+            rows.append({"family": family, "configs": "pool keys", "measure": measure, **whole,
+                         "counts_wall_ms": None, "counts_cpu_ms": None})
     result = {"pool": args.pool, "repeats": args.repeats, "target_ms": TARGET_MS, "load_average_before": load,
               "load_average_after": os.getloadavg(), "rows": rows}
     print(f"exact_costs over {args.pool} configs; median of {args.repeats}; load average {load[0]:.2f} before, "
           f"{result['load_average_after'][0]:.2f} after (2 shared cores)")
     print(f"{'family':<7}{'configs':<10}{'measure':<13}{'wall ms':>9}{'cpu ms':>9}{'counts wall':>13}{'counts cpu':>12}")
     for r in rows:
-        print(f"{r['family']:<7}{r['configs']:<10}{r['measure']:<13}{r['wall_ms']:>9.2f}{r['cpu_ms']:>9.2f}"
-              f"{r['counts_wall_ms']:>13.2f}{r['counts_cpu_ms']:>12.2f}")
+        counts = "" if r["counts_wall_ms"] is None else f"{r['counts_wall_ms']:>13.2f}{r['counts_cpu_ms']:>12.2f}"
+        print(f"{r['family']:<7}{r['configs']:<10}{r['measure']:<13}{r['wall_ms']:>9.2f}{r['cpu_ms']:>9.2f}{counts}")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
     return result

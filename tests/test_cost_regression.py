@@ -62,3 +62,20 @@ def test_features_are_the_exact_counts() -> None:
     assert cnn.shape == (1, len(FEATURE_NAMES["latency"])) and cnn[0, 2] == 5
     with pytest.raises(ValueError, match="target"):
         cost_features("mlp", configs, data, "memory")
+
+
+@pytest.mark.parametrize("family", ["cnn", "mlp"])
+def test_pool_table_of_key_rows_equals_the_table_of_the_samples(family: str) -> None:
+    from lightning_dnc.space import CNNSpace, MLPSpace
+    from lightning_dnc.space.cost_features import pool_table
+    from lightning_dnc.space.exact_costs import EXACT_MEASURES, config_table, costs_from_table
+
+    space = CNNSpace(input_size=16) if family == "cnn" else MLPSpace()
+    data = DataShape((3, 16, 16), 10, 500) if family == "cnn" else DataShape((20,), 4, 500)
+    head = [7] if family == "cnn" else []
+    samples = [{**s, "batch_size": 64, "hidden_mlp": head} if family == "cnn" else {**s, "batch_size": 64}
+               for s in space.sample(200, seed=3, method="random")]
+    from_keys = pool_table(space, space.pool_arrays(200, seed=3).keys, batch_size=64, head=head)
+    from_dicts = config_table(family, samples)
+    for measure in EXACT_MEASURES:
+        assert np.array_equal(costs_from_table(from_keys, data, measure), costs_from_table(from_dicts, data, measure))

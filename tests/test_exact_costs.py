@@ -37,7 +37,7 @@ def _measured(config: dict, data: DataShape, stats: dict | None) -> dict[str, fl
     if data.task == "classification":
         y = torch.randint(0, data.num_outputs, (counted,))
     else:
-        y = torch.randn(counted, *data.target_shape)
+        y = torch.randn(counted) if data.num_outputs == 1 else torch.randn(counted, data.num_outputs)
 
     def train_step(b: tuple) -> None:
         optimizer.zero_grad(set_to_none=True)
@@ -116,7 +116,7 @@ def test_mlp_counts_equal_measured_counts_on_random_configs() -> None:
     cases = [(DataShape((1, 8, 8), 10, 25), None),
              (DataShape((7,), 3, 40, input_stats=(7, 1)), {"scale": 2.0, "mean": [0.5] * 7, "std": None}),
              (DataShape((5,), 1, 30, task="regression"), None),
-             (DataShape((5,), 2, 30, task="regression", target_shape=(2,), input_stats=(1, 1)),
+             (DataShape((5,), 2, 30, task="regression", input_stats=(1, 1)),
               {"scale": 0.5, "mean": None, "std": None})]
     for data, stats in cases:
         exact = {m: exact_costs("mlp", configs, data, m) for m in MEASURES}

@@ -78,8 +78,7 @@ class DataShape:
     train_samples : int
         Training samples per epoch (the training split).
     task : {"classification", "regression"}, default "classification"
-    target_shape : tuple of int, default ()
-        Regression: one target's shape, ``()`` for ``(N,)`` targets or ``(d,)``. Unused for classification.
+        Regression targets ``(N,)`` or ``(N, d)`` cost the same.
     input_stats : (int, int) or None, default None
         Elements of the input normalisation's ``mean`` and ``std`` buffers (1 for a scalar or an
         absent one), or None when the module does not normalise its inputs (``input_stats`` None).
@@ -89,7 +88,6 @@ class DataShape:
     num_outputs: int
     train_samples: int
     task: str = "classification"
-    target_shape: tuple[int, ...] = ()
     input_stats: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
@@ -103,7 +101,6 @@ class DataShape:
                 raise ValueError(f"`{name}` must be an int >= 1, got {value!r}.")
             object.__setattr__(self, name, int(value))
         check_choice("task", self.task, TASKS)
-        object.__setattr__(self, "target_shape", _int_tuple("target_shape", self.target_shape))
         if self.input_stats is not None:
             stats = _int_tuple("input_stats", self.input_stats)
             if len(stats) != 2:
@@ -123,16 +120,14 @@ class DataShape:
         ----------
         datamodule : InMemoryDataModule
             Read through ``input_shape``, ``num_outputs``, ``task``, ``num_samples("train")``,
-            ``input_stats`` and ``targets("train")``.
+            and ``input_stats``.
         """
         stats = datamodule.input_stats
         sizes = None
         if stats is not None:
             sizes = tuple(int(np.asarray(1.0 if stats.get(k) is None else stats[k]).size) for k in ("mean", "std"))
-        task = datamodule.task
-        target_shape = tuple(int(s) for s in datamodule.targets("train").shape[1:]) if task == "regression" else ()
         return cls(tuple(datamodule.input_shape), int(datamodule.num_outputs), int(datamodule.num_samples("train")),
-                   task, target_shape, sizes)
+                   datamodule.task, sizes)
 
 
 def _int_tuple(name: str, value: Any) -> tuple[int, ...]:
