@@ -79,3 +79,18 @@ def test_pool_table_of_key_rows_equals_the_table_of_the_samples(family: str) -> 
     from_dicts = config_table(family, samples)
     for measure in EXACT_MEASURES:
         assert np.array_equal(costs_from_table(from_keys, data, measure), costs_from_table(from_dicts, data, measure))
+
+
+def test_with_batch_sizes_is_the_table_of_the_configs_at_those_batch_sizes() -> None:
+    from lightning_dnc.space.cost_features import with_batch_sizes
+    from lightning_dnc.space.exact_costs import EXACT_MEASURES, config_table, costs_from_table
+
+    data = DataShape((3, 8, 8), 10, 300)
+    arch = {"out_channels": [4, 8, 8, 16], "strides": [1, 2, 1, 1], "shortcuts": [1, 0, 0, 0], "hidden_mlp": [9]}
+    sizes = np.array([32, 100, 299, 512])
+    table = with_batch_sizes(config_table("cnn", [arch]), sizes)
+    for measure in EXACT_MEASURES:
+        expected = exact_costs("cnn", [{**arch, "batch_size": int(b)} for b in sizes], data, measure)
+        assert np.array_equal(costs_from_table(table, data, measure), expected)
+    with pytest.raises(ValueError, match="batch_sizes"):
+        with_batch_sizes(table, np.array([0.5]))

@@ -13,7 +13,8 @@ all computed exactly from the configuration and the data's shape
 
 :func:`pool_table` turns the key rows of a stage-1 BO pool (``space.pool_arrays(n, seed).keys``) into
 the :class:`~lightning_dnc.space.exact_costs.ConfigTable` of its samples without building a dict,
-so the exact costs of a 1000-candidate pool take about a millisecond.
+so the exact costs of a 1000-candidate pool take about a millisecond; :func:`with_batch_sizes` does
+the same for a stage-3 pool (one architecture, many batch sizes).
 """
 
 from __future__ import annotations
@@ -108,4 +109,23 @@ def pool_table(space: Any, keys: np.ndarray, batch_size: int | np.ndarray = DEFA
                        np.full(hidden.shape, hidden_dropout, dtype=bool))
 
 
-__all__ = ["FEATURE_NAMES", "cost_features", "pool_table"]
+def with_batch_sizes(table: ConfigTable, batch_sizes: np.ndarray) -> ConfigTable:
+    """A table of one architecture (row 0 of ``table``) at each of ``batch_sizes`` (a stage-3 pool).
+
+    Parameters
+    ----------
+    table : ConfigTable
+        Its first row is the architecture.
+    batch_sizes : ndarray
+        (m,) integers >= 1 (for a training-space pool: ``keys[:, 2].view(np.float64)``).
+    """
+    batch = np.asarray(batch_sizes, dtype=np.float64)
+    if batch.ndim != 1 or np.any(batch < 1) or np.any(batch != np.floor(batch)):
+        raise ValueError(f"`batch_sizes` must be a 1-d array of integers >= 1, got {batch_sizes!r}.")
+    rows = np.zeros(batch.shape[0], dtype=np.int64)
+    fields = {name: getattr(table, name)[rows] for name in ("depth", "channels", "stride2", "maxpool", "bn", "dropout",
+                                                            "shortcut", "hidden", "hidden_dropout")}
+    return ConfigTable(family=table.family, batch_size=batch.astype(np.int64), **fields)
+
+
+__all__ = ["FEATURE_NAMES", "cost_features", "pool_table", "with_batch_sizes"]

@@ -27,6 +27,7 @@ targets int64 (8 bytes); CPU dropout saves a float32 noise tensor.
 Where the counts are not exact
 ------------------------------
 - ``memory`` on CUDA is a measured peak (``memory_method == "cuda_peak"``): model it, do not compute it.
+  The estimate recorded beside it differs there too (CUDA dropout saves a 1-byte mask).
 - Mixed or 16-bit precision, several processes (DDP: nothing is measured) or a custom
   ``module_class`` change what is stored; these counts assume the default ``CandidateModule`` in
   32-bit precision on one process, fed fresh contiguous float32 batches (what the project's loaders
