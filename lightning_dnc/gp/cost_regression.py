@@ -1,0 +1,155 @@
+"""A cost model of measured costs: Bayesian linear regression of log cost on exact features.
+
+``t_tr`` and ``latency`` are measured times, noisy on a shared machine but smooth in what the
+configuration makes the machine do: log t_tr is close to linear in log training FLOPs and log steps
+per epoch (:func:`lightning_dnc.space.cost_features.cost_features`). This model fits that linear map
+from the trials measured so far, with a predictive variance, so a search can use the cost of a
+configuration it has not trained.
+
+Model (Bishop, *Pattern Recognition and Machine Learning*, §3.3 and §3.5): after standardising
+the features on the observed rows, ``y = b + x^T w + e`` with ``w ~ N(0, I / alpha)``,
+``e ~ N(0, 1 / beta)`` and a flat prior on the intercept ``b``; ``alpha`` and ``beta`` maximise the
+evidence (MacKay's fixed-point updates). Prediction of a new measurement:
+
+    mean = y_bar + x^T m_N
+    var  = 1 / beta + x^T S_N x + 1 / (n beta)        (noise + weights + intercept)
+
+with ``S_N = (alpha I + beta X^T X)^-1`` and ``m_N = beta S_N X^T (y - y_bar)``. ``1 / beta`` is
+floored at ``noise_floor`` so a handful of points never claims more precision than the clock has.
+Pure numpy.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+EVIDENCE_ITERATIONS = 200
+EVIDENCE_TOL = 1e-8
+
+
+class BayesianLinearCost:
+    """Bayesian linear regression of a log cost on features, with evidence-fitted precisions.
+
+    Parameters
+    ----------
+    noise_floor : float, default 1e-4
+        Smallest noise variance (in squared target units: for log10 seconds, 1e-4 is a 2.3%
+        standard deviation).
+    prior_var : float, default 1.0
+        Predictive variance with a single observation (the model then predicts its value).
+
+    Examples
+    --------
+    >>> model = BayesianLinearCost().fit(np.array([[0.0], [1.0], [2.0]]), np.array([0.1, 1.1, 2.1]))
+    >>> mean, var = model.predict(np.array([[3.0]]))
+    >>> round(float(mean[0]), 3)
+    3.1
+    """
+
+    def __init__(self, noise_floor: float = 1e-4, prior_var: float = 1.0) -> None:
+        for name, value in (("noise_floor", noise_floor), ("prior_var", prior_var)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
+                raise ValueError(f"`{name}` must be a finite number > 0, got {value!r}.")
+        self.noise_floor = float(noise_floor)
+        self.prior_var = float(prior_var)
+        self.n = 0
+        self.alpha = 1.0
+        self.beta = 1.0
+        self._center = np.zeros(0)
+        self._scale = np.ones(0)
+        self._y_bar = 0.0
+        self._m = np.zeros(0)
+        self._S = np.zeros((0, 0))
+
+    def fit(self, features: np.ndarray, log_cost: np.ndarray) -> BayesianLinearCost:
+        """Fit on ``n`` observed rows.
+
+        Parameters
+        ----------
+        features : ndarray
+            (n, k) finite features (e.g. :func:`~lightning_dnc.space.cost_features.cost_features`).
+        log_cost : ndarray
+            (n,) finite targets, e.g. ``log10(t_tr)``.
+
+        Returns
+        -------
+        BayesianLinearCost
+            ``self``.
+
+        Raises
+        ------
+        ValueError
+            On mismatched shapes, no rows, or non-finite values.
+        """
+        X = np.asarray(features, dtype=np.float64)
+        y = np.asarray(log_cost, dtype=np.float64)
+        if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0] or X.shape[0] == 0:
+            raise ValueError(f"`features` must be (n, k) and `log_cost` (n,) with n >= 1, got {X.shape} and {y.shape}.")
+        if not (np.all(np.isfinite(X)) and np.all(np.isfinite(y))):
+            raise ValueError("`features` and `log_cost` must be finite (drop rows of unbuildable or unmeasured configs).")
+        n, k = X.shape
+        self.n = n
+        self._y_bar = float(y.mean())
+        self._center = X.mean(axis=0)
+        spread = X.std(axis=0)
+        self._scale = np.where(spread > 1e-12, spread, 1.0)
+        Z = (X - self._center) / self._scale
+        r = y - self._y_bar
+        if n == 1:
+            self._m, self._S = np.zeros(k), np.zeros((k, k))
+            return self
+        eig = np.linalg.eigvalsh(Z.T @ Z)
+        eig = np.clip(eig, 0.0, None)
+        alpha, beta = 1.0, 1.0 / max(float(r.var()), self.noise_floor)
+        for _ in range(EVIDENCE_ITERATIONS):
+            m, S = self._posterior(Z, r, alpha, beta)
+            lam = beta * eig
+            gamma = float(np.sum(lam / (lam + alpha)))
+            new_alpha = gamma / max(float(m @ m), 1e-12)
+            resid = float(np.sum((r - Z @ m) ** 2))
+            dof = max(n - 1 - gamma, 1e-3)
+            new_beta = min(dof / max(resid, 1e-300), 1.0 / self.noise_floor)
+            done = abs(new_alpha - alpha) <= EVIDENCE_TOL * alpha and abs(new_beta - beta) <= EVIDENCE_TOL * beta
+            alpha, beta = min(max(new_alpha, 1e-10), 1e12), new_beta
+            if done:
+                break
+        self.alpha, self.beta = alpha, beta
+        self._m, self._S = self._posterior(Z, r, alpha, beta)
+        return self
+
+    @staticmethod
+    def _posterior(Z: np.ndarray, r: np.ndarray, alpha: float, beta: float) -> tuple[np.ndarray, np.ndarray]:
+        precision = alpha * np.eye(Z.shape[1]) + beta * (Z.T @ Z)
+        S = np.linalg.inv(precision)
+        return beta * (S @ (Z.T @ r)), S
+
+    def predict(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Predictive mean and variance of a new measurement's log cost.
+
+        Parameters
+        ----------
+        features : ndarray
+            (m, k), the columns of :meth:`fit`.
+
+        Returns
+        -------
+        mean, var : ndarray
+            (m,) each; NaN in rows with non-finite features.
+        """
+        if self.n == 0:
+            raise ValueError("Call `fit` before `predict`.")
+        X = np.asarray(features, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != self._center.shape[0]:
+            raise ValueError(f"`features` must be (m, {self._center.shape[0]}), got {X.shape}.")
+        if self.n == 1:
+            return np.full(X.shape[0], self._y_bar), np.full(X.shape[0], self.prior_var)
+        Z = (X - self._center) / self._scale
+        mean = self._y_bar + Z @ self._m
+        var = 1.0 / self.beta + np.einsum("ij,jk,ik->i", Z, self._S, Z) + 1.0 / (self.n * self.beta)
+        bad = ~np.all(np.isfinite(X), axis=1)
+        return np.where(bad, np.nan, mean), np.where(bad, np.nan, var)
+
+
+__all__ = ["BayesianLinearCost"]
