@@ -39,8 +39,9 @@ from hpo.trace import Trace
 
 METHODS = ("dnc-paper", "dnc", "dnc-revisit", "dnc-train-first", "random", "tpe", "tpe-mv", "tpe-hyperband",
            "asha", "one-epoch-topk", "dehb", "smac", "smac-hb", "dnc-asha")
-#: Methods run only when named (``--methods``): the GP designs of ``dnc-asha`` compared.
-EXTRA_METHODS = ("dnc-asha-highest", "dnc-asha-top", "dnc-asha-bohb")
+#: Methods run only when named (``--methods``): the GP designs of ``dnc-asha`` compared, and the
+#: default strategy with each BO model (``dnc-composite``, ``dnc-scalar``; ``hpo.dnc``).
+EXTRA_METHODS = ("dnc-asha-highest", "dnc-asha-top", "dnc-asha-bohb", "dnc-composite", "dnc-scalar")
 #: Every method's driver module (one fact, one place).
 OWNER: dict[str, Any] = {
     **{m: hpo_dnc for m in hpo_dnc.DNC_SETTINGS},

@@ -5,14 +5,26 @@ The search loss is ``log10(f_p + wc * f_c)``. The composite model (``model="comp
 posterior per candidate (independent of each other), and applies the known outer function
 exactly (Astudillo & Frazier, "Bayesian Optimization of Composite Functions", ICML 2019):
 
-    EI(x) = E[max(y_best - xi - log10(10^a + wc * 10^c), 0)],
+    EI(x) = E[max(T - log10(10^a + 10^w), 0)],   T = y_best - xi,   w = c + log10(wc),
     a ~ N(mean_a, var_a), c ~ N(mean_c, var_c).
 
-The expectation has no closed form; it is an average over a fixed set of standard-normal pairs
-``(z_a, z_c)`` (:func:`normal_pairs`: a scrambled Sobol sequence seeded from the search seed,
-mapped through the normal quantile), the same pairs for every candidate and every pick: common
-random numbers, so the ranking of candidates is smooth in their moments and a replayed search
-makes the same picks. With ``wc == 0`` the objective is ``a`` alone and the exact EI is used.
+The expectation has no closed form; it is computed by a fixed, deterministic product rule (no
+random numbers, so a replayed search makes the same picks):
+
+* outer: Gauss-Legendre (:data:`COST_NODES` nodes) over the part of ``w``'s support (``mean_w
+  +- 8 sd_w``) below ``T``, where an improvement is possible at all (one node when ``var_c == 0``,
+  an exactly known cost);
+* inner: for each node, the improvement is positive exactly when ``a < a* = log10(10^T -
+  10^w)``, and smooth there, so Gauss-Legendre (:data:`ACCURACY_NODES` nodes) over ``[mean_a -
+  8 sd_a, min(a*, mean_a + 8 sd_a)]`` integrates it without the kink at ``a*``.
+
+The loss is symmetric in ``a`` and ``w``, so for a candidate whose cost is the more uncertain
+term the two swap roles (the wider term is integrated inside, where the kink is handled). On
+random cases the rule is within 0.2-0.4 % of a converged reference in the median and within about
+25 % where the EI is tiny (a candidate that improves only in a far tail); ``tests/test_composite_model.py``
+compares it with a brute-force Monte-Carlo reference.
+
+With ``wc == 0`` the objective is ``a`` alone and the exact EI is used.
 """
 
 from __future__ import annotations
@@ -23,27 +35,22 @@ import numpy as np
 
 from lightning_dnc.gp._jit import jit
 
-SAMPLES = 128
-"""Standard-normal pairs per candidate (a power of two: a balanced Sobol sample)."""
+COST_NODES = 11
+"""Gauss-Legendre nodes over the narrower term (the cost, unless the accuracy is better known)."""
+
+ACCURACY_NODES = 12
+"""Gauss-Legendre nodes over the wider term below the improvement threshold."""
+
+SPAN = 8.0
+"""Standard deviations of the accuracy term covered by the inner rule."""
 
 
-def normal_pairs(count: int = SAMPLES, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """``count`` standard-normal pairs ``(z_a, z_c)`` from a Sobol sequence scrambled by ``seed``.
-
-    Parameters
-    ----------
-    count : int, default :data:`SAMPLES`
-        A power of two keeps the Sobol sample balanced.
-    seed : int, default 0
-        Seeds the scrambling (the search derives it from its own seed and the stage).
-    """
-    from scipy.special import ndtri
-    from scipy.stats import qmc
-
-    points = qmc.Sobol(2, scramble=True, seed=np.random.default_rng(seed)).random(int(count))
-    points = np.clip(points, 0.5 / count, 1.0 - 0.5 / count)  # finite quantiles
-    z = ndtri(points)
-    return np.ascontiguousarray(z[:, 0]), np.ascontiguousarray(z[:, 1])
+def quadrature_rules(cost_nodes: int = COST_NODES, accuracy_nodes: int = ACCURACY_NODES) -> tuple[np.ndarray, ...]:
+    """``(outer_x, outer_weights, inner_x, inner_weights)``: Gauss-Legendre nodes on [-1, 1] and
+    their weights for the outer (narrower) and the inner (wider) term."""
+    z, zw = np.polynomial.legendre.leggauss(int(cost_nodes))
+    x, xw = np.polynomial.legendre.leggauss(int(accuracy_nodes))
+    return z, zw, x, xw
 
 
 def composite_values(a: np.ndarray, c: np.ndarray, wc: float) -> np.ndarray:
@@ -55,7 +62,8 @@ def composite_values(a: np.ndarray, c: np.ndarray, wc: float) -> np.ndarray:
 
 
 def composite_expected_improvement(mean_a: np.ndarray, var_a: np.ndarray, mean_c: np.ndarray, var_c: np.ndarray,
-                                   wc: float, y_best: float, xi: float, pairs: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+                                   wc: float, y_best: float, xi: float,
+                                   rules: tuple[np.ndarray, ...] | None = None, best_only: bool = False) -> np.ndarray:
     """Expected improvement of ``log10(10^a + wc 10^c)`` below ``y_best - xi``, shape (m,).
 
     Parameters
@@ -70,51 +78,102 @@ def composite_expected_improvement(mean_a: np.ndarray, var_a: np.ndarray, mean_c
         The best (lowest) loss observed.
     xi : float
         Exploration margin.
-    pairs : (ndarray, ndarray)
-        The standard-normal pairs of :func:`normal_pairs`.
+    rules : tuple of ndarray, optional
+        :func:`quadrature_rules` (computed when not given).
+    best_only : bool, default False
+        Compute only what the first largest value needs: candidates in decreasing order of an
+        upper bound (the loss is above both terms, so EI <= the exact EI of ``a`` and of ``w``),
+        skipping (NaN) those whose bound is below the best value found; ``argmax`` of the finite
+        values is the same candidate as without it.
     """
     arrays = [np.ascontiguousarray(x, dtype=np.float64) for x in (mean_a, var_a, mean_c, var_c)]
     if wc <= 0:
         from lightning_dnc.gp._compiled import expected_improvement_from_moments
 
         return expected_improvement_from_moments(arrays[0], arrays[1], float(y_best), float(xi))
-    return _composite_ei(*arrays, math.log10(wc), float(y_best) - float(xi), pairs[0], pairs[1])
+    z, zw, x, xw = quadrature_rules() if rules is None else rules
+    target = float(y_best) - float(xi)
+    if best_only:
+        from lightning_dnc.gp._compiled import expected_improvement_from_moments
+
+        bound = np.minimum(expected_improvement_from_moments(arrays[0], arrays[1], target, 0.0),
+                           expected_improvement_from_moments(arrays[2] + math.log10(wc), arrays[3], target, 0.0))
+        order = np.argsort(-bound, kind="stable").astype(np.int64)
+    else:
+        bound = np.full(len(arrays[0]), np.inf)
+        order = np.arange(len(arrays[0]), dtype=np.int64)
+    return _composite_ei(*arrays, math.log10(wc), target, z, zw, x, xw, order, bound)
 
 
 @jit
 def _composite_ei(mean_a: np.ndarray, var_a: np.ndarray, mean_c: np.ndarray, var_c: np.ndarray, log_wc: float,
-                  target: float, z_a: np.ndarray, z_c: np.ndarray) -> np.ndarray:
-    """Average of ``max(target - log10(10^a + 10^(c + log_wc)), 0)`` over the pairs, per candidate.
-
-    A candidate whose every sample has ``a`` or ``c + log_wc`` above ``target`` cannot improve
-    (the loss is above both terms) and is skipped.
-    """
+                  target: float, z: np.ndarray, zw: np.ndarray, x: np.ndarray, xw: np.ndarray, order: np.ndarray,
+                  bound: np.ndarray) -> np.ndarray:
+    """The product rule of the module docstring, candidates in ``order``; one whose ``bound`` is
+    below the best value so far is skipped (NaN)."""
     m = mean_a.shape[0]
-    s = z_a.shape[0]
-    lo_a = z_a.min()
-    lo_c = z_c.min()
     ln10 = math.log(10.0)
+    inv_sqrt2pi = 1.0 / math.sqrt(2.0 * math.pi)
     out = np.zeros(m, dtype=np.float64)
-    for i in range(m):
+    best = 0.0
+    for i in order:
+        if bound[i] < best:
+            out[i] = np.nan
+            continue
         sd_a = math.sqrt(var_a[i]) if var_a[i] > 0.0 else 0.0
         sd_c = math.sqrt(var_c[i]) if var_c[i] > 0.0 else 0.0
         ma = mean_a[i]
-        mc = mean_c[i] + log_wc
-        if ma + sd_a * lo_a >= target or mc + sd_c * lo_c >= target:
-            continue
-        total = 0.0
-        for k in range(s):
-            a = ma + sd_a * z_a[k]
-            w = mc + sd_c * z_c[k]
-            if a >= target or w >= target:
+        mw = mean_c[i] + log_wc
+        if sd_c > sd_a:  # the loss is symmetric in a and w: integrate the wider one inside
+            ma, mw, sd_a, sd_c = mw, ma, sd_c, sd_a
+        w_half = 0.0
+        w_centre = mw
+        if sd_c > 0.0:  # Gauss-Legendre over the part of w's support below the threshold
+            w_lo = mw - SPAN * sd_c
+            w_hi = target if target < mw + SPAN * sd_c else mw + SPAN * sd_c
+            if w_hi <= w_lo:
                 continue
-            hi = a if a > w else w
-            lo = w if a > w else a
-            loss = hi + math.log1p(math.exp((lo - hi) * ln10)) / ln10
-            if loss < target:
-                total += target - loss
-        out[i] = total / s
+            w_half = 0.5 * (w_hi - w_lo)
+            w_centre = 0.5 * (w_hi + w_lo)
+        nodes = z.shape[0] if sd_c > 0.0 else 1
+        total = 0.0
+        for k in range(nodes):
+            if sd_c > 0.0:
+                w = w_centre + w_half * z[k]
+                u = (w - mw) / sd_c
+                weight = zw[k] * w_half * inv_sqrt2pi / sd_c * math.exp(-0.5 * u * u)
+            else:
+                w = mw
+                weight = 1.0
+            if w >= target:
+                continue
+            a_star = target + math.log10(-math.expm1((w - target) * ln10))  # log10(10^T - 10^w)
+            if sd_a == 0.0:
+                if ma < a_star:
+                    hi = ma if ma > w else w
+                    lo = w if ma > w else ma
+                    total += weight * (target - hi - math.log1p(math.exp((lo - hi) * ln10)) / ln10)
+                continue
+            lower = ma - SPAN * sd_a
+            upper = a_star if a_star < ma + SPAN * sd_a else ma + SPAN * sd_a
+            if upper <= lower:
+                continue
+            half = 0.5 * (upper - lower)
+            centre = 0.5 * (upper + lower)
+            inner = 0.0
+            for j in range(x.shape[0]):
+                a = centre + half * x[j]
+                hi = a if a > w else w
+                lo = w if a > w else a
+                gain = target - hi - math.log1p(math.exp((lo - hi) * ln10)) / ln10
+                if gain > 0.0:
+                    u = (a - ma) / sd_a
+                    inner += xw[j] * gain * math.exp(-0.5 * u * u)
+            total += weight * inner * half * inv_sqrt2pi / sd_a
+        out[i] = total
+        if total > best:
+            best = total
     return out
 
 
-__all__ = ["SAMPLES", "composite_expected_improvement", "composite_values", "normal_pairs"]
+__all__ = ["ACCURACY_NODES", "COST_NODES", "composite_expected_improvement", "composite_values", "quadrature_rules"]

@@ -68,7 +68,7 @@ class BayesianStage(Stage):
         an accuracy GP over the same space and a cost model, instead of one GP on the loss."""
         from lightning_dnc.search.stages.composite import CompositeGP
 
-        self._gp = CompositeGP(self._gp.space, self.seed, self.number)
+        self._gp = CompositeGP(self._gp.space)
 
     @property
     def started(self) -> bool:

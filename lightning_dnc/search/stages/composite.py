@@ -12,8 +12,8 @@ paper's), a composite stage keeps
   maximum-likelihood signal variance as the predictive scale;
 
 and picks by the expected improvement of ``log10(10^a + wc * 10^c)`` under both posteriors
-(:func:`lightning_dnc.gp.composite.composite_expected_improvement`, fixed common random numbers
-seeded from the search seed and the stage). A candidate's cost comes only from the cost model
+(:func:`lightning_dnc.gp.composite.composite_expected_improvement`, a fixed deterministic
+quadrature). A candidate's cost comes only from the cost model
 (never from a measurement it does not have yet). Everything is a pure function of the told trials,
 so a replayed search makes the same picks.
 
@@ -45,9 +45,6 @@ COST_FLOOR = 1e-12
 
 MIN_COST_VARIANCE = 1e-3
 """Floor of the GP cost model's signal variance (log10 units squared): never fully certain."""
-
-COMPOSITE_SEED_TAG = 22
-"""Mixed into the seed of the common random numbers, apart from the pool and prior seeds."""
 
 
 @dataclass(frozen=True)
@@ -142,20 +139,15 @@ class CompositeGP(StageGP):
     ----------
     space : SearchSpace
         The stage's GP space.
-    seed : int
-        Seeds the common random numbers (with the stage number).
-    stage : int
-        The stage number.
     cost_model : CostModel, optional
         :func:`cost_model_for` the objective when not given.
     xi : float, default 1e-4
     """
 
-    def __init__(self, space: Any, seed: int, stage: int, cost_model: CostModel | None = None, xi: float = 1e-4) -> None:
+    def __init__(self, space: Any, cost_model: CostModel | None = None, xi: float = 1e-4) -> None:
         super().__init__(space, xi)
         self.cost_model = cost_model
-        self._crn_seed = int(np.random.SeedSequence([seed, stage, COMPOSITE_SEED_TAG]).generate_state(1)[0])
-        self._pairs: tuple[np.ndarray, np.ndarray] | None = None
+        self._rules: tuple[np.ndarray, ...] | None = None
         self._objective: Any = None
         self._terms: dict[int, tuple[float, float | None, float]] = {}
         self._complete: Completer | None = None
@@ -198,14 +190,13 @@ class CompositeGP(StageGP):
         k_star = gp.cross(projected)
         mean_a, var_a = gp.moments(k_star)
         mean_c, var_c = self._cost(gp, k_star, candidates, configs, log_costs, var_a)
-        if self._pairs is None:
-            from lightning_dnc.gp.composite import normal_pairs
+        from lightning_dnc.gp.composite import composite_expected_improvement, quadrature_rules
 
-            self._pairs = normal_pairs(seed=self._crn_seed)
-        from lightning_dnc.gp.composite import composite_expected_improvement
-
-        best = min(loss for _, _, loss in observed) if observed else float(np.min(mean_a))
-        ei = composite_expected_improvement(mean_a, var_a, mean_c, var_c, self._objective.wc, best, self.xi, self._pairs)
+        if self._rules is None:
+            self._rules = quadrature_rules()
+        best = min(loss for _, _, loss in observed)
+        ei = composite_expected_improvement(mean_a, var_a, mean_c, var_c, self._objective.wc, best, self.xi, self._rules,
+                                            best_only=True)
         ei = np.where(np.isfinite(ei), ei, -np.inf)
         if not np.any(ei > 0):  # nothing can improve by the samples: the best composite mean
             from lightning_dnc.gp.composite import composite_values
