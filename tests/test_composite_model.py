@@ -155,3 +155,29 @@ def test_journals_without_a_model_resume_as_scalar():
     assert header_changes(old, {"settings": {"strategy": "joint", "model": "scalar"}}) == []
     changes = header_changes(old, {"settings": {"strategy": "joint", "model": "composite"}})
     assert [(c.name, c.stored, c.now) for c in changes] == [("model", "scalar", "composite")]
+
+
+# ------------------------------------------------------------------ the front doors
+def test_cli_accepts_model_and_rejects_bad_values(tmp_path, capsys):
+    from lightning_dnc import cli
+    from lightning_dnc.cli.parser import build_parser
+    from lightning_dnc.cli.plan import resolve_run
+
+    args = build_parser().parse_args(["fit", "--family", "mlp", "--model", "composite", "--out", str(tmp_path / "a")])
+    assert resolve_run(args.fit).settings.model == "composite"
+    args = build_parser().parse_args(["fit", "--family", "mlp", "--out", str(tmp_path / "b")])
+    assert resolve_run(args.fit).settings.model is None  # the package default, filled in when the search starts
+    assert cli.main(["fit", "--out", str(tmp_path / "never"), "--model", "gp"]) == 2
+    assert "expected one of composite, scalar" in capsys.readouterr().err
+    assert cli.main(["fit", "--out", str(tmp_path / "never"), "--model", "composite", "--strategy", "paper"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--model" in err[0] and "paper" in err[0]
+    assert not (tmp_path / "never").exists()
+
+
+def test_tuner_passes_model_to_the_settings():
+    import lightning_dnc as dnc
+
+    assert dnc.DeepNCheapTuner(model="composite").settings.model == "composite"
+    with pytest.raises(SettingError, match="`model` must be one of"):
+        dnc.DeepNCheapTuner(model="gp")
