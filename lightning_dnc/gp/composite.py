@@ -41,6 +41,14 @@ COST_NODES = 11
 ACCURACY_NODES = 12
 """Gauss-Legendre nodes over the wider term below the improvement threshold."""
 
+SCREEN_NODES = (3, 4)
+"""Outer and inner nodes of the coarse rule that screens a pick's candidates (``best_only``). On 300
+random pools of 1000 candidates its top :data:`REFINE` held the full rule's best in 299, and the
+screened pick's EI was at least 99.9 % of the best."""
+
+REFINE = 32
+"""Candidates of a pick that the full rule scores, the best of the coarse rule."""
+
 SPAN = 8.0
 """Standard deviations of the accuracy term covered by the inner rule."""
 
@@ -81,45 +89,37 @@ def composite_expected_improvement(mean_a: np.ndarray, var_a: np.ndarray, mean_c
     rules : tuple of ndarray, optional
         :func:`quadrature_rules` (computed when not given).
     best_only : bool, default False
-        Compute only what the first largest value needs: candidates in decreasing order of an
-        upper bound (the loss is above both terms, so EI <= the exact EI of ``a`` and of ``w``),
-        skipping (NaN) those whose bound is below the best value found; ``argmax`` of the finite
-        values is the same candidate as without it.
+        Compute only what the pick needs: every candidate by a coarse rule
+        (:data:`SCREEN_NODES`), then the :data:`REFINE` best of those by the full rule; the others
+        are NaN. The pick (first largest finite value) is then the full rule's best of the screened
+        candidates.
     """
     arrays = [np.ascontiguousarray(x, dtype=np.float64) for x in (mean_a, var_a, mean_c, var_c)]
     if wc <= 0:
         from lightning_dnc.gp._compiled import expected_improvement_from_moments
 
         return expected_improvement_from_moments(arrays[0], arrays[1], float(y_best), float(xi))
-    z, zw, x, xw = quadrature_rules() if rules is None else rules
+    rules = quadrature_rules() if rules is None else rules
     target = float(y_best) - float(xi)
-    if best_only:
-        from lightning_dnc.gp._compiled import expected_improvement_from_moments
-
-        bound = np.minimum(expected_improvement_from_moments(arrays[0], arrays[1], target, 0.0),
-                           expected_improvement_from_moments(arrays[2] + math.log10(wc), arrays[3], target, 0.0))
-        order = np.argsort(-bound, kind="stable").astype(np.int64)
-    else:
-        bound = np.full(len(arrays[0]), np.inf)
-        order = np.arange(len(arrays[0]), dtype=np.int64)
-    return _composite_ei(*arrays, math.log10(wc), target, z, zw, x, xw, order, bound)
+    m = len(arrays[0])
+    if not best_only or m <= REFINE:
+        return _composite_ei(*arrays, math.log10(wc), target, *rules)
+    coarse = _composite_ei(*arrays, math.log10(wc), target, *quadrature_rules(*SCREEN_NODES))
+    top = np.sort(np.argsort(-coarse, kind="stable")[:REFINE])
+    out = np.full(m, np.nan)
+    out[top] = _composite_ei(*(np.ascontiguousarray(x[top]) for x in arrays), math.log10(wc), target, *rules)
+    return out
 
 
 @jit
 def _composite_ei(mean_a: np.ndarray, var_a: np.ndarray, mean_c: np.ndarray, var_c: np.ndarray, log_wc: float,
-                  target: float, z: np.ndarray, zw: np.ndarray, x: np.ndarray, xw: np.ndarray, order: np.ndarray,
-                  bound: np.ndarray) -> np.ndarray:
-    """The product rule of the module docstring, candidates in ``order``; one whose ``bound`` is
-    below the best value so far is skipped (NaN)."""
+                  target: float, z: np.ndarray, zw: np.ndarray, x: np.ndarray, xw: np.ndarray) -> np.ndarray:
+    """The product rule of the module docstring, one candidate at a time."""
     m = mean_a.shape[0]
     ln10 = math.log(10.0)
     inv_sqrt2pi = 1.0 / math.sqrt(2.0 * math.pi)
     out = np.zeros(m, dtype=np.float64)
-    best = 0.0
-    for i in order:
-        if bound[i] < best:
-            out[i] = np.nan
-            continue
+    for i in range(m):
         sd_a = math.sqrt(var_a[i]) if var_a[i] > 0.0 else 0.0
         sd_c = math.sqrt(var_c[i]) if var_c[i] > 0.0 else 0.0
         ma = mean_a[i]
@@ -171,8 +171,6 @@ def _composite_ei(mean_a: np.ndarray, var_a: np.ndarray, mean_c: np.ndarray, var
                     inner += xw[j] * gain * math.exp(-0.5 * u * u)
             total += weight * inner * half * inv_sqrt2pi / sd_a
         out[i] = total
-        if total > best:
-            best = total
     return out
 
 

@@ -280,7 +280,7 @@ class GaussianProcess:
         """
         y = self._checked_targets(targets)
         alpha = cho_solve((self._factor, True), y - y.mean(), check_finite=False)
-        return y.mean() + k_star @ alpha
+        return y.mean() + np.einsum("ij,j->i", k_star, alpha)  # no BLAS threads to wake for a (m, n) x (n,)
 
     def signal_variance(self, targets: Sequence[float] | np.ndarray | None = None) -> float:
         """The maximum-likelihood signal variance of ``targets`` (default: the losses) for this

@@ -161,22 +161,29 @@ class CompositeGP(StageGP):
         self._objective: Any = None
         self._terms: dict[int, tuple[float, float | None, float]] = {}
         self._complete: Completer | None = None
+        self._trials: Sequence[Any] = ()
 
     def prepare(self, state: Any, complete: Completer | None) -> None:
-        """Read the told trials' performance and cost terms (before :meth:`pick`)."""
+        """Keep what :meth:`pick` reads of the search: the told trials and the bound objective."""
         objective = state.bound_objective
-        self._objective, self._complete = objective, complete
+        if objective != self._objective:  # a reference was just measured: every term changes
+            self._terms = {}
+        self._objective, self._complete, self._trials = objective, complete, state.trials
         if self.cost_model is None:
             self.cost_model = cost_model_for(objective)
-        self._terms = {}
-        for trial in state.trials:
-            loss = state.loss_of(trial)
+
+    def _terms_of(self, trial_id: int) -> tuple[float, float | None, float] | None:
+        """(log10 f_p, log10 f_c or None, loss) of a told trial; None when it has no loss."""
+        if trial_id not in self._terms:
+            evaluation = self._trials[trial_id].evaluation
+            loss = None if evaluation is None else self._objective.loss(evaluation)
             if loss is None:
-                continue
-            f_p = objective.performance(trial.evaluation)
-            f_c = objective.cost(trial.evaluation) if objective.wc > 0 else None
+                return None
+            f_p = self._objective.performance(evaluation)
+            f_c = self._objective.cost(evaluation) if self._objective.wc > 0 else None
             log_fc = math.log10(max(f_c, COST_FLOOR)) if f_c is not None else None
-            self._terms[trial.trial_id] = (math.log10(max(f_p, ACCURACY_FLOOR)), log_fc, loss)
+            self._terms[trial_id] = (math.log10(max(f_p, ACCURACY_FLOOR)), log_fc, loss)
+        return self._terms[trial_id]
 
     def pick(self, candidates: Sequence[dict[str, Any]], observed: Sequence[tuple[int, dict[str, Any], float]],
              pending: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -222,7 +229,7 @@ class CompositeGP(StageGP):
         accuracy = np.empty(len(observed))
         costs = np.full(len(observed), np.nan)
         for row, (trial_id, _, loss) in enumerate(observed):
-            terms = self._terms.get(trial_id)
+            terms = self._terms_of(trial_id)
             if terms is None:
                 accuracy[row] = loss
                 continue
