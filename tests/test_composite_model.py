@@ -135,6 +135,18 @@ def test_resume_of_a_composite_search_replays_the_same_picks(tmp_path, stop_afte
     assert [t.config for t in resumed.trials] == [t.config for t in reference.trials]
 
 
+def test_resume_of_a_composite_search_with_a_pending_batch(tmp_path):
+    path = tmp_path / "journal.jsonl"
+    search = make(path)
+    for p in search.ask(6):  # past the prior points: BO picks with pending fantasies follow
+        search.tell(p.trial_id, synthetic(p.config))
+    batch = search.ask(3)
+    search.tell(batch[1].trial_id, synthetic(batch[1].config))
+    resumed = StagedSearch.from_journal(path)
+    assert [p.trial_id for p in resumed.pending] == [batch[0].trial_id, batch[2].trial_id]
+    assert resumed.ask(2) == search.ask(2)
+
+
 # ------------------------------------------------------------------ settings
 def test_model_setting_is_validated_and_defaulted():
     with pytest.raises(SettingError, match=r"`model` must be one of \['composite', 'scalar'\]") as err:
