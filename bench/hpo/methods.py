@@ -4,9 +4,11 @@
 ====================  ==============================================================================
 ``dnc-paper``         lightning-dnc's staged search (``StagedSearch`` ask/tell, SPEC §5), every
                       candidate at full fidelity (52 epochs), stage sizes scaled to the budget
-``dnc``               lightning-dnc with its current defaults (``strategy="joint"``)
+``dnc``               lightning-dnc with its current defaults (``strategy="joint"``, ``model="composite"``)
 ``dnc-revisit``       lightning-dnc with ``strategy="revisit"``
-``dnc-train-first``   lightning-dnc with ``strategy="train-first"``       (all four: ``hpo.dnc``)
+``dnc-train-first``   lightning-dnc with ``strategy="train-first"``
+``dnc-composite``     the default strategy with ``model="composite"`` (run when named)
+``dnc-scalar``        the default strategy with ``model="scalar"`` (run when named)   (all six: ``hpo.dnc``)
 ``random``            Optuna ``RandomSampler``, full fidelity
 ``tpe``               Optuna ``TPESampler(seed)`` (its defaults), full fidelity
 ``tpe-mv``            Optuna ``TPESampler(multivariate=True, group=True)``, start-up trials scaled
