@@ -109,6 +109,24 @@ def test_composite_search_runs_with_batches_and_uses_its_model():
     assert [t.config for t in scalar.trials] != [t.config for t in search.trials]
 
 
+def test_composite_search_with_failed_trials_and_other_strategies_finishes():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from test_golden_proposals import synthetic_evaluation
+
+    for strategy in ("joint", "revisit", "train-first"):
+        search = StagedSearch("mlp", MLPSpace(num_hidden_layers=(0, 2)), TrainingSpace(), Objective(wc=0.1),
+                              prior_points=3, steps=3, explore=60, epochs=2, seed=2, training_prior_points=2,
+                              training_steps=3, strategy=strategy, model="composite")
+        while not search.finished:
+            for p in search.ask(2):
+                search.tell(p.trial_id, synthetic_evaluation(p.config, True))
+        assert any(t.state == "failed" for t in search.trials)
+        assert search.result().best_config is not None
+
+
 def test_composite_at_wc_zero_proposes_what_the_scalar_model_proposes():
     configs = {}
     for model in ("composite", "scalar"):
