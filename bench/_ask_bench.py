@@ -112,7 +112,7 @@ def bench_default_picks(explore: int = 1000, steps: int = 12, seed: int = 0, mod
                 if p.stage in times and len(stage.own_trials(search)) - 1 >= len(stage.priors):
                     times[p.stage].append(elapsed)
                 search.tell(p.trial_id, synthetic_evaluation(p.config, False))
-        tag = "" if model is None else f" {model}"
+        tag = f" {search.search_settings.model}"
         for stage, name in ((1, f"joint{tag} {family} skeleton+training"), (3, f"joint{tag} training (after {family})")):
             rows.append({"stage": name, "explore": explore, "picks": len(times[stage]),
                          "ask_ms": statistics.median(times[stage]) * 1e3, "strategy": search.search_settings.strategy,
