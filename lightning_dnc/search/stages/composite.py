@@ -162,6 +162,7 @@ class CompositeGP(StageGP):
         self._terms: dict[int, tuple[float, float | None, float]] = {}
         self._complete: Completer | None = None
         self._trials: Sequence[Any] = ()
+        self._row_order = np.zeros(0, dtype=np.int64)  # observed position of each told GP row
 
     def prepare(self, state: Any, complete: Completer | None) -> None:
         """Keep what :meth:`pick` reads of the search: the told trials and the bound objective."""
@@ -187,6 +188,8 @@ class CompositeGP(StageGP):
 
     def pick(self, candidates: Sequence[dict[str, Any]], observed: Sequence[tuple[int, dict[str, Any], float]],
              pending: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """The candidate with the largest composite EI (first one on ties); at ``wc = 0``, or before
+        any trial is told, the scalar model's pick (the loss is then the accuracy term alone)."""
         if self._objective is None or self._objective.wc <= 0:  # the loss is the accuracy term alone
             return super().pick(candidates, observed, pending)
         if not candidates:
