@@ -93,14 +93,15 @@ def bench_picks(explore: int = 1000, steps: int = 12, seed: int = 0) -> list[dic
     return rows
 
 
-def bench_default_picks(explore: int = 1000, steps: int = 12, seed: int = 0) -> list[dict[str, Any]]:
+def bench_default_picks(explore: int = 1000, steps: int = 12, seed: int = 0, model: str | None = None) -> list[dict[str, Any]]:
     """Median ms per BO pick of ``ask`` with the default strategy (joint: stage 1 over skeleton and
-    training together, stage 3 a GP over both), which has no 0.1.0 counterpart."""
+    training together, stage 3 a GP over both), which has no 0.1.0 counterpart; ``model`` names the
+    BO model (``"composite"``: accuracy GP + cost model + composite EI), the default when None."""
     rows = []
     for family, space in (("cnn", CNNSpace()), ("mlp", MLPSpace())):
         search = StagedSearch(family, space, TrainingSpace(), Objective(wc=0.1), prior_points=5, steps=steps,
                               explore=explore, epochs=3, seed=seed, stage2_order=[], training_prior_points=5,
-                              training_steps=steps)
+                              training_steps=steps, model=model)
         times: dict[int, list[float]] = {1: [], 3: []}
         while not search.finished:
             started = time.perf_counter()
@@ -111,7 +112,9 @@ def bench_default_picks(explore: int = 1000, steps: int = 12, seed: int = 0) -> 
                 if p.stage in times and len(stage.own_trials(search)) - 1 >= len(stage.priors):
                     times[p.stage].append(elapsed)
                 search.tell(p.trial_id, synthetic_evaluation(p.config, False))
-        for stage, name in ((1, f"joint {family} skeleton+training"), (3, f"joint training (after {family})")):
+        tag = f" {search.search_settings.model}"
+        for stage, name in ((1, f"joint{tag} {family} skeleton+training"), (3, f"joint{tag} training (after {family})")):
             rows.append({"stage": name, "explore": explore, "picks": len(times[stage]),
-                         "ask_ms": statistics.median(times[stage]) * 1e3, "strategy": search.search_settings.strategy})
+                         "ask_ms": statistics.median(times[stage]) * 1e3, "strategy": search.search_settings.strategy,
+                         "model": search.search_settings.model})
     return rows

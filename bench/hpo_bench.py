@@ -227,12 +227,25 @@ def run(settings: dict[str, Any], cache: Path, log: Any) -> dict[str, Any]:
         "settings": {**settings, "space": hs.describe() if settings["suite"] == "lcbench" else None,
                      "dnc_settings": hm.DNC_SETTINGS, "explore": hm.EXPLORE},
         "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
-                    "torch": torch.__version__},
+                    "torch": torch.__version__, "packages": _package_versions()},
         "runs": rows,
         "summary": summarise(rows, ours=ours, twins=hm.TWIN),
         "skipped": skipped,
         "elapsed_s": time.perf_counter() - started,
     }
+
+
+def _package_versions() -> dict[str, str | None]:
+    """Versions of the peers' packages: a peer's numbers move with its release (Optuna's TPE did)."""
+    from importlib import metadata
+
+    found: dict[str, str | None] = {}
+    for name in ("lightning-dnc", "optuna", "smac", "dehb", "yahpo-gym", "ConfigSpace", "numpy", "scipy"):
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = None
+    return found
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -37,6 +37,10 @@ and reports name them."""
 STRATEGIES = ("paper", "joint", "revisit", "train-first")
 """Search strategies (:mod:`lightning_dnc.search.stages.strategies`); ``"paper"`` is SPEC §5 exactly."""
 
+MODELS = ("composite", "scalar")
+"""What the GP of a BO stage learns (:mod:`lightning_dnc.search.stages.composite`): ``"scalar"``, one GP
+on the whole loss (the paper's); ``"composite"``, a GP on the error and a cost model, combined exactly."""
+
 FINAL_EPOCH_KEY = "final_epoch_s"
 """Key of the final training's mean epoch seconds in ``final.json`` (its whole epoch loop). Distinct from
 ``t_tr``, the search's measure of each candidate (a timed training step by default), which it can exceed
@@ -46,4 +50,4 @@ many times over; earlier results stored it as ``"t_tr"`` (read back by
 JOURNAL_NAME = "trials.jsonl"
 """File name of a search's journal inside a results folder."""
 
-__all__ = ["EXECUTORS", "FAMILIES", "FINAL_EPOCH_KEY", "JOURNAL_NAME", "LOGGERS", "PENALTIES", "STAGE_NAMES", "STRATEGIES", "T_TR_MODES"]
+__all__ = ["EXECUTORS", "FAMILIES", "FINAL_EPOCH_KEY", "JOURNAL_NAME", "LOGGERS", "MODELS", "PENALTIES", "STAGE_NAMES", "STRATEGIES", "T_TR_MODES"]

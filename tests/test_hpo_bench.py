@@ -221,7 +221,7 @@ def test_fast_queries_equal_yahpo_objective_function(bench):
 
 
 @needs_data
-@pytest.mark.parametrize("method", hm.METHODS)
+@pytest.mark.parametrize("method", hm.METHODS + ("dnc-composite", "dnc-scalar"))
 def test_every_method_searches_the_reduced_space_within_budget(bench, method, monkeypatch):
     from hpo.trace import Trace
 

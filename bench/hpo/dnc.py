@@ -29,7 +29,13 @@ DNC_SETTINGS: dict[str, dict[str, Any]] = {
                           "every candidate at full fidelity; stage sizes scaled to the budget; unscrambled Sobol"},
     "dnc": {"explore": EXPLORE, "kwargs": {},
             "note": "lightning-dnc with its current defaults: strategy 'joint' (stage-1 BO over the MLP skeleton "
-                    "and lr/weight decay/batch size together, warm stage 3; half of stage 3's budget in stage 1)"},
+                    "and lr/weight decay/batch size together, warm stage 3; half of stage 3's budget in stage 1), "
+                    "model 'composite' (results before issue 22: model 'scalar')"},
+    "dnc-composite": {"explore": EXPLORE, "kwargs": {"model": "composite"},
+                      "note": "the default strategy with model 'composite': a GP on log10 f_p, the cost log10 f_c as a "
+                              "second target on the same factor (its cost model), EI of log10(f_p + wc f_c) from both"},
+    "dnc-scalar": {"explore": EXPLORE, "kwargs": {"model": "scalar"},
+                   "note": "the default strategy with model 'scalar': one GP on the whole loss (the paper's model)"},
     "dnc-revisit": {"explore": EXPLORE, "kwargs": {"strategy": "revisit"},
                     "note": "strategy 'revisit': the paper's stages, then a second skeleton BO with the tuned "
                             "training, warm-started from stage 1 (half of stage 1's BO steps move there)"},

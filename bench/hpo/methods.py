@@ -4,9 +4,11 @@
 ====================  ==============================================================================
 ``dnc-paper``         lightning-dnc's staged search (``StagedSearch`` ask/tell, SPEC §5), every
                       candidate at full fidelity (52 epochs), stage sizes scaled to the budget
-``dnc``               lightning-dnc with its current defaults (``strategy="joint"``)
+``dnc``               lightning-dnc with its current defaults (``strategy="joint"``, ``model="composite"``)
 ``dnc-revisit``       lightning-dnc with ``strategy="revisit"``
-``dnc-train-first``   lightning-dnc with ``strategy="train-first"``       (all four: ``hpo.dnc``)
+``dnc-train-first``   lightning-dnc with ``strategy="train-first"``
+``dnc-composite``     the default strategy with ``model="composite"`` (run when named)
+``dnc-scalar``        the default strategy with ``model="scalar"`` (run when named)   (all six: ``hpo.dnc``)
 ``random``            Optuna ``RandomSampler``, full fidelity
 ``tpe``               Optuna ``TPESampler(seed)`` (its defaults), full fidelity
 ``tpe-mv``            Optuna ``TPESampler(multivariate=True, group=True)``, start-up trials scaled
@@ -39,8 +41,9 @@ from hpo.trace import Trace
 
 METHODS = ("dnc-paper", "dnc", "dnc-revisit", "dnc-train-first", "random", "tpe", "tpe-mv", "tpe-hyperband",
            "asha", "one-epoch-topk", "dehb", "smac", "smac-hb", "dnc-asha")
-#: Methods run only when named (``--methods``): the GP designs of ``dnc-asha`` compared.
-EXTRA_METHODS = ("dnc-asha-highest", "dnc-asha-top", "dnc-asha-bohb")
+#: Methods run only when named (``--methods``): the GP designs of ``dnc-asha`` compared, and the
+#: default strategy with each BO model (``dnc-composite``, ``dnc-scalar``; ``hpo.dnc``).
+EXTRA_METHODS = ("dnc-asha-highest", "dnc-asha-top", "dnc-asha-bohb", "dnc-composite", "dnc-scalar")
 #: Every method's driver module (one fact, one place).
 OWNER: dict[str, Any] = {
     **{m: hpo_dnc for m in hpo_dnc.DNC_SETTINGS},

@@ -10,7 +10,7 @@ from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
 from lightning_dnc.budgets import BUDGET_CHOICES
 from lightning_dnc.cli.errors import UsageError
-from lightning_dnc.vocabulary import LOGGERS, STRATEGIES
+from lightning_dnc.vocabulary import LOGGERS, MODELS, STRATEGIES
 
 BINARY_MAGIC = (b"\x80", b"PK\x03\x04", b"\x1f\x8b")  # pickle (protocol >= 2), zip (torch.save), gzip
 
@@ -56,6 +56,10 @@ def add_search_options(parser: ArgumentParser, report_only: bool = False) -> Non
     parser.add_argument("--strategy", type=Optional[Literal[STRATEGIES]], default=None,  # type: ignore[valid-type]
                         help="Which stages run: paper (SPEC §5 exactly), joint, revisit or train-first "
                              "(default: the run's own on --resume, else the package default).")
+    parser.add_argument("--model", type=Optional[Literal[MODELS]], default=None,  # type: ignore[valid-type]
+                        help="What the BO stages' GP learns: scalar (one GP on the loss, the paper's) or composite "
+                             "(a GP on the error and a cost model; not with --strategy paper) (default: the run's "
+                             "own on --resume, else the package default).")
     parser.add_argument("--fidelity", type=str, default="none",
                         help="none: every candidate trains --search_epochs (the paper); asha: candidates start at "
                              "--min_epochs and the best 1/--reduction_factor of each rung go on from their checkpoint.")

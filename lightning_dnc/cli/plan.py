@@ -134,7 +134,7 @@ def _resolve_run(options: Namespace, resume: ResumeRequest | None) -> RunPlan:
     settings = settings.replace(
         **from_budget, training_prior_points=options.training_prior_points, training_steps=options.training_steps,
         stage2_order=options.stage2_order, top_k=options.top_k, seed=options.seed, patience=options.patience,
-        strategy=options.strategy,
+        strategy=options.strategy, model=options.model,
         **_fidelity(options),
         space=CNNSpace(**limits) if options.family == "cnn" else MLPSpace(**limits),
         training_space=TrainingSpace(**training_limits),

@@ -257,6 +257,46 @@ class GaussianProcess:
         fn = _compiled.posterior_moments_parallel if self._use_parallel(k_star.size) else _compiled.posterior_moments_serial
         return fn(k_star, self._factor, self._alpha, self._mu)
 
+    def cross(self, configs: Configs) -> np.ndarray:
+        """``K_*``, the covariance of ``configs`` with the observed configurations, (m, n).
+
+        With :meth:`moments` and :meth:`target_mean` several targets observed at the same
+        configurations share it (and the factor): one kernel evaluation for all of them.
+        """
+        if self._X is None:
+            raise ValueError("`cross` needs at least one observation; call `observe` first.")
+        return self._kernel(self.encode(configs), self._X)
+
+    def moments(self, k_star: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean and variance of the losses from ``K_*`` (:meth:`cross`); as :meth:`predict`."""
+        fn = _compiled.posterior_moments_parallel if self._use_parallel(k_star.size) else _compiled.posterior_moments_serial
+        return fn(np.ascontiguousarray(k_star), self._factor, self._alpha, self._mu)
+
+    def target_mean(self, k_star: np.ndarray, targets: Sequence[float] | np.ndarray) -> np.ndarray:
+        """Posterior mean of another target observed at the same configurations (e.g. a cost), (m,).
+
+        Same kernel, factor and constant-mean rule as the losses (``mu`` = mean of ``targets``);
+        its posterior variance is :meth:`moments`' variance times :meth:`signal_variance` of it.
+        """
+        y = self._checked_targets(targets)
+        alpha = cho_solve((self._factor, True), y - y.mean(), check_finite=False)
+        return y.mean() + np.einsum("ij,j->i", k_star, alpha)  # no BLAS threads to wake for a (m, n) x (n,)
+
+    def signal_variance(self, targets: Sequence[float] | np.ndarray | None = None) -> float:
+        """The maximum-likelihood signal variance of ``targets`` (default: the losses) for this
+        kernel: ``(y - mu)^T (K + s2 I)^{-1} (y - mu) / n`` (0 before any observation)."""
+        y = self._y if targets is None else self._checked_targets(targets)
+        if not self.n_observed:
+            return 0.0
+        centred = y - y.mean()
+        return float(centred @ cho_solve((self._factor, True), centred, check_finite=False)) / self.n_observed
+
+    def _checked_targets(self, targets: Sequence[float] | np.ndarray) -> np.ndarray:
+        y = np.asarray(targets, dtype=np.float64).reshape(-1)
+        if y.shape[0] != self.n_observed or not np.all(np.isfinite(y)):
+            raise ValueError(f"`targets` must be {self.n_observed} finite values, one per observation, got {y!r}.")
+        return y
+
     def expected_improvement(self, configs: Configs, xi: float = 1e-4) -> np.ndarray:
         """Expected improvement below the best observed loss (SPEC §6), shape (m,).
 

@@ -183,7 +183,11 @@ def _complete_settings(settings: SearchSettings, resuming: JournalToResume | Non
     if strategy is None:  # the run's own on resume (journals from before strategies: "paper")
         strategy = (normalise_header_settings(resuming.header.get("settings") or {})["strategy"]
                     if resuming is not None else default_strategy(settings.fidelity))
-    return settings.replace(space=space, training_space=training_space, objective=objective, strategy=strategy)
+    model = settings.model
+    if model is None and resuming is not None:  # the run's own (journals from before models: "scalar")
+        model = normalise_header_settings(resuming.header.get("settings") or {})["model"]
+    return settings.replace(space=space, training_space=training_space, objective=objective, strategy=strategy,
+                            model=model)
 
 
 def _prepare(datamodule: Any) -> None:

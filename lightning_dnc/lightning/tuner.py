@@ -129,6 +129,12 @@ class DeepNCheapTuner(pl.Callback):
         batch 256); the others change how stage 1 meets the training settings (see
         :mod:`lightning_dnc.search.stages.strategies`). ``None``: the journal's when resuming, else the
         default (:data:`lightning_dnc.search.core.settings.DEFAULT_STRATEGY`).
+    model : {"composite", "scalar"}, optional
+        What the GP of the BO stages learns: ``"scalar"``, one GP on the whole loss (the paper's);
+        ``"composite"``, a GP on the error and a cost model, the expected improvement of the loss
+        computed from both (:mod:`lightning_dnc.search.stages.composite`; not with ``strategy="paper"``).
+        ``None``: the journal's when resuming, else the default
+        (:func:`lightning_dnc.search.core.settings.default_model`).
     logger : {"csv", "tensorboard", "none"}, optional
         Where each candidate's curves go (one logger version per trial: ``trial_000``, ...).
         By default the host trainer's logger class is used (``CSVLogger``/``TensorBoardLogger``,
@@ -184,6 +190,7 @@ class DeepNCheapTuner(pl.Callback):
         max_time: float | str | None = None,
         patience: int | None = None,
         strategy: str | None = None,
+        model: str | None = None,
         logger: str | None = None,
         log_dir: str | os.PathLike[str] | None = None,
         fidelity: str | None = None,
@@ -209,7 +216,7 @@ class DeepNCheapTuner(pl.Callback):
             family=family, objective=objective, prior_points=prior_points, steps=steps,
             training_prior_points=training_prior_points, training_steps=training_steps, explore=explore,
             search_epochs=search_epochs, stage2_order=stage2_order, top_k=top_k, seed=seed, space=space,
-            training_space=training_space, patience=patience, strategy=strategy, fidelity=fidelity,
+            training_space=training_space, patience=patience, strategy=strategy, model=model, fidelity=fidelity,
             min_epochs=min_epochs, reduction_factor=reduction_factor,
         )
         self.run_options = RunOptions(

@@ -33,7 +33,7 @@ from lightning_dnc.search.core.objective import Objective
 from lightning_dnc.search.core.records import STATUS_FAILED, Evaluation
 from lightning_dnc.search.journal.replay import EventReplayer
 from lightning_dnc.search.core.result import SearchResult
-from lightning_dnc.search.core.settings import SearchSettings, default_strategy
+from lightning_dnc.search.core.settings import SearchSettings, default_model, default_strategy
 from lightning_dnc.search.stages.stage import Stage
 from lightning_dnc.search.stages.strategies import FINAL_STAGES, build_stages
 from lightning_dnc.search.core.trial import Progress, Proposal, Trial, config_key
@@ -69,6 +69,8 @@ class StagedSearch(EventReplayer):
     strategy : {"paper", "joint", "revisit", "train-first"}, optional
         Which stages run (:mod:`~lightning_dnc.search.stages.strategies`); ``"paper"`` is SPEC §5 exactly;
         :data:`~lightning_dnc.search.core.settings.DEFAULT_STRATEGY` when not given.
+    model : {"composite", "scalar"}, optional
+        What the BO stages' GP learns (see :class:`~lightning_dnc.search.core.settings.SearchSettings`).
 
     Examples
     --------
@@ -98,6 +100,7 @@ class StagedSearch(EventReplayer):
         training_steps: int | None = None,
         metadata: Mapping[str, Any] | None = None,
         strategy: str | None = None,
+        model: str | None = None,
     ) -> None:
         check_choice("family", family, FAMILIES)
         epochs_given = {} if epochs is None else {"search_epochs": epochs}
@@ -105,7 +108,7 @@ class StagedSearch(EventReplayer):
             settings = SearchSettings(
                 family=family, objective=Objective() if objective is None else objective, prior_points=prior_points,
                 steps=steps, explore=explore, stage2_order=stage2_order, top_k=top_k, seed=seed,
-                training_prior_points=training_prior_points, training_steps=training_steps, strategy=strategy,
+                training_prior_points=training_prior_points, training_steps=training_steps, strategy=strategy, model=model,
                 **epochs_given,
             )
         except SettingError as err:
@@ -143,6 +146,8 @@ class StagedSearch(EventReplayer):
             raise ValueError(f"`metadata` must be a dict of plain JSON data or None, got {metadata!r}.")
         if settings.strategy is None:
             settings = settings.replace(strategy=default_strategy(settings.fidelity))
+        if settings.model is None:
+            settings = settings.replace(model=default_model(settings.strategy))
         self.search_settings = settings
         self.family: str = family  # type: ignore[assignment] # checked by the callers
         self.space = space

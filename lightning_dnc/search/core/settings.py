@@ -18,7 +18,7 @@ from lightning_dnc.search.stages.grid import validate_order
 from lightning_dnc.search.core.objective import Objective
 from lightning_dnc.search.fidelity.rungs import FIDELITY_KEYS, check_fidelity
 from lightning_dnc.validation import SettingError, check_choice, check_int, check_optional_int
-from lightning_dnc.vocabulary import FAMILIES, STRATEGIES
+from lightning_dnc.vocabulary import FAMILIES, MODELS, STRATEGIES
 
 DEFAULT_SEARCH_EPOCHS = 100
 """Epochs each candidate trains during the search (SPEC §2: the paper's 100)."""
@@ -31,6 +31,21 @@ DEFAULT_STRATEGY = "joint"
 def default_strategy(fidelity: str | None) -> str:
     """The strategy of a new search without one: :data:`DEFAULT_STRATEGY`, or ``"paper"`` with a fidelity."""
     return DEFAULT_STRATEGY if fidelity is None else "paper"
+DEFAULT_MODEL = "composite"
+"""The model of a new search's BO stages when none is asked for (``"paper"``: always ``"scalar"``).
+Chosen on LCBench's held-out half (17 tasks x 5 seeds, budget 30; ``bench/results/hpo_composite_test.json``):
+median regret <= multivariate TPE's on 12/17 tasks at wc 0.1 and 13/17 at wc 1 (scalar: 10/17 and
+10/17), the same search as the scalar model at wc 0; the scalar model ended lower at wc 10 (0.039 vs
+0.049, not significant)."""
+LEGACY_MODEL = "scalar"
+"""The model of a journal header without one: every search before the composite model existed."""
+
+
+def default_model(strategy: str | None) -> str:
+    """The model of a search without one: ``"scalar"`` for the paper's strategy, else :data:`DEFAULT_MODEL`."""
+    return "scalar" if strategy == "paper" else DEFAULT_MODEL
+
+
 LEGACY_STRATEGY = "paper"
 """The strategy of a journal header without one (written before strategies existed)."""
 NOT_IN_HEADER = ("objective", "space", "training_space")
@@ -87,6 +102,12 @@ class SearchSettings:
     rung_model : {"highest", "top", "bohb"}, default "highest"
         What the GP of stages 1 and 3 learns from the rung results (see
         :mod:`lightning_dnc.search.fidelity.rungs`).
+    model : {"composite", "scalar"}, optional
+        What the GP of the BO stages learns: ``"scalar"``, one GP on the whole loss (the paper's);
+        ``"composite"``, a GP on the error and a cost model, with the expected improvement of the
+        loss computed from both (:mod:`lightning_dnc.search.stages.composite`). ``"paper"`` (and
+        ``fidelity="asha"``) runs ``"scalar"`` only. ``None``: the journal's on resume, else
+        :func:`default_model` of the strategy, filled in once the strategy is known.
 
     Raises
     ------
@@ -113,6 +134,7 @@ class SearchSettings:
     min_epochs: int | None = None
     reduction_factor: int = 3
     rung_model: str = "highest"
+    model: str | None = None
 
     def __post_init__(self) -> None:
         if self.family is not None:
@@ -142,6 +164,13 @@ class SearchSettings:
         object.__setattr__(self, "patience", check_optional_int("patience", self.patience, 1))
         if self.strategy is not None:
             check_choice("strategy", self.strategy, STRATEGIES)
+        if self.model is not None:
+            check_choice("model", self.model, MODELS)
+        if self.model == "composite" and (self.strategy == "paper" or self.fidelity is not None):
+            raise SettingError(
+                "model", f"`model='composite'` needs a strategy other than 'paper' (the paper's procedure is the scalar "
+                f"model, and so is fidelity={self.fidelity!r}); got strategy {self.strategy!r}: set `model` to 'scalar' "
+                "or choose another `strategy`.", others=("strategy",))
         if self.fidelity is not None and self.strategy not in (None, "paper"):
             raise SettingError(
                 "strategy", f"`fidelity={self.fidelity!r}` runs the paper's stages: set `strategy` to 'paper' or leave it "
@@ -196,7 +225,8 @@ def normalise_header_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
     """A header's settings with today's names (0.1.0 journals said ``epochs`` for ``search_epochs``)."""
     out = {LEGACY_HEADER_KEYS.get(key, key): value for key, value in settings.items()}
     out.setdefault("strategy", LEGACY_STRATEGY)  # journals from before strategies ran the paper's stages
+    out.setdefault("model", LEGACY_MODEL)  # journals from before the composite model ran the scalar one
     return out
 
 
-__all__ = ["DEFAULT_SEARCH_EPOCHS", "DEFAULT_STRATEGY", "default_strategy", "SearchSettings", "normalise_header_settings"]
+__all__ = ["DEFAULT_MODEL", "DEFAULT_SEARCH_EPOCHS", "DEFAULT_STRATEGY", "default_model", "default_strategy", "SearchSettings", "normalise_header_settings"]

@@ -204,6 +204,10 @@ class StageGP:
         self._gp: Any = None
         self._rows: dict[int, int] = {}  # trial id -> row of the GP
 
+    def prepare(self, state: Any, complete: Completer | None) -> None:
+        """Read what the model needs of the search before :meth:`pick` (nothing: the losses come
+        with ``observed``); the composite model reads each trial's terms here."""
+
     def pick(self, candidates: Sequence[dict[str, Any]], observed: Sequence[tuple[int, dict[str, Any], float]],
              pending: Sequence[dict[str, Any]]) -> dict[str, Any]:
         """The candidate with the largest EI (first one on ties).

@@ -63,6 +63,13 @@ class BayesianStage(Stage):
     def start(self, state: SearchState, handed_on: int | None) -> None:
         self._complete = self._completer_factory(state, handed_on)
 
+    def use_composite(self) -> None:
+        """Model the stage with the composite model (:mod:`~lightning_dnc.search.stages.composite`):
+        an accuracy GP over the same space and a cost model, instead of one GP on the loss."""
+        from lightning_dnc.search.stages.composite import CompositeGP
+
+        self._gp = CompositeGP(self._gp.space)
+
     @property
     def started(self) -> bool:
         """True once :meth:`start` ran (the stage can complete its samples)."""
@@ -91,6 +98,7 @@ class BayesianStage(Stage):
             self.exhausted = True
             return None
         observed, pending = self._gp_data(state)
+        self._gp.prepare(state, self._complete)
         return Proposal(trial_id, self.number, self._complete(self._pick(candidates, observed, pending)))
 
     def _pick(self, candidates: Sequence[dict[str, Any]], observed: list[tuple[int, dict[str, Any], float]],

@@ -94,6 +94,8 @@ def build_stages(settings: SearchSettings, space: Any, training_space: Any) -> d
         for number, stage in stages.items():
             if isinstance(stage, BayesianStage):
                 stage.prior_seed = bo.prior_seed(s.seed, number)
+                if s.model == "composite":
+                    stage.use_composite()
     return stages
 
 
