@@ -83,6 +83,7 @@ def run_search(settings: SearchSettings, options: RunOptions, datamodule: Any, h
     check_data(datamodule, getattr(datamodule, "task", "classification"), int(datamodule.num_outputs))
     resuming = JournalToResume(options) if options.resume is not None else None
     settings = _complete_settings(settings, resuming, datamodule, hardware)
+    settings = settings.replace(data_shape=exact_data_shape(settings, datamodule, hardware, model_class))
     warn_small_data(datamodule, settings.training_space, settings.strategy)
     metadata = {"dataset": dataset_fingerprint(datamodule)}
     # Under a DDP launcher every rank runs the search in lockstep; only rank 0 writes the journal.
@@ -188,6 +189,36 @@ def _complete_settings(settings: SearchSettings, resuming: JournalToResume | Non
         model = normalise_header_settings(resuming.header.get("settings") or {})["model"]
     return settings.replace(space=space, training_space=training_space, objective=objective, strategy=strategy,
                             model=model)
+
+
+def exact_data_shape(settings: SearchSettings, datamodule: Any, hardware: Mapping[str, Any],
+                     model_class: Any = None) -> Any:
+    """The data's shape when the search can compute its penalty exactly (the composite model's
+    exact cost model), else None.
+
+    Exact counts assume the default network (no ``model_class``) in 32-bit precision, on data a
+    built-in in-memory datamodule serves; CPU ``memory`` also a CPU run (on CUDA it is a measured
+    peak). Measured times (``t_tr``, ``latency``) are always modelled.
+    """
+    import torch
+
+    from lightning_dnc.data.base import InMemoryDataModule
+    from lightning_dnc.search.stages.exact_cost_model import EXACT_PENALTIES
+    from lightning_dnc.space.exact_costs import DataShape
+
+    penalize = settings.objective.penalize
+    if settings.model != "composite" or penalize not in EXACT_PENALTIES or model_class is not None:
+        return None
+    if str(hardware.get("precision", "32")) not in ("32", "32-true", "None"):
+        return None
+    if penalize == "memory" and (hardware.get("accelerator") not in ("cpu",) and torch.cuda.is_available()):
+        return None
+    if not isinstance(datamodule, InMemoryDataModule):
+        return None
+    try:
+        return DataShape.from_datamodule(datamodule)
+    except (TypeError, ValueError, AttributeError, RuntimeError):
+        return None
 
 
 def _prepare(datamodule: Any) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 from lightning_dnc.search.stages.grid import validate_order
 from lightning_dnc.search.core.objective import Objective
 from lightning_dnc.search.fidelity.rungs import FIDELITY_KEYS, check_fidelity
+from lightning_dnc.space.exact_costs import DataShape
 from lightning_dnc.validation import SettingError, check_choice, check_int, check_optional_int
 from lightning_dnc.vocabulary import FAMILIES, MODELS, STRATEGIES
 
@@ -48,7 +49,7 @@ def default_model(strategy: str | None) -> str:
 
 LEGACY_STRATEGY = "paper"
 """The strategy of a journal header without one (written before strategies existed)."""
-NOT_IN_HEADER = ("objective", "space", "training_space")
+NOT_IN_HEADER = ("objective", "space", "training_space", "data_shape")
 """Fields the journal header stores in sections of their own."""
 """Setting names of journals written by lightning-dnc 0.1.0 -> today's names."""
 
@@ -108,6 +109,11 @@ class SearchSettings:
         loss computed from both (:mod:`lightning_dnc.search.stages.composite`). ``"paper"`` (and
         ``fidelity="asha"``) runs ``"scalar"`` only. ``None``: the journal's on resume, else
         :func:`default_model` of the strategy, filled in once the strategy is known.
+    data_shape : DataShape, optional
+        The training data's shape (:class:`~lightning_dnc.space.exact_costs.DataShape`), filled in
+        by ``run_search`` for the built-in datamodules and network: with it the composite model
+        computes ``n_params``, ``flops`` and CPU ``memory`` exactly instead of learning them. Not
+        stored in the journal (it follows from the data, which the journal's fingerprint checks).
 
     Raises
     ------
@@ -135,8 +141,11 @@ class SearchSettings:
     reduction_factor: int = 3
     rung_model: str = "highest"
     model: str | None = None
+    data_shape: Any = None
 
     def __post_init__(self) -> None:
+        if self.data_shape is not None and not isinstance(self.data_shape, DataShape):
+            raise SettingError("data_shape", f"`data_shape` must be a DataShape or None, got {self.data_shape!r}.")
         if self.family is not None:
             check_choice("family", self.family, FAMILIES)
         if self.space is not None and getattr(self.space, "family", None) not in FAMILIES:

@@ -140,6 +140,11 @@ class PoolCandidates(Sequence[dict[str, Any]]):
         return self._pool.build(self._rows[index])
 
     @property
+    def keys(self) -> np.ndarray:
+        """The samples' key rows (:attr:`ArrayPool.keys`), row for row."""
+        return self._pool.keys[np.asarray(self._rows, dtype=np.int64)]
+
+    @property
     def encoded(self) -> Any:
         """The samples' GP encoding, row for row."""
         return self._pool.encoded.take(np.asarray(self._rows, dtype=np.int64))

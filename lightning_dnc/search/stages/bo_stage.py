@@ -63,12 +63,13 @@ class BayesianStage(Stage):
     def start(self, state: SearchState, handed_on: int | None) -> None:
         self._complete = self._completer_factory(state, handed_on)
 
-    def use_composite(self) -> None:
+    def use_composite(self, family: str | None = None, data_shape: Any = None) -> None:
         """Model the stage with the composite model (:mod:`~lightning_dnc.search.stages.composite`):
-        an accuracy GP over the same space and a cost model, instead of one GP on the loss."""
+        an accuracy GP over the same space and a cost model, instead of one GP on the loss (an exact
+        one for ``n_params``, ``flops`` and CPU ``memory`` when ``family`` and ``data_shape`` are given)."""
         from lightning_dnc.search.stages.composite import CompositeGP
 
-        self._gp = CompositeGP(self._gp.space)
+        self._gp = CompositeGP(self._gp.space, family=family, data_shape=data_shape)
 
     @property
     def started(self) -> bool:

@@ -74,6 +74,8 @@ class CostQuery:
         ``log10 f_c`` measured for each row; NaN where unknown (failed or pending).
     shared : SharedFactor
         A GP with the accuracy GP's kernel and factor at the candidates: the nearly free second target.
+    space : SearchSpace, optional
+        The stage's GP space (lets an exact model read a pool's key rows instead of dicts).
     """
 
     candidates: Sequence[Mapping[str, Any]]
@@ -81,6 +83,7 @@ class CostQuery:
     observed: Sequence[Mapping[str, Any]]
     log_costs: np.ndarray
     shared: SharedFactor
+    space: Any = None
 
 
 class SharedFactor:
@@ -132,13 +135,18 @@ class GPCostModel:
         return query.shared.mean(y), query.shared.unit_variance * scale * COST_VARIANCE_FACTOR
 
 
-def cost_model_for(objective: Any) -> CostModel:
-    """The cost model of a composite search penalising ``objective.penalize``: the injection point.
+def cost_model_for(objective: Any, family: str | None = None, data: Any = None) -> CostModel:
+    """The cost model of a composite search penalising ``objective.penalize``.
 
-    Today :class:`GPCostModel` for every measure; an exact model of ``n_params``, ``flops`` or CPU
-    ``memory`` (variance 0, computed from ``CostQuery.complete(candidate)``) plugs in here.
+    :class:`~lightning_dnc.search.stages.exact_cost_model.ExactCostModel` (variance 0, computed
+    from ``CostQuery.complete(candidate)``) for ``n_params``, ``flops`` and CPU ``memory`` when the
+    search knows the family and the data's shape (``SearchSettings.data_shape``); otherwise, and for
+    the measured times, :class:`GPCostModel`.
     """
-    return GPCostModel()
+    from lightning_dnc.search.stages.exact_cost_model import exact_cost_model
+
+    exact = exact_cost_model(objective, family, data)
+    return GPCostModel() if exact is None else exact
 
 
 class CompositeGP(StageGP):
@@ -150,13 +158,20 @@ class CompositeGP(StageGP):
     space : SearchSpace
         The stage's GP space.
     cost_model : CostModel, optional
-        :func:`cost_model_for` the objective when not given.
+        :func:`cost_model_for` the objective when not given (again whenever the bound objective
+        changes, e.g. when a reference is measured).
     xi : float, default 1e-4
+    family : {"cnn", "mlp"}, optional
+    data_shape : DataShape, optional
+        With ``family``, what an exact cost model needs (:func:`cost_model_for`).
     """
 
-    def __init__(self, space: Any, cost_model: CostModel | None = None, xi: float = 1e-4) -> None:
+    def __init__(self, space: Any, cost_model: CostModel | None = None, xi: float = 1e-4,
+                 family: str | None = None, data_shape: Any = None) -> None:
         super().__init__(space, xi)
         self.cost_model = cost_model
+        self._chosen_cost_model = cost_model is None
+        self._family, self._data_shape = family, data_shape
         self._rules: tuple[np.ndarray, ...] | None = None
         self._objective: Any = None
         self._terms: dict[int, tuple[float, float | None, float]] = {}
@@ -169,9 +184,9 @@ class CompositeGP(StageGP):
         objective = state.bound_objective
         if objective != self._objective:  # a reference was just measured: every term changes
             self._terms = {}
+            if self._chosen_cost_model:
+                self.cost_model = cost_model_for(objective, self._family, self._data_shape)
         self._objective, self._complete, self._trials = objective, complete, state.trials
-        if self.cost_model is None:
-            self.cost_model = cost_model_for(objective)
 
     def _terms_of(self, trial_id: int) -> tuple[float, float | None, float] | None:
         """(log10 f_p, log10 f_c or None, loss) of a told trial; None when it has no loss."""
@@ -273,7 +288,7 @@ class CompositeGP(StageGP):
         if unit_var is None:
             unit_var = gp.moments(k_star)[1]
         query = CostQuery(candidates=candidates, complete=self._complete, observed=configs_by_row,
-                          log_costs=by_row, shared=SharedFactor(gp, k_star, unit_var))
+                          log_costs=by_row, shared=SharedFactor(gp, k_star, unit_var), space=self.space)
         assert self.cost_model is not None
         mean, var = self.cost_model.predict(query)
         return np.asarray(mean, dtype=np.float64), np.asarray(var, dtype=np.float64)

@@ -95,7 +95,7 @@ def build_stages(settings: SearchSettings, space: Any, training_space: Any) -> d
             if isinstance(stage, BayesianStage):
                 stage.prior_seed = bo.prior_seed(s.seed, number)
                 if s.model == "composite":
-                    stage.use_composite()
+                    stage.use_composite(s.family, s.data_shape)
     return stages
 
 
