@@ -17,7 +17,7 @@ from lightning_dnc.space import MLPSpace, TrainingSpace
 
 def settings(**changes):
     base = dict(family="mlp", prior_points=4, steps=4, training_prior_points=3, training_steps=3, search_epochs=27,
-                fidelity="asha", min_epochs=1, explore=50)
+                fidelity="asha", min_epochs=1, explore=50, strategy="paper")
     return SearchSettings(**{**base, **changes})
 
 

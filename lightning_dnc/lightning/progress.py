@@ -25,6 +25,7 @@ from rich.table import Table
 
 from lightning_dnc.search.core.records import Evaluation
 from lightning_dnc.search.core.tables import si_text
+from lightning_dnc.search.core.trial import at_top
 from lightning_dnc.vocabulary import STAGE_NAMES
 
 COST_COLUMNS = {"t_tr": "t_tr (s)", "n_params": "N_p", "flops": "FLOPs/sample", "latency": "latency (ms)",
@@ -176,7 +177,7 @@ class SearchProgress:
         self._estimate = estimate
         self._planned = max(planned_total, self._finished)
         rung = evaluation.extra.get("rung")  # multi-fidelity: only full-budget runs can be best
-        full = rung is None or rung.get("epochs") == evaluation.config.get("epochs")
+        full = at_top(rung, evaluation.config)
         if loss is not None and full and (self._best is None or loss < self._best.loss):
             self._best = _Best(trial_id, loss, evaluation)
         if not self.enabled:

@@ -24,18 +24,14 @@ DEFAULT_SEARCH_EPOCHS = 100
 """Epochs each candidate trains during the search (SPEC §2: the paper's 100)."""
 
 LEGACY_HEADER_KEYS = {"epochs": "search_epochs"}
+"""Setting names of journals written by lightning-dnc 0.1.0 -> today's names."""
 DEFAULT_STRATEGY = "joint"
-"""The strategy of a new search when none is asked for (and no ``fidelity``)."""
-
-
-def default_strategy(fidelity: str | None) -> str:
-    """The strategy of a new search without one: :data:`DEFAULT_STRATEGY`, or ``"paper"`` with a fidelity."""
-    return DEFAULT_STRATEGY if fidelity is None else "paper"
+"""The strategy of a new search when none is asked for (with or without ``fidelity``)."""
 LEGACY_STRATEGY = "paper"
-"""The strategy of a journal header without one (written before strategies existed)."""
+"""The strategy of a journal header without one (written before strategies existed, or with
+``fidelity`` when a fidelity ran only the paper's stages): such journals resume as they ran."""
 NOT_IN_HEADER = ("objective", "space", "training_space")
 """Fields the journal header stores in sections of their own."""
-"""Setting names of journals written by lightning-dnc 0.1.0 -> today's names."""
 
 
 @dataclass(frozen=True)
@@ -72,8 +68,8 @@ class SearchSettings:
         or ``val_loss`` (regression); ``None`` trains every epoch (SPEC §2).
     strategy : {"paper", "joint", "revisit", "train-first"}, optional
         Which stages run (:mod:`lightning_dnc.search.stages.strategies`); ``"paper"`` is SPEC §5 exactly.
-        ``None``: the journal's on resume, else :data:`DEFAULT_STRATEGY` (``"paper"`` with
-        ``fidelity="asha"``, which runs the paper's stages only), filled in when the search starts.
+        ``None``: the journal's on resume, else :data:`DEFAULT_STRATEGY`, filled in when the
+        search starts. Every strategy runs with every ``fidelity``.
     fidelity : {None, "asha"}, default None
         ``None`` trains every candidate ``search_epochs`` epochs (the paper). ``"asha"``: candidates
         start at the lowest rung and are promoted by asynchronous successive halving
@@ -84,9 +80,10 @@ class SearchSettings:
     reduction_factor : int, default 3
         ``eta`` of successive halving (>= 2): rungs at ``min_epochs * eta**k``, the top one at
         ``search_epochs``; the best ``1/eta`` of a rung are promoted.
-    rung_model : {"highest", "top", "bohb"}, default "highest"
-        What the GP of stages 1 and 3 learns from the rung results (see
-        :mod:`lightning_dnc.search.fidelity.rungs`).
+    rung_model : {"highest", "shifted", "top"}, optional
+        The point each stage (its GP) sees per candidate from its rung results (see
+        :mod:`lightning_dnc.search.fidelity.rungs`); default
+        :data:`~lightning_dnc.search.fidelity.rungs.DEFAULT_RUNG_MODEL`.
 
     Raises
     ------
@@ -112,7 +109,7 @@ class SearchSettings:
     fidelity: str | None = None
     min_epochs: int | None = None
     reduction_factor: int = 3
-    rung_model: str = "highest"
+    rung_model: str | None = None
 
     def __post_init__(self) -> None:
         if self.family is not None:
@@ -142,10 +139,6 @@ class SearchSettings:
         object.__setattr__(self, "patience", check_optional_int("patience", self.patience, 1))
         if self.strategy is not None:
             check_choice("strategy", self.strategy, STRATEGIES)
-        if self.fidelity is not None and self.strategy not in (None, "paper"):
-            raise SettingError(
-                "strategy", f"`fidelity={self.fidelity!r}` runs the paper's stages: set `strategy` to 'paper' or leave it "
-                f"unset, got {self.strategy!r} (or set `fidelity` to None to use {self.strategy!r}).", others=("fidelity",))
         for name, fallback in (("training_prior_points", self.prior_points), ("training_steps", self.steps)):
             value = getattr(self, name)
             object.__setattr__(self, name, fallback if value is None else check_int(name, value, 0))
@@ -199,4 +192,4 @@ def normalise_header_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-__all__ = ["DEFAULT_SEARCH_EPOCHS", "DEFAULT_STRATEGY", "default_strategy", "SearchSettings", "normalise_header_settings"]
+__all__ = ["DEFAULT_SEARCH_EPOCHS", "DEFAULT_STRATEGY", "SearchSettings", "normalise_header_settings"]

@@ -70,6 +70,24 @@ class RungRun:
                    None if resume is None else int(resume), int(data["candidate"]), bool(data["save"]))
 
 
+def at_top(rung: RungRun | Mapping[str, Any] | None, config: Mapping[str, Any]) -> bool:
+    """The one rule for "this run trained the full budget": every fixed-epoch run (``rung`` None),
+    and a rung run whose epochs are the config's ``epochs`` (the top rung). Only such runs win a
+    stage, are ranked or are shown as the best so far.
+
+    Parameters
+    ----------
+    rung : RungRun, dict or None
+        The run's rung (a dict: :meth:`RungRun.to_dict`, e.g. an evaluation's ``extra["rung"]``).
+    config : dict
+        The run's configuration (its ``epochs`` is the search budget).
+    """
+    if rung is None:
+        return True
+    epochs = rung.epochs if isinstance(rung, RungRun) else rung.get("epochs")
+    return bool(epochs == config.get("epochs"))
+
+
 def checkpoint_name(trial_id: int) -> str:
     """File name of the checkpoint a rung trial writes (inside the search's checkpoint folder)."""
     return f"trial_{int(trial_id):05d}.ckpt"
@@ -148,6 +166,16 @@ class Trial:
     def finished(self) -> bool:
         """True once an evaluation was told."""
         return self.evaluation is not None
+
+    @property
+    def at_top(self) -> bool:
+        """True when this run trained the full budget (:func:`at_top`)."""
+        return at_top(self.rung, self.config)
+
+    @property
+    def is_candidate(self) -> bool:
+        """True for a candidate's first run (every fixed-epoch trial); False for its promotions."""
+        return self.rung is None or self.rung.rung == 0
 
     @property
     def trained_config(self) -> dict[str, Any]:
