@@ -101,12 +101,15 @@ def check_fidelity(fidelity: Any, min_epochs: Any, reduction_factor: Any, rung_m
     if fidelity is not None:
         check_choice("fidelity", fidelity, FIDELITIES)
     eta = check_int("reduction_factor", reduction_factor, 2)
-    rung_model = check_choice("rung_model", DEFAULT_RUNG_MODEL if rung_model is None else rung_model, RUNG_MODELS)
+    if rung_model is not None:
+        check_choice("rung_model", rung_model, RUNG_MODELS)
     if fidelity is None:
-        if min_epochs is not None:
-            raise SettingError("min_epochs", f"`min_epochs` ({min_epochs!r}) applies only with fidelity='asha'; "
-                                             "set `fidelity` to 'asha' or leave `min_epochs` unset.")
-        return {"fidelity": None, "min_epochs": None, "reduction_factor": eta, "rung_model": rung_model}
+        for name, value in (("min_epochs", min_epochs), ("rung_model", rung_model)):
+            if value is not None:
+                raise SettingError(name, f"`{name}` ({value!r}) applies only with fidelity='asha'; "
+                                         f"set `fidelity` to 'asha' or leave `{name}` unset.")
+        return {"fidelity": None, "min_epochs": None, "reduction_factor": eta, "rung_model": None}
+    rung_model = DEFAULT_RUNG_MODEL if rung_model is None else rung_model
     if patience is not None:
         raise SettingError("patience", f"`patience` ({patience!r}) cannot be combined with fidelity='asha': the "
                                        "rungs decide when a candidate stops. Leave one of them unset.",
