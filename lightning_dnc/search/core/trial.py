@@ -16,7 +16,8 @@ STATE_PENDING = "pending"
 STATE_OK = "ok"
 STATE_FAILED = "failed"
 RUN_KEY = "rung_run"
-"""Key under which :attr:`Proposal.run_config` hands a :class:`RungRun` (as a dict) to the evaluator."""
+"""Legacy: the key under which a rung run travelled inside the config (before it became the explicit
+``run`` argument of ``evaluate``); still read, and still used for an evaluator without ``run``."""
 
 
 def config_key(config: Mapping[str, Any]) -> str:
@@ -118,14 +119,13 @@ class Proposal:
     rung: RungRun | None = None
 
     @property
-    def run_config(self) -> dict[str, Any]:
-        """What to hand the evaluator: ``config``, plus the :class:`RungRun` under :data:`RUN_KEY`
-        (with the checkpoint file names) in a multi-fidelity search."""
+    def run(self) -> dict[str, Any] | None:
+        """The ``run`` argument of the evaluator: the :class:`RungRun` as plain data with the
+        checkpoint file names (``load``, ``save_as``); ``None`` for a fixed-epoch trial."""
         if self.rung is None:
-            return dict(self.config)
-        run = {**self.rung.to_dict(), "load": self.rung.load_checkpoint,
-               "save_as": checkpoint_name(self.trial_id) if self.rung.save else None}
-        return {**self.config, RUN_KEY: run}
+            return None
+        return {**self.rung.to_dict(), "load": self.rung.load_checkpoint,
+                "save_as": checkpoint_name(self.trial_id) if self.rung.save else None}
 
 
 @dataclass(frozen=True)
