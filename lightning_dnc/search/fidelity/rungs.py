@@ -63,8 +63,8 @@ FIDELITIES = ("asha",)
 """Values of ``fidelity`` besides ``None`` (every candidate at ``search_epochs``, the paper)."""
 RUNG_MODELS = ("highest", "shifted", "top")
 """Values of ``rung_model``."""
-DEFAULT_RUNG_MODEL = "highest"
-"""``rung_model`` when none is given (chosen on the benchmark's tuning half, docs/search.md)."""
+DEFAULT_RUNG_MODEL = "shifted"
+"""``rung_model`` when none is given (chosen on the benchmark's tuning half, docs/multi-fidelity.md)."""
 FIDELITY_KEYS = ("fidelity", "min_epochs", "reduction_factor", "rung_model")
 """Settings of multi-fidelity searches (left out of the journal header when ``fidelity`` is None)."""
 
