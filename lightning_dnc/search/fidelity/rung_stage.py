@@ -4,10 +4,16 @@ The wrapper owns the rungs; the stage inside it owns what to try. Whenever a wor
 
 1. a promotion, if the ASHA rule allows one (:func:`~lightning_dnc.search.fidelity.rungs.next_promotion`,
    highest rung first, within the candidate's *bracket*: the candidates proposed in the same grid
-   group, or all of a BO stage's);
-2. otherwise the inner stage proposes, and that candidate starts at the lowest rung;
-3. when the inner stage has nothing more and the bracket has no top-rung result, its best
-   candidate is promoted anyway (:func:`~lightning_dnc.search.fidelity.rungs.forced_promotion`).
+   group, or all of a BO stage's); when the inner stage has nothing more for the bracket and no
+   candidate reached the top rung, its best is promoted anyway
+   (:func:`~lightning_dnc.search.fidelity.rungs.forced_promotion`);
+2. otherwise the inner stage proposes, and that candidate starts at the lowest rung.
+
+A stage that decides on final results (the grid, whose group's options are all known when the group
+starts) halves each bracket in synchronous waves instead
+(:func:`~lightning_dnc.search.fidelity.rungs.synchronous_promotion`): with every option known there
+is nothing to gain from promoting early, and the best ``1/eta`` of a complete rung is exact. (It is
+also what searches with a fidelity did before the wrapper, so their journals resume.)
 
 The inner stage reads the search through a :class:`CandidateView`: one trial per candidate, whose
 evaluation and loss are the candidate's point under ``rung_model``
@@ -91,6 +97,7 @@ class Rungs(Stage):
         self.eta = eta
         self.rung_model = rung_model
         self._sees = FINAL_VIEW if inner.waits_for_final else rung_model
+        self._synchronous = inner.waits_for_final
 
     @property
     def top(self) -> int:
@@ -109,20 +116,14 @@ class Rungs(Stage):
         return self.inner.advance(self.view(state, self._sees))
 
     def propose(self, state: SearchState, trial_id: int) -> Proposal | None:  # noqa: D102
-        brackets = self._brackets(state)
-        for runs in reversed(brackets):
-            promote = rr.next_promotion(runs, self.top, self.eta, state.loss_of)
+        for runs in reversed(self._brackets(state)):
+            promote = self._due(state, runs)
             if promote is not None:
                 return self._promote(promote, trial_id)
         proposal = self.inner.propose(self.view(state, self._sees), trial_id)
-        if proposal is not None:
-            return Proposal(trial_id, self.number, proposal.config, proposal.group, rr.first_run(trial_id, self.ladder))
-        for runs in reversed(brackets):
-            if all(t.evaluation is not None for t in runs):
-                promote = rr.forced_promotion(runs, self.top, state.loss_of)
-                if promote is not None:
-                    return self._promote(promote, trial_id)
-        return None
+        if proposal is None:
+            return None
+        return Proposal(trial_id, self.number, proposal.config, proposal.group, rr.first_run(trial_id, self.ladder))
 
     def registered(self, proposal: Proposal) -> None:  # noqa: D102
         if proposal.rung is None or proposal.rung.rung == 0:
@@ -132,8 +133,7 @@ class Rungs(Stage):
         brackets = self._brackets(state)
         if any(t.evaluation is None for runs in brackets for t in runs):
             return False
-        if any(rr.next_promotion(runs, self.top, self.eta, state.loss_of) is not None
-               or rr.forced_promotion(runs, self.top, state.loss_of) is not None for runs in brackets):
+        if any(self._due(state, runs) is not None for runs in brackets):
             return False
         return self.inner.complete(self.view(state, self._sees))
 
@@ -161,8 +161,7 @@ class Rungs(Stage):
         out: set[int] = set()
         for runs in self._brackets(state):
             live = not done and runs[0].group == self.inner.current_group
-            left = self.inner.proposals_left(state) if live else 0
-            out |= rr.released_checkpoints(runs, self.top, self.eta, state.loss_of, left, not live)
+            out |= rr.released_checkpoints(runs, self.top, self.eta, state.loss_of, self._left(state, runs), not live)
         return out
 
     def ranked(self, state: SearchState) -> list[int]:
@@ -177,10 +176,16 @@ class Rungs(Stage):
             own = {t.rung.candidate for t in self._runs(state)}  # type: ignore[union-attr]
             final = {t.trial_id for t in state.trials if t.rung is not None and t.is_candidate} - own
             for runs in self._brackets(state):
-                left = self.inner.proposals_left(state) if runs[0].group == self.inner.current_group else 0
-                final |= rr.settled(runs, self.top, self.eta, state.loss_of, left)
+                final |= rr.settled(runs, self.top, self.eta, state.loss_of, self._left(state, runs), self._synchronous)
         points = rr.candidate_points(state.trials, self.top, model, state.loss_of, final)
         return CandidateView(state, points)
+
+    def _left(self, state: SearchState, runs: list[Trial]) -> int:
+        """Candidates the inner stage will still add to the bracket of ``runs`` (only the running one grows)."""
+        return self.inner.proposals_left(state) if runs[0].group == self.inner.current_group else 0
+
+    def _due(self, state: SearchState, runs: list[Trial]) -> Trial | None:
+        return rr.promotion_due(runs, self.top, self.eta, state.loss_of, self._left(state, runs), self._synchronous)
 
     def _runs(self, state: SearchState) -> list[Trial]:
         return [t for t in state.trials if t.stage == self.number]

@@ -183,18 +183,54 @@ def promotion(trial: Trial, ladder: Sequence[int]) -> RungRun:
     return RungRun(rung, ladder[rung], run.epochs, trial.trial_id, run.candidate, save=rung < len(ladder) - 1)
 
 
-def bracket_idle(trials: list[Trial], top: int, eta: int, loss_of: LossOf, new_candidates_left: int) -> bool:
+def synchronous_promotion(trials: list[Trial], top: int, eta: int, loss_of: LossOf,
+                          new_candidates_left: int) -> Trial | None:
+    """Successive halving in waves, for a bracket whose candidates are all known up front (a grid
+    group): once every candidate was proposed and every run of rung ``k`` told, the best
+    ``max(1, floor(n_k / eta))`` of rung ``k`` (by loss, then trial id; failed runs count in ``n_k``)
+    go on, in that order; the next wave waits for all of them."""
+    if new_candidates_left:
+        return None
+    ladder = by_candidate(trials)
+    for rung in range(top):
+        at_rung = [t for t in trials if t.rung.rung == rung]  # type: ignore[union-attr]
+        if not at_rung or any(t.evaluation is None for t in at_rung):
+            return None
+        ranked = sorted((loss, t.trial_id, t.rung.candidate) for t in at_rung  # type: ignore[union-attr]
+                        if (loss := loss_of(t)) is not None)
+        wave = [candidate for _, _, candidate in ranked[: max(1, len(at_rung) // eta)]]
+        waiting = [c for c in wave if ladder[c][-1].rung.rung == rung]  # type: ignore[union-attr]
+        if waiting:
+            return ladder[waiting[0]][-1]
+    return None
+
+
+def promotion_due(trials: list[Trial], top: int, eta: int, loss_of: LossOf, new_candidates_left: int,
+                  synchronous: bool) -> Trial | None:
+    """The promotion a bracket makes now: :func:`synchronous_promotion`, or :func:`next_promotion`
+    (ASHA) and, once nothing else can happen, :func:`forced_promotion`."""
+    if synchronous:
+        return synchronous_promotion(trials, top, eta, loss_of, new_candidates_left)
+    promote = next_promotion(trials, top, eta, loss_of)
+    if promote is None and new_candidates_left == 0 and all(t.evaluation is not None for t in trials):
+        promote = forced_promotion(trials, top, loss_of)
+    return promote
+
+
+def bracket_idle(trials: list[Trial], top: int, eta: int, loss_of: LossOf, new_candidates_left: int,
+                 synchronous: bool = False) -> bool:
     """True when a bracket's successive halving is over: no candidate to come, nothing running,
     nothing to promote (forced promotions included)."""
     return (new_candidates_left == 0 and all(t.evaluation is not None for t in trials)
-            and next_promotion(trials, top, eta, loss_of) is None and forced_promotion(trials, top, loss_of) is None)
+            and promotion_due(trials, top, eta, loss_of, 0, synchronous) is None)
 
 
-def settled(trials: list[Trial], top: int, eta: int, loss_of: LossOf, new_candidates_left: int) -> set[int]:
+def settled(trials: list[Trial], top: int, eta: int, loss_of: LossOf, new_candidates_left: int,
+            synchronous: bool = False) -> set[int]:
     """Candidates of a bracket whose result is final: at the top rung, failed, or no longer able to
     rise (all of them once the bracket is idle)."""
     ladder = by_candidate(trials)
-    idle = bracket_idle(trials, top, eta, loss_of, new_candidates_left)
+    idle = bracket_idle(trials, top, eta, loss_of, new_candidates_left, synchronous)
     out = set()
     for candidate, runs in ladder.items():
         last = runs[-1]
@@ -299,5 +335,5 @@ def _may_rise(trial: Trial, trials: list[Trial], ladder: Mapping[int, list[Trial
 
 __all__ = ["DEFAULT_RUNG_MODEL", "FIDELITIES", "FIDELITY_KEYS", "RUNG_MODELS", "bracket_idle", "by_candidate",
            "candidate_points", "check_fidelity", "default_min_epochs", "first_run", "forced_promotion",
-           "next_promotion", "promotion", "released_checkpoints", "rung_epochs", "rung_gaps", "rung_results",
-           "rung_summary", "settled"]
+           "next_promotion", "promotion", "promotion_due", "released_checkpoints", "rung_epochs", "rung_gaps", "rung_results",
+           "rung_summary", "settled", "synchronous_promotion"]
