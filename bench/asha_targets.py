@@ -47,6 +47,22 @@ def _at(curve: np.ndarray, grid: np.ndarray, time: float) -> float:
     return math.inf if idx < 0 else float(curve[idx])
 
 
+def _win_tie_loss(runs: Sequence[Mapping[str, Any]], ours: str, other: str, wc: float,
+                  tie: float = 0.01) -> dict[str, int]:
+    """Tasks where ``ours``'s mean final regret over seeds is lower / within ``tie`` / higher than ``other``'s."""
+    def means(method: str) -> dict[str, float]:
+        out: dict[str, list[float]] = {}
+        for r in runs:
+            if r["method"] == method and r["wc"] == wc and r.get("regret") is not None:
+                out.setdefault(str(r["task"]), []).append(r["regret"])
+        return {task: float(np.mean(v)) for task, v in out.items()}
+
+    mine, theirs = means(ours), means(other)
+    diffs = [mine[t] - theirs[t] for t in mine if t in theirs]
+    return {"win": sum(d < -tie for d in diffs), "tie": sum(abs(d) <= tie for d in diffs),
+            "loss": sum(d > tie for d in diffs)}
+
+
 def targets(report: Mapping[str, Any], ours: str, baseline: str, peers: Sequence[str]) -> dict[str, Any]:
     """Both targets at every wc of ``report``."""
     runs = report["runs"]
@@ -64,6 +80,7 @@ def targets(report: Mapping[str, Any], ours: str, baseline: str, peers: Sequence
                                  "time_ratios": ratios, "tasks": len(ratios),
                                  "ours_time_median": float(np.median([m["time"] for m in mine.values()])),
                                  "baseline_time_median": float(np.median([b["time"] for b in base.values()]))}
+        entry["vs_baseline_final"] = _win_tie_loss(runs, ours, baseline, wc)
         for peer in peers:
             theirs = _median_curves(runs, peer, wc)
             wins = total = 0
@@ -100,7 +117,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             print(f"wc={wc}: {ours} reaches {args.baseline}'s median final regret at {ratio:.2f}x its simulated "
                   f"time (median of {entry['tasks']} tasks; target <= {args.time_target:g}: "
                   f"{'met' if entry['time_met'] else 'missed'}); median end time {entry['ours_time_median']:.1f} "
-                  f"vs {entry['baseline_time_median']:.1f} full trainings")
+                  f"vs {entry['baseline_time_median']:.1f} full trainings; final regret vs {args.baseline} per task "
+                  f"(win/tie/loss) {entry['vs_baseline_final']}")
             for peer in args.peers:
                 share = entry.get(f"share_vs_{peer}")
                 if share is not None:
