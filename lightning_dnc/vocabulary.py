@@ -7,12 +7,41 @@ one edit changes them everywhere.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 FAMILIES: tuple[str, ...] = ("cnn", "mlp")
 """Model families a search can build: convolutional networks and multilayer perceptrons."""
 
-PENALTIES: tuple[str, ...] = ("t_tr", "n_params", "flops", "latency", "memory")
-"""Costs the objective can penalise: training seconds per epoch, trainable parameter count,
-inference FLOPs per sample, inference seconds per sample at batch 1, peak training bytes."""
+class Cost(NamedTuple):
+    """One cost the objective can penalise (a row of :data:`COSTS`)."""
+
+    name: str
+    """The ``Evaluation`` field and the value of ``penalize``."""
+    label: str
+    """How tables and progress lines name it."""
+    unit: str
+    """Unit of the value shown (``""``: a count)."""
+    measured: bool
+    """True when timed on the machine (noisy), False when computed from the architecture (deterministic)."""
+    reference: str
+    """The ``Objective`` field holding its reference (``f_c = value / reference``, SPEC §1)."""
+    log_scale: bool
+    """Spans orders of magnitude across a space (plots use a log axis)."""
+
+
+COSTS: dict[str, Cost] = {c.name: c for c in (
+    Cost("t_tr", "t_tr", "s", True, "t_tr_ref", False),  # training seconds per epoch
+    Cost("n_params", "N_p", "", False, "n_params_ref", True),  # trainable parameters
+    Cost("flops", "FLOPs", "", False, "flops_ref", True),  # inference FLOPs per sample
+    Cost("latency", "latency", "ms", True, "latency_ref", False),  # inference seconds per sample at batch 1
+    Cost("memory", "memory", "B", True, "memory_ref", True),  # peak training bytes
+)}
+"""The one table of costs every place reads: name, label, unit, measured or deterministic, reference."""
+
+PENALTIES: tuple[str, ...] = tuple(COSTS)
+"""Costs the objective can penalise (the names of :data:`COSTS`): training seconds per epoch,
+trainable parameter count, inference FLOPs per sample, inference seconds per sample at batch 1,
+peak training bytes."""
 
 T_TR_MODES: tuple[str, ...] = ("step", "epoch")
 """How ``t_tr`` is measured: the candidate's training step timed in a tight loop, or the mean
@@ -50,4 +79,5 @@ many times over; earlier results stored it as ``"t_tr"`` (read back by
 JOURNAL_NAME = "trials.jsonl"
 """File name of a search's journal inside a results folder."""
 
-__all__ = ["EXECUTORS", "FAMILIES", "FINAL_EPOCH_KEY", "JOURNAL_NAME", "LOGGERS", "MODELS", "PENALTIES", "STAGE_NAMES", "STRATEGIES", "T_TR_MODES"]
+__all__ = ["COSTS", "Cost", "EXECUTORS", "FAMILIES", "FINAL_EPOCH_KEY", "JOURNAL_NAME", "LOGGERS", "MODELS", "PENALTIES",
+           "STAGE_NAMES", "STRATEGIES", "T_TR_MODES"]

@@ -71,10 +71,10 @@ def test_worker_dying_mid_rung_is_retried_from_the_last_checkpoint(tmp_path):
     first = Proposal(0, 1, dict(MLP), None, RungRun(0, 1, 0, None, 0, True))
     top = Proposal(1, 1, dict(MLP), None, RungRun(1, 3, 1, 0, 0, False))
     with RayExecutor(evaluator, max_concurrent=1) as executor:
-        executor.submit(0, first.run_config)
+        executor.submit(0, dict(first.config), first.run)
         while executor.num_running:
             executor.collect()
-        executor.submit(1, top.run_config)
+        executor.submit(1, dict(top.config), top.run)
         records = {}
         while executor.num_running:
             records.update(dict(executor.collect()))

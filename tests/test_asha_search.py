@@ -17,7 +17,7 @@ from lightning_dnc.space import MLPSpace, TrainingSpace
 
 def settings(**changes):
     base = dict(family="mlp", prior_points=4, steps=4, training_prior_points=3, training_steps=3, search_epochs=27,
-                fidelity="asha", min_epochs=1, explore=50)
+                fidelity="asha", min_epochs=1, explore=50, strategy="paper")
     return SearchSettings(**{**base, **changes})
 
 
@@ -126,7 +126,7 @@ def test_fixed_epoch_search_has_no_rungs():
                                                                    search_epochs=2, explore=10),
                                                     MLPSpace(num_hidden_layers=(0, 2)), TrainingSpace())
     proposal = search.ask(1)[0]
-    assert proposal.rung is None and proposal.run_config == proposal.config
+    assert proposal.rung is None and proposal.run is None
     assert run_fixed.released_checkpoints() == set()
 
 
@@ -200,6 +200,17 @@ def test_out_of_memory_retry_keeps_the_rung_run():
                 return Evaluation(config=full, status="failed", failure_reason="oom", error="out of memory")
             return Evaluation(config=dict(config), best_val_acc=0.5)
 
+    class RunEvaluator:  # takes the explicit `run` argument
+        def evaluate(self, config, trial_id=None, run=None):
+            seen.append({**config, "run": run})
+            if len(seen) == 3:
+                return Evaluation(config=dict(config), status="failed", failure_reason="oom", error="out of memory")
+            return Evaluation(config=dict(config), best_val_acc=0.5)
+
     proposal = new_search().ask(1)[0]
-    OomRetry(Evaluator()).evaluate(proposal.run_config, proposal.trial_id)
+    OomRetry(Evaluator()).evaluate(proposal.config, proposal.trial_id, proposal.run)
+    assert seen[0][RUN_KEY] == proposal.run, "an evaluator without `run` gets it inside the config, as before"
     assert seen[1][RUN_KEY] == seen[0][RUN_KEY] and seen[1]["batch_size"] == seen[0]["batch_size"] // 2
+    OomRetry(RunEvaluator()).evaluate(proposal.config, proposal.trial_id, proposal.run)
+    assert RUN_KEY not in seen[2] and seen[2]["run"] == seen[3]["run"] == proposal.run
+    assert seen[3]["batch_size"] == seen[2]["batch_size"] // 2

@@ -48,12 +48,12 @@ def test_bad_choice_or_type_is_one_line(tmp_path, capsys, args, expected):
 
 
 def test_settings_errors_spell_cli_values_not_python(tmp_path, capsys):
-    """``fidelity=None`` is ``--fidelity none`` on the command line (the message used to say None)."""
-    code = cli.main(["fit", "--out", str(tmp_path / "never"), "--fidelity", "asha", "--strategy", "joint"])
+    """``fidelity='asha'`` is ``--fidelity asha`` on the command line (no Python spelling left)."""
+    code = cli.main(["fit", "--out", str(tmp_path / "never"), "--rung_model", "top"])
     assert code == 2
     lines = _error_lines(capsys)
     assert len(lines) == 1
-    assert "--fidelity asha" in lines[0] and "--fidelity to none" in lines[0] and "None" not in lines[0]
+    assert "--rung_model" in lines[0] and "--fidelity asha" in lines[0] and "None" not in lines[0]
     assert "`" not in lines[0]
 
 

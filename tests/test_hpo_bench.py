@@ -329,7 +329,7 @@ def test_tables_print_the_test_half_beside_the_tune_half(tmp_path):
         runs = [{"task": t, "seed": s, "wc": 0.1, "method": m, "regret": base + offset + 0.01 * s,
                  "regret_at": {"10": None}, "simulated_time_full": 1.0, "simulated_time": 1.0, "decision_time": 0.1,
                  "evaluations": 30, "epochs": 1560, "hv_ratio": 0.9}
-                for t in ("a", "b") for s in (0, 1) for m, base in (("dnc", 0.1), ("tpe", 0.3), ("dnc-asha", 0.2),
+                for t in ("a", "b") for s in (0, 1) for m, base in (("dnc", 0.1), ("tpe", 0.3), ("dnc-asha-paper", 0.2),
                                                                    ("dnc-paper", 0.4))]
         return {"command": f"python bench/hpo_bench.py --tasks {split}", "elapsed_s": 60.0, "runs": len(runs),
                 "settings": {"suite": "lcbench", "split": split, "tasks": ["a", "b"], "seeds": 2, "budget": 30.0},
@@ -341,5 +341,5 @@ def test_tables_print_the_test_half_beside_the_tune_half(tmp_path):
         paths[-1].write_text(json.dumps(doc(split, offset)))
     text = tables.render(paths)
     assert "| 0.1 | tpe | 0.305 [0.300, 0.310] | 0.805 | 2/0/0 |" in text
-    assert "| 0.1 | dnc-asha | 0.205 [0.200, 0.210] | 0.705 | 0/0/2 (dnc-paper) |" in text
+    assert "| 0.1 | dnc-asha-paper | 0.205 [0.200, 0.210] | 0.705 | 0/0/2 (dnc-paper) |" in text
     assert "--tasks test" in text and "--tasks tune" in text

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from test_golden_proposals import run_case, synthetic_evaluation
 
 from lightning_dnc.search import StagedSearch
@@ -54,3 +56,35 @@ def test_cli_run_folder_of_0_1_0_resumes(tmp_path):
     result = json.loads((run / "result.json").read_text())
     assert result["meta"]["earlier_session_trials"] == [0, 1, 2, 3]
     assert "in earlier sessions" in (run / "report.md").read_text(), "the search cost counts every session"
+
+
+def _asha_evaluation(proposal):
+    """The evaluation the fixture was written with: accuracy rising with the rung's epochs."""
+    import dataclasses
+
+    ev = synthetic_evaluation(proposal.config, False)
+    return dataclasses.replace(ev, best_val_acc=ev.best_val_acc * (1 - 0.3 / proposal.rung.epochs))
+
+
+@pytest.mark.parametrize("strategy_key", [True, False])
+def test_asha_journal_from_before_the_rungs_wrapper_resumes_as_it_ran(tmp_path, strategy_key):
+    """Written by the code before Rungs(stage) (fidelity='asha' ran the paper's stages), stopped in
+    stage 2 with a promotion in flight; without a strategy key it is read as 'paper'."""
+    journal = tmp_path / "trials.jsonl"
+    lines = (GOLDEN / "journal_asha_paper_before_rungs.jsonl").read_text().splitlines()
+    header = json.loads(lines[0])
+    if not strategy_key:
+        del header["settings"]["strategy"]
+    journal.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
+    search = StagedSearch.from_journal(journal)
+    inflight = list(search.pending)
+    while not search.finished or inflight:
+        if not search.finished and len(inflight) < 2:
+            inflight += search.ask(2 - len(inflight))
+        if not inflight:
+            break
+        proposal = inflight.pop(0)
+        search.tell(proposal.trial_id, _asha_evaluation(proposal))
+    reference = json.loads((GOLDEN / "asha_paper_before_rungs_reference.json").read_text())
+    assert [{"config": t.config, "rung": t.rung.to_dict()} for t in search.trials] == reference["trials"]
+    assert search.result().best_config == reference["best_config"]

@@ -20,16 +20,18 @@ def digits():
 
 
 def _rung(trial_id, rung, epochs, from_epoch, resume, save):
-    return Proposal(trial_id, 1, dict(MLP), None, RungRun(rung, epochs, from_epoch, resume, 0, save)).run_config
+    """The evaluator's arguments for a rung run: the config and the explicit ``run``."""
+    proposal = Proposal(trial_id, 1, dict(MLP), None, RungRun(rung, epochs, from_epoch, resume, 0, save))
+    return {"config": dict(proposal.config), "run": proposal.run}
 
 
 def test_promoted_candidate_has_the_curve_of_an_uninterrupted_run(digits, tmp_path):
     evaluator = CandidateEvaluator(digits, accelerator="cpu", seed=3, checkpoint_dir=tmp_path, measure_costs=False)
     whole = evaluator.evaluate(dict(MLP))
-    first = evaluator.evaluate(_rung(0, 0, 1, 0, None, True))
+    first = evaluator.evaluate(**_rung(0, 0, 1, 0, None, True))
     assert (tmp_path / "trial_00000.ckpt").is_file()
-    second = evaluator.evaluate(_rung(1, 1, 2, 1, 0, True))
-    top = evaluator.evaluate(_rung(2, 2, 4, 2, 1, False))
+    second = evaluator.evaluate(**_rung(1, 1, 2, 1, 0, True))
+    top = evaluator.evaluate(**_rung(2, 2, 4, 2, 1, False))
     assert not (tmp_path / "trial_00002.ckpt").exists(), "the top rung writes no checkpoint"
     assert first.val_acc_curve == whole.val_acc_curve[:1]
     assert second.val_loss_curve == whole.val_loss_curve[:2]
@@ -44,16 +46,16 @@ def test_promoted_candidate_has_the_curve_of_an_uninterrupted_run(digits, tmp_pa
 
 def test_missing_checkpoint_trains_the_rung_from_scratch(digits, tmp_path):
     evaluator = CandidateEvaluator(digits, accelerator="cpu", seed=3, checkpoint_dir=tmp_path, measure_costs=False)
-    direct = evaluator.evaluate(_rung(0, 0, 2, 0, None, False))
-    again = evaluator.evaluate(_rung(5, 1, 2, 1, 4, False))  # trial 4's checkpoint was never written
+    direct = evaluator.evaluate(**_rung(0, 0, 2, 0, None, False))
+    again = evaluator.evaluate(**_rung(5, 1, 2, 1, 4, False))  # trial 4's checkpoint was never written
     assert again.ok and not again.extra["rung"]["continued"]
     assert again.val_loss_curve == direct.val_loss_curve
 
 
 def test_rung_costs_measured_once_and_carried(digits, tmp_path):
     evaluator = CandidateEvaluator(digits, accelerator="cpu", seed=3, checkpoint_dir=tmp_path)
-    first = evaluator.evaluate(_rung(0, 0, 1, 0, None, True))
-    top = evaluator.evaluate(_rung(1, 1, 2, 1, 0, False))
+    first = evaluator.evaluate(**_rung(0, 0, 1, 0, None, True))
+    top = evaluator.evaluate(**_rung(1, 1, 2, 1, 0, False))
     assert first.t_tr_step is not None and top.t_tr_step == first.t_tr_step and top.t_tr == first.t_tr
     assert top.flops == first.flops
 
@@ -61,5 +63,8 @@ def test_rung_costs_measured_once_and_carried(digits, tmp_path):
 def test_rung_without_checkpoint_dir_is_refused(digits):
     evaluator = CandidateEvaluator(digits, accelerator="cpu", measure_costs=False)
     with pytest.raises(ValueError, match="checkpoint_dir"):
-        evaluator.evaluate(_rung(0, 0, 1, 0, None, True))
+        evaluator.evaluate(**_rung(0, 0, 1, 0, None, True))
+    legacy = _rung(0, 0, 1, 0, None, True)  # earlier versions: the run inside the config, still read
+    with pytest.raises(ValueError, match="checkpoint_dir"):
+        evaluator.evaluate({**legacy["config"], RUN_KEY: legacy["run"]})
     assert RUN_KEY == "rung_run"

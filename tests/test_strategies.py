@@ -184,10 +184,8 @@ def test_joint_moves_half_of_stage_three_into_stage_one(training, stage1, stage3
     assert len(search.trials) == 3 + 4 + sum(training)  # the paper's total
 
 
-def test_multi_fidelity_runs_the_paper_stages_and_refuses_another_strategy():
-    from lightning_dnc.search.core.settings import default_strategy
-
-    assert default_strategy("asha") == "paper" and default_strategy(None) == DEFAULT_STRATEGY
-    with pytest.raises(ValueError, match=r"`fidelity='asha'` runs the paper's stages: set `strategy` to 'paper'"):
-        SearchSettings(fidelity="asha", search_epochs=9, strategy="joint")
-    assert SearchSettings(fidelity="asha", search_epochs=9, strategy="paper").strategy == "paper"
+def test_every_strategy_takes_a_fidelity_and_the_default_is_the_same_with_one():
+    assert all(SearchSettings(fidelity="asha", search_epochs=9, strategy=s).strategy == s for s in STRATEGIES)
+    search = StagedSearch.from_settings(SearchSettings(family="mlp", fidelity="asha", search_epochs=9, prior_points=2,
+                                                       steps=0, explore=10), MLPSpace(), TrainingSpace())
+    assert search.search_settings.strategy == DEFAULT_STRATEGY

@@ -11,10 +11,12 @@ the stages as ``dnc`` splits them (:func:`hpo_dnc.stage_sizes`). At the rung str
 expected cost per candidate (:func:`expected_epochs`) that is a fraction of ``dnc``'s epochs; the
 search stops when its stages end (or the budget is spent).
 
-Variants (``--methods``): ``dnc-asha`` uses :data:`RUNG_MODEL`; ``dnc-asha-highest``,
-``dnc-asha-top`` and ``dnc-asha-bohb`` pin the GP design (``rung_model``) for the comparison.
-``fidelity="asha"`` runs the paper's stages, so its fixed-epoch twin is ``dnc-paper``
-(:data:`FIXED_TWIN`): the tables compare every ``dnc-asha`` row with it, not with ``dnc``.
+Variants (``--methods``), each a strategy x ``rung_model`` (:data:`VARIANTS`): ``dnc-asha`` is
+lightning-dnc's defaults with ``fidelity="asha"`` (strategy ``"joint"``, the default
+``rung_model``); ``dnc-asha-paper``, ``dnc-asha-revisit`` and ``dnc-asha-train-first`` run the other
+strategies' stages under rungs; ``dnc-asha-highest``, ``dnc-asha-shifted`` and ``dnc-asha-top`` pin
+the point the stages see per candidate, for the comparison of designs. Each one's fixed-epoch twin
+(:data:`FIXED_TWIN`) is the same strategy at 52 epochs.
 """
 
 from __future__ import annotations
@@ -26,13 +28,16 @@ import hpo.space as hs
 from hpo.lcbench import MAX_EPOCHS
 from hpo.trace import Trace
 
-#: The GP design ``dnc-asha`` uses: on 12 tasks x 3 seeds (budget 30) ``"highest"`` had a lower mean
-#: regret than ``"top"`` on 10 of 12 tasks at wc 0 (Wilcoxon p = 0.04) and 7 (2 ties) at wc 0.1;
-#: ``"bohb"`` made the same picks as ``"top"`` once three candidates had reached the top rung.
-RUNG_MODEL = "highest"
-VARIANTS = {"dnc-asha": RUNG_MODEL, "dnc-asha-highest": "highest", "dnc-asha-top": "top", "dnc-asha-bohb": "bohb"}
-#: The same strategy at fixed epochs (``fidelity="asha"`` runs the paper's stages).
-FIXED_TWIN = "dnc-paper"
+#: ``(strategy, rung_model)`` of every variant (``None``: lightning-dnc's default).
+VARIANTS: dict[str, tuple[str | None, str | None]] = {
+    "dnc-asha": (None, None),
+    "dnc-asha-paper": ("paper", None), "dnc-asha-revisit": ("revisit", None),
+    "dnc-asha-train-first": ("train-first", None),
+    "dnc-asha-highest": (None, "highest"), "dnc-asha-shifted": (None, "shifted"), "dnc-asha-top": (None, "top"),
+}
+#: The same strategy at fixed epochs, per variant.
+FIXED_TWIN = {method: {"paper": "dnc-paper", "revisit": "dnc-revisit", "train-first": "dnc-train-first"}.get(
+    strategy or "", "dnc") for method, (strategy, _) in VARIANTS.items()}
 #: Lowest rung and reduction factor: rungs 6, 18, 52 epochs (min 2: rungs 2, 6, 18, 52 gave higher
 #: regret on 8 tasks x 2 seeds, 0.59 vs 0.52 at wc 0 and 0.63 vs 0.46 at wc 0.1).
 MIN_EPOCHS = 6
@@ -56,12 +61,17 @@ def settings_of(method: str, budget: float) -> dict[str, Any]:
 
     ladder = rung_epochs(MAX_EPOCHS, MIN_EPOCHS, ETA)
     candidates = SCALE * budget
+    from lightning_dnc.search.core.settings import DEFAULT_STRATEGY
+    from lightning_dnc.search.fidelity.rungs import DEFAULT_RUNG_MODEL
+
+    strategy, rung_model = VARIANTS[method]
     return {"engine": "lightning_dnc.search.StagedSearch", "explore": hpo_dnc.EXPLORE, "epochs": MAX_EPOCHS,
-            "fidelity": "asha", "min_epochs": MIN_EPOCHS, "reduction_factor": ETA, "rung_model": VARIANTS[method],
+            "fidelity": "asha", "min_epochs": MIN_EPOCHS, "reduction_factor": ETA,
+            "strategy": strategy or DEFAULT_STRATEGY, "rung_model": rung_model or DEFAULT_RUNG_MODEL,
             "rungs": list(ladder), "scale": SCALE, "expected_epochs_per_candidate": expected_epochs(ladder, ETA),
             "stage2_order": list(hs.DNC_STAGE2_ORDER), **hpo_dnc.stage_sizes(candidates),
-            "note": "lightning-dnc's staged search with asynchronous successive halving in stages 1 and 3 and "
-                    "successive halving in the stage-2 group; promoted candidates continue from their rung"}
+            "note": "lightning-dnc's staged search of the strategy, every stage wrapped in asynchronous successive "
+                    "halving (Rungs); promoted candidates continue from their rung"}
 
 
 def run(method: str, trace: Trace, seed: int) -> dict[str, Any]:
@@ -76,7 +86,7 @@ def run(method: str, trace: Trace, seed: int) -> dict[str, Any]:
                                 explore=settings["explore"], search_epochs=MAX_EPOCHS,
                                 stage2_order=tuple(hs.DNC_STAGE2_ORDER), seed=seed, fidelity="asha",
                                 min_epochs=MIN_EPOCHS, reduction_factor=ETA, rung_model=settings["rung_model"],
-                                **sizes)
+                                strategy=settings["strategy"], **sizes)
         search = StagedSearch.from_settings(record, space, training_space)
     stages = hpo_dnc.drive(search, trace)
     meta = search.result().meta.get("rungs", {}) if search.best_trial is not None else {}

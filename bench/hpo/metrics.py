@@ -145,7 +145,7 @@ def summarise(runs: Sequence[Mapping[str, Any]], ours: str = "dnc",
     """``{"by_wc": {wc: {method: {...}}}, "curve_grid": [...], "ours": ours}`` over tasks x seeds.
 
     A method's ``vs_ours`` counts per task how its reference did against it: the reference is
-    ``twins[method]`` where given (``dnc-asha`` against its fixed-epoch twin ``dnc-paper``), else
+    ``twins[method]`` where given (a ``dnc-asha`` variant against its fixed-epoch twin), else
     ``ours``; ``vs_ours["reference"]`` names it. ``per_task`` holds each method's mean regret per
     task (over seeds), so the head-to-head counts can be recomputed from a summary alone."""
     twins = dict(twins or {})

@@ -67,6 +67,10 @@ def add_search_options(parser: ArgumentParser, report_only: bool = False) -> Non
                         help="--fidelity asha: epochs of the lowest rung (default search_epochs / eta^3, >= 1).")
     parser.add_argument("--reduction_factor", type=int, default=3,
                         help="--fidelity asha: rungs at min_epochs * eta^k up to --search_epochs (eta >= 2).")
+    parser.add_argument("--rung_model", type=str | None, default=None,
+                        help="--fidelity asha: the point each stage's GP sees per candidate: highest (its highest "
+                             "rung's result), shifted (that, moved to the top rung's scale) or top (top-rung results "
+                             "only); default: the package's.")
     parser.add_argument("--search_epochs", type=int | None, default=None,
                         help="Epochs per candidate during the search (budget's value when unset).")
     parser.add_argument("--epochs", type=int | None, default=None,

@@ -180,12 +180,12 @@ def check_hardware(hardware: dict[str, Any]) -> None:
 
 
 def _fidelity(options: Any) -> dict[str, Any]:
-    """``--fidelity none|asha``, ``--min_epochs``, ``--reduction_factor`` as settings (checked there)."""
+    """``--fidelity none|asha``, ``--min_epochs``, ``--reduction_factor``, ``--rung_model`` as settings (checked there)."""
     fidelity = options.get("fidelity", "none")
     if fidelity not in ("none", "asha"):
         raise UsageError(f"--fidelity must be one of ['none', 'asha'], got {fidelity!r}.")
     return {"fidelity": None if fidelity == "none" else fidelity, "min_epochs": options.get("min_epochs"),
-            "reduction_factor": options.get("reduction_factor", 3)}
+            "reduction_factor": options.get("reduction_factor", 3), "rung_model": options.get("rung_model")}
 
 
 def _check_devices(devices: int) -> None:

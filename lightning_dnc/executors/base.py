@@ -13,18 +13,31 @@ from collections.abc import Callable
 from typing import Any
 
 from lightning_dnc.search.core.records import Evaluation
+from lightning_dnc.search.core.trial import RUN_KEY
 
 EvaluateFn = Callable[..., Evaluation]
-"""``evaluate(config) -> Evaluation``, optionally with a ``trial_id`` keyword (to name its logs)."""
+"""``evaluate(config) -> Evaluation``, optionally with ``trial_id`` (to name its logs) and ``run``
+(a multi-fidelity run: :attr:`~lightning_dnc.search.core.trial.Proposal.run`) keywords."""
 
 
-def evaluate_trial(evaluate: EvaluateFn, config: dict[str, Any], trial_id: int | None) -> Evaluation:
-    """``evaluate(config, trial_id=trial_id)`` when ``evaluate`` takes ``trial_id``, else ``evaluate(config)``."""
+def evaluate_trial(evaluate: EvaluateFn, config: dict[str, Any], trial_id: int | None,
+                   run: dict[str, Any] | None = None) -> Evaluation:
+    """``evaluate(config, trial_id=..., run=...)`` with the keywords ``evaluate`` takes.
+
+    An evaluator without a ``run`` keyword gets a rung run the way earlier versions handed it on:
+    inside the config under :data:`~lightning_dnc.search.core.trial.RUN_KEY`.
+    """
     try:
-        takes_id = "trial_id" in inspect.signature(evaluate).parameters
+        parameters = inspect.signature(evaluate).parameters
     except (TypeError, ValueError):
-        takes_id = False
-    return evaluate(config, trial_id=trial_id) if takes_id else evaluate(config)
+        parameters = {}  # type: ignore[assignment]
+    keywords: dict[str, Any] = {"trial_id": trial_id} if "trial_id" in parameters else {}
+    if run is not None:
+        if "run" in parameters:
+            keywords["run"] = run
+        else:
+            config = {**config, RUN_KEY: run}
+    return evaluate(config, **keywords)
 
 
 class Executor(ABC):
@@ -49,8 +62,9 @@ class Executor(ABC):
         return max(0, self.max_concurrent - self.num_running)
 
     @abstractmethod
-    def submit(self, trial_id: int, config: dict[str, Any]) -> None:
-        """Start evaluating ``config``; raises ``RuntimeError`` when no slot is free."""
+    def submit(self, trial_id: int, config: dict[str, Any], run: dict[str, Any] | None = None) -> None:
+        """Start evaluating ``config`` (``run``: its rung run, multi-fidelity searches); raises
+        ``RuntimeError`` when no slot is free."""
 
     @abstractmethod
     def collect(self) -> list[tuple[int, Evaluation]]:

@@ -105,18 +105,21 @@ class OomRetry:
         self.evaluator = copy.copy(self.evaluator)  # never change the caller's evaluator
         self.evaluator.datamodule = value
 
-    def evaluate(self, config: Mapping[str, Any], trial_id: int | None = None) -> Evaluation:
-        """Evaluate ``config`` (of trial ``trial_id``); on ``"oom"`` evaluate it again at half the batch size."""
-        first = evaluate_trial(self.evaluator.evaluate, dict(config), trial_id)  # type: ignore[arg-type]
+    def evaluate(self, config: Mapping[str, Any], trial_id: int | None = None,
+                 run: Mapping[str, Any] | None = None) -> Evaluation:
+        """Evaluate ``config`` (of trial ``trial_id``, ``run`` its rung run); on ``"oom"`` evaluate it
+        again at half the batch size (the same rung run)."""
+        run = None if run is None else dict(run)
+        first = evaluate_trial(self.evaluator.evaluate, dict(config), trial_id, run)  # type: ignore[arg-type]
         if first.ok or first.failure_reason != "oom":
             return first
         batch_size = int((first.config or config).get("batch_size", 0))
         if batch_size < 2:
             return first
-        rung = {RUN_KEY: config[RUN_KEY]} if RUN_KEY in config else {}  # a rung run stays one (multi-fidelity)
+        rung = {RUN_KEY: config[RUN_KEY]} if RUN_KEY in config else {}  # legacy: a rung run inside the config
         retry = evaluate_trial(self.evaluator.evaluate,
                                {**(first.config or config), "batch_size": batch_size // 2, **rung},
-                               trial_id)  # type: ignore[arg-type]
+                               trial_id, run)  # type: ignore[arg-type]
         extra = {**retry.extra, "oom_retry": {"proposed_batch_size": batch_size, "trained_batch_size": batch_size // 2,
                                               "first_error": first.error}}
         return dataclasses.replace(retry, extra=extra, wall_time=first.wall_time + retry.wall_time)
@@ -159,7 +162,8 @@ def drive(engine: StagedSearch, executor: Executor, progress: ProgressDisplay,
         for proposal in proposals:
             stage_of[proposal.trial_id] = proposal.stage
             progress.trial_started(proposal.trial_id, proposal.stage, _planned(engine, budget), engine.stage == 1)
-            executor.submit(proposal.trial_id, proposal.run_config)
+            run = proposal.run  # a fixed-epoch trial has none: executors written before `run` still work
+            executor.submit(proposal.trial_id, dict(proposal.config), *([] if run is None else [run]))
         if executor.num_running == 0:
             if engine.finished and not backlog:
                 break

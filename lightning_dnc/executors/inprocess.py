@@ -22,24 +22,24 @@ class InProcessExecutor(Executor):
 
     def __init__(self, evaluate: EvaluateFn) -> None:
         self._evaluate = evaluate
-        self._pending: list[tuple[int, dict[str, Any]]] = []
+        self._pending: list[tuple[int, dict[str, Any], dict[str, Any] | None]] = []
 
     @property
     def num_running(self) -> int:
         return len(self._pending)
 
-    def submit(self, trial_id: int, config: dict[str, Any]) -> None:
+    def submit(self, trial_id: int, config: dict[str, Any], run: dict[str, Any] | None = None) -> None:
         if self.num_free == 0:
             raise RuntimeError(
                 f"InProcessExecutor runs one candidate at a time; collect trial "
                 f"{self._pending[0][0]} before submitting trial {trial_id}."
             )
-        self._pending.append((trial_id, config))
+        self._pending.append((trial_id, config, run))
 
     def collect(self) -> list[tuple[int, Evaluation]]:
         if not self._pending:
             return []
-        trial_id, config = self._pending[0]
-        evaluation = evaluate_trial(self._evaluate, config, trial_id)
+        trial_id, config, run = self._pending[0]
+        evaluation = evaluate_trial(self._evaluate, config, trial_id, run)
         self._pending.pop(0)
         return [(trial_id, evaluation)]

@@ -138,7 +138,7 @@ class RayExecutor(Executor):
     def num_running(self) -> int:
         return len(self._running)
 
-    def submit(self, trial_id: int, config: dict[str, Any]) -> None:
+    def submit(self, trial_id: int, config: dict[str, Any], run: dict[str, Any] | None = None) -> None:
         if self._closed:
             raise RuntimeError("RayExecutor was shut down; create a new one to submit trials.")
         if self.num_free == 0:
@@ -147,7 +147,7 @@ class RayExecutor(Executor):
                 f"RayExecutor runs at most `max_concurrent={self.max_concurrent}` candidates; trials {running} are "
                 f"running. Collect one before submitting trial {trial_id}."
             )
-        self._launch(trial_id, dict(config), attempt=1, deaths=[])
+        self._launch(trial_id, dict(config), attempt=1, deaths=[], run=run)
 
     def collect(self) -> list[tuple[int, Evaluation]]:
         finished: list[tuple[int, Evaluation]] = []
@@ -201,28 +201,29 @@ class RayExecutor(Executor):
             options["resources"] = custom
         return options
 
-    def _launch(self, trial_id: int, config: dict[str, Any], attempt: int, deaths: list[str]) -> None:
+    def _launch(self, trial_id: int, config: dict[str, Any], attempt: int, deaths: list[str],
+                run: dict[str, Any] | None = None) -> None:
         threads = max(1, int(self.resources["cpu"]))
-        ref = self._remote.remote([self._evaluator_ref], config, threads, trial_id)
-        self._running[ref] = (trial_id, config, attempt, deaths)
+        ref = self._remote.remote([self._evaluator_ref], config, threads, trial_id, run)
+        self._running[ref] = (trial_id, config, attempt, deaths, run)
 
     def _settle(self, ref: Any) -> tuple[int, Evaluation] | None:
         """The record of a finished task, or None when it was resubmitted after a worker death."""
         ray = self._ray
-        trial_id, config, attempt, deaths = self._running.pop(ref)
+        trial_id, config, attempt, deaths, run = self._running.pop(ref)
         try:
             evaluation = ray.get(ref)
         except ray.exceptions.OutOfMemoryError as err:
             return trial_id, _failed(config, "oom", _short(err), attempt, deaths)
         except BaseException as err:  # noqa: BLE001 - classified below; driver interrupts re-raise
             if isinstance(err, (KeyboardInterrupt, SystemExit)):
-                self._running[ref] = (trial_id, config, attempt, deaths)
+                self._running[ref] = (trial_id, config, attempt, deaths, run)
                 raise
             if not _is_worker_death(ray, err):
                 return trial_id, _failed(config, "exception", _short(err), attempt, deaths)
             deaths = [*deaths, _short(err)]
             if len(deaths) < MAX_WORKER_DEATHS:
-                self._launch(trial_id, config, attempt + 1, deaths)
+                self._launch(trial_id, config, attempt + 1, deaths, run)
                 return None
             error = (f"The Ray worker died while training this candidate, {len(deaths)} times (retried once on "
                      f"another worker): {deaths[-1]}")
@@ -233,7 +234,7 @@ class RayExecutor(Executor):
 
 
 def _train_candidate(evaluator_box: list[Any], config: dict[str, Any], threads: int,
-                     trial_id: int | None = None) -> Evaluation:
+                     trial_id: int | None = None, run: dict[str, Any] | None = None) -> Evaluation:
     """Body of the Ray task: limit threads, fetch the (cached) evaluator, train, tag the record."""
     import sys
 
@@ -247,7 +248,7 @@ def _train_candidate(evaluator_box: list[Any], config: dict[str, Any], threads: 
     torch = sys.modules.get("torch")  # imported by unpickling a CandidateEvaluator; not forced on others
     if torch is not None:
         torch.set_num_threads(threads)
-    evaluation = evaluate_trial(_CACHED_EVALUATOR[key].evaluate, config, trial_id)  # type: ignore[arg-type]
+    evaluation = evaluate_trial(_CACHED_EVALUATOR[key].evaluate, config, trial_id, run)  # type: ignore[arg-type]
     context = ray.get_runtime_context()
     worker = {
         "executor": "ray",

@@ -25,7 +25,8 @@ from rich.table import Table
 
 from lightning_dnc.search.core.records import Evaluation
 from lightning_dnc.search.core.tables import si_text
-from lightning_dnc.vocabulary import STAGE_NAMES
+from lightning_dnc.search.core.trial import at_top
+from lightning_dnc.vocabulary import COSTS, STAGE_NAMES
 
 COST_COLUMNS = {"t_tr": "t_tr (s)", "n_params": "N_p", "flops": "FLOPs/sample", "latency": "latency (ms)",
                 "memory": "memory"}
@@ -61,9 +62,9 @@ def cost_value(evaluation: Evaluation, cost: str) -> str:
 def cost_text(evaluation: Evaluation, cost: str) -> str:
     """``t_tr 0.123s``, ``N_p 12,345``, ``FLOPs 1.2 M``, ``latency 0.500ms`` or ``memory 3.4 MB``."""
     value = cost_value(evaluation, cost)
-    label = {"t_tr": "t_tr", "n_params": "N_p", "flops": "FLOPs", "latency": "latency", "memory": "memory"}[cost]
-    unit = {"t_tr": "s", "latency": "ms"}.get(cost, "") if value != "-" else ""
-    return f"{label} {value}{unit}"
+    unit = COSTS[cost].unit
+    unit = "" if value == "-" or value.endswith(unit) else unit  # memory's si_text already ends with B
+    return f"{COSTS[cost].label} {value}{unit}"
 
 
 def shown_costs(penalize: str) -> tuple[str, ...]:
@@ -176,7 +177,7 @@ class SearchProgress:
         self._estimate = estimate
         self._planned = max(planned_total, self._finished)
         rung = evaluation.extra.get("rung")  # multi-fidelity: only full-budget runs can be best
-        full = rung is None or rung.get("epochs") == evaluation.config.get("epochs")
+        full = at_top(rung, evaluation.config)
         if loss is not None and full and (self._best is None or loss < self._best.loss):
             self._best = _Best(trial_id, loss, evaluation)
         if not self.enabled:

@@ -40,7 +40,7 @@ from lightning_dnc.lightning.setup_checks import warn_small_data
 from lightning_dnc.lightning.resume import JournalToResume, dataset_fingerprint
 from lightning_dnc.search import Journal, SearchResult, SearchSettings, StagedSearch
 from lightning_dnc.search.journal.lock import RunLock
-from lightning_dnc.search.core.settings import default_strategy, normalise_header_settings
+from lightning_dnc.search.core.settings import DEFAULT_STRATEGY, normalise_header_settings
 from lightning_dnc.space import CNNSpace, MLPSpace, TrainingSpace, complete_config
 
 
@@ -183,7 +183,7 @@ def _complete_settings(settings: SearchSettings, resuming: JournalToResume | Non
     strategy = settings.strategy
     if strategy is None:  # the run's own on resume (journals from before strategies: "paper")
         strategy = (normalise_header_settings(resuming.header.get("settings") or {})["strategy"]
-                    if resuming is not None else default_strategy(settings.fidelity))
+                    if resuming is not None else DEFAULT_STRATEGY)
     model = settings.model
     if model is None and resuming is not None:  # the run's own (journals from before models: "scalar")
         model = normalise_header_settings(resuming.header.get("settings") or {})["model"]

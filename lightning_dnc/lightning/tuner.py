@@ -144,13 +144,17 @@ class DeepNCheapTuner(pl.Callback):
     fidelity : {None, "asha"}, default None
         ``None`` trains every candidate ``search_epochs`` epochs (the paper). ``"asha"`` starts every
         candidate at ``min_epochs`` and promotes the best ``1/reduction_factor`` of each rung
-        (asynchronous successive halving in stages 1 and 3, successive halving in each stage-2
-        group); promoted candidates continue from their checkpoint (kept in the results folder's
-        ``checkpoints/``) and only candidates that trained ``search_epochs`` are ranked.
+        (asynchronous successive halving around every stage of the strategy, each stage-2 group
+        its own bracket); promoted candidates continue from their checkpoint (kept in the results
+        folder's ``checkpoints/``) and only candidates that trained ``search_epochs`` are ranked.
     min_epochs : int, optional
         Epochs of the lowest rung; default ``search_epochs / reduction_factor**3`` rounded (>= 1).
     reduction_factor : int, default 3
         Rungs at ``min_epochs * reduction_factor**k`` epochs up to ``search_epochs`` (>= 2).
+    rung_model : {"highest", "shifted", "top"}, optional
+        ``fidelity="asha"``: the point each stage's GP sees per candidate from its rung results
+        (:mod:`lightning_dnc.search.fidelity.rungs`); default
+        :data:`~lightning_dnc.search.fidelity.rungs.DEFAULT_RUNG_MODEL`.
     """
 
     def __init__(
@@ -196,6 +200,7 @@ class DeepNCheapTuner(pl.Callback):
         fidelity: str | None = None,
         min_epochs: int | None = None,
         reduction_factor: int = 3,
+        rung_model: str | None = None,
         budget: str = "auto",
         threads: str | int = "auto",
     ) -> None:
@@ -217,7 +222,7 @@ class DeepNCheapTuner(pl.Callback):
             training_prior_points=training_prior_points, training_steps=training_steps, explore=explore,
             search_epochs=search_epochs, stage2_order=stage2_order, top_k=top_k, seed=seed, space=space,
             training_space=training_space, patience=patience, strategy=strategy, model=model, fidelity=fidelity,
-            min_epochs=min_epochs, reduction_factor=reduction_factor,
+            min_epochs=min_epochs, reduction_factor=reduction_factor, rung_model=rung_model,
         )
         self.run_options = RunOptions(
             executor=executor, max_concurrent=max_concurrent, resources_per_trial=resources_per_trial,

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from lightning_dnc.vocabulary import COSTS
+
 STAGE_COLOURS = {1: "tab:blue", 2: "tab:orange", 3: "tab:green"}
 COST_LABELS = {"t_tr": "training time per epoch t_tr (s)", "n_params": "trainable parameters N_p",
                "flops": "inference FLOPs per sample", "latency": "inference latency per sample, batch 1 (s)",
@@ -73,7 +75,7 @@ def plot_pareto(rows: Sequence[dict[str, Any]], path: Path, title: str = "", cos
     if front:
         ax.scatter([r[cost] for r in front], [r["f_p"] for r in front], s=80, facecolors="none",
                    edgecolors="black", label=f"Pareto-optimal in (f_p, {', '.join(costs)})", zorder=4)
-    if cost in ("n_params", "flops", "memory"):
+    if cost in COSTS and COSTS[cost].log_scale:
         ax.set_xscale("log")
     return _save(plt, fig, ax, path, COST_LABELS.get(cost, cost), COST_LABELS["f_p"],
                  title or f"Accuracy vs {cost}")

@@ -1,6 +1,6 @@
 """The rung section of a multi-fidelity run's report (``fidelity="asha"``) and its curve plot.
 
-Reads ``result.meta["rungs"]`` (:func:`lightning_dnc.search.fidelity.asha_stage.rung_summary`) and the
+Reads ``result.meta["rungs"]`` (:func:`lightning_dnc.search.fidelity.rungs.rung_summary`) and the
 trials' validation curves; nothing else of the search.
 """
 

@@ -183,7 +183,8 @@ class CandidateEvaluator:
         self._last_threads: int | None = None  # the previous candidate's choice: the next one races it first
 
     # -- public -----------------------------------------------------------------------------
-    def evaluate(self, config: Mapping[str, Any], trial_id: int | None = None) -> Evaluation:
+    def evaluate(self, config: Mapping[str, Any], trial_id: int | None = None,
+                 run: Mapping[str, Any] | None = None) -> Evaluation:
         """Train ``config`` once and return its measurements.
 
         Parameters
@@ -193,6 +194,9 @@ class CandidateEvaluator:
             ``ValueError`` before anything trains.
         trial_id : int, optional
             Names the candidate's logger version (``trial_007``) when :attr:`logs` is set.
+        run : mapping, optional
+            A multi-fidelity run (:attr:`~lightning_dnc.search.core.trial.Proposal.run`): the rung's
+            epochs and the checkpoints to load and save; ``None`` trains ``epochs`` from scratch.
 
         Returns
         -------
@@ -201,7 +205,7 @@ class CandidateEvaluator:
             ``("exception", "nan", "oom")`` and the error text (partial curves kept).
         """
         started = time.perf_counter()
-        config, run = split_run(config)
+        config, run = split_run(config, run)
         full = complete_config(config)
         epochs = int(full.get("epochs", self.epochs))
         resume = checkpoint_in(run, self.checkpoint_dir)

@@ -1,7 +1,8 @@
 """Continue a multi-fidelity candidate from its rung checkpoint (``fidelity="asha"``).
 
-A rung trial arrives at the evaluator as its config plus a ``rung_run`` entry
-(:attr:`lightning_dnc.search.core.trial.Proposal.run_config`): train until ``epochs`` (the rung), with
+A rung trial arrives at the evaluator as its config and the explicit ``run`` argument
+(:attr:`lightning_dnc.search.core.trial.Proposal.run`; earlier versions put it in the config under
+``rung_run``, still read): train until ``epochs`` (the rung), with
 the module built for the config's own ``epochs`` (the full search budget, so the MultiStepLR
 milestones are those of an uninterrupted run), continue from the checkpoint ``load`` if given and
 write ``save_as`` at the end.
@@ -37,10 +38,13 @@ COST_FIELDS = ("t_tr_step", "flops", "flops_train", "latency", "memory")
 """Evaluation fields measured once, at a candidate's first rung, and carried by its checkpoints."""
 
 
-def split_run(config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """``config`` without its ``rung_run`` entry, and that entry (``None`` for a fixed-epoch trial)."""
+def split_run(config: Mapping[str, Any], run: Mapping[str, Any] | None = None
+              ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """``config`` without the legacy ``rung_run`` entry, and the rung run: ``run`` when given, else
+    that entry (``None`` for a fixed-epoch trial)."""
     out = dict(config)
-    run = out.pop(RUN_KEY, None)
+    legacy = out.pop(RUN_KEY, None)
+    run = legacy if run is None else run
     return out, None if run is None else dict(run)
 
 

@@ -14,8 +14,9 @@ Every proposal and every told evaluation is an event (``proposed``/``finished``)
 observers before the state changes; a journal is one observer. Replay applies the same events
 without handing them out again.
 
-Final ranking: the successful stage-3 trials plus the stage-2 winner (default training), top-k by
-loss (ties: lower trial id). A failed trial (or one whose metrics cannot be scored) is never best;
+Final ranking: the trials each stage ranks (:meth:`~lightning_dnc.search.stages.stage.Stage.ranked`:
+the successful stage-3 (and stage-4) trials plus the stage-2 winner) that trained the full budget
+(:func:`~lightning_dnc.search.core.trial.at_top`), top-k by loss (ties: lower trial id). A failed trial (or one whose metrics cannot be scored) is never best;
 the GP of a BO stage is told :func:`~lightning_dnc.search.core.objective.pessimistic_loss` for it. An
 evaluation whose ``failure_reason`` is ``"interrupted"`` is journaled but leaves the trial pending:
 it is handed out again by :attr:`StagedSearch.pending` (and after a resume).
@@ -27,15 +28,14 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from lightning_dnc.search.fidelity.asha_stage import at_top, fidelity_stages, rung_summary
 from lightning_dnc.search.journal.event_log import JOURNAL_VERSION, Journal
 from lightning_dnc.search.core.objective import Objective
 from lightning_dnc.search.core.records import STATUS_FAILED, Evaluation
 from lightning_dnc.search.journal.replay import EventReplayer
 from lightning_dnc.search.core.result import SearchResult
-from lightning_dnc.search.core.settings import SearchSettings, default_model, default_strategy
+from lightning_dnc.search.core.settings import DEFAULT_STRATEGY, SearchSettings, default_model
 from lightning_dnc.search.stages.stage import Stage
-from lightning_dnc.search.stages.strategies import FINAL_STAGES, build_stages
+from lightning_dnc.search.stages.strategies import build_stages
 from lightning_dnc.search.core.trial import Progress, Proposal, Trial, config_key
 from lightning_dnc.validation import SettingError, check_choice, check_int
 from lightning_dnc.vocabulary import FAMILIES, STAGE_NAMES
@@ -145,9 +145,9 @@ class StagedSearch(EventReplayer):
         if metadata is not None and not isinstance(metadata, Mapping):
             raise ValueError(f"`metadata` must be a dict of plain JSON data or None, got {metadata!r}.")
         if settings.strategy is None:
-            settings = settings.replace(strategy=default_strategy(settings.fidelity))
+            settings = settings.replace(strategy=DEFAULT_STRATEGY)
         if settings.model is None:
-            settings = settings.replace(model=default_model(settings.strategy))
+            settings = settings.replace(model=default_model(settings.strategy, settings.fidelity))
         self.search_settings = settings
         self.family: str = family  # type: ignore[assignment] # checked by the callers
         self.space = space
@@ -160,8 +160,7 @@ class StagedSearch(EventReplayer):
         self._bound: Objective | None = None
         self._winners: dict[int, int | None] = {}
         self._replayed: tuple[int, ...] = ()  # trials told in earlier sessions (resume)
-        self._stages: dict[int, Stage] = (fidelity_stages(settings, space, training_space)
-                                          if settings.fidelity is not None else build_stages(settings, space, training_space))
+        self._stages: dict[int, Stage] = build_stages(settings, space, training_space)
         self._order = tuple(self._stages)
         self._done = self._order[-1] + 1
         self._stage = self._order[0]
@@ -256,7 +255,7 @@ class StagedSearch(EventReplayer):
     @property
     def best_trial(self) -> Trial | None:
         """The successful trial with the lowest loss so far, any stage (``None`` if none)."""
-        scored = [(loss, t.trial_id) for t in self._trials if (loss := self.loss_of(t)) is not None and at_top(t)]
+        scored = [(loss, t.trial_id) for t in self._trials if (loss := self.loss_of(t)) is not None and t.at_top]
         return self._trials[min(scored)[1]] if scored else None
 
     @property
@@ -264,13 +263,12 @@ class StagedSearch(EventReplayer):
         """Stage, index within it and the planned counts (see :class:`Progress`)."""
         planned = {n: stage.planned(self, n <= self._stage, n < self._stage) for n, stage in self._stages.items()}
         shown = min(self._stage, self._order[-1])
-        grid = self._stages[2]
         return Progress(
             stage=self._stage,
             stage_name="finished" if self.finished else STAGE_NAMES[self._stage],
             index=sum(1 for t in self._trials if t.stage == shown),
             planned=planned[shown],
-            group=grid.current_group if self._stage == 2 else None,  # type: ignore[attr-defined]
+            group=None if self.finished else self._stages[self._stage].current_group,
             finished_trials=sum(1 for t in self._trials if t.evaluation is not None),
             planned_total=sum(planned.values()),
         )
@@ -355,30 +353,23 @@ class StagedSearch(EventReplayer):
                 f"No successful trial to rank yet ({len(self._trials)} proposed, {failed} failed); "
                 "check the failure reasons in `search.trials`."
             )
-        candidates = None
-        stage2_winner = self._winners.get(2)
+        candidates = None  # before the end: every trial that trained the full budget competes
         if self.finished:
-            final = [t.trial_id for t in self._trials
-                     if t.stage in FINAL_STAGES and self.loss_of(t) is not None and at_top(t)]
-            candidates = tuple(sorted({*final, stage2_winner}))
-        elif self.search_settings.fidelity is not None and self.best_trial is not None:
-            candidates = tuple(t.trial_id for t in self._trials if at_top(t) and self.loss_of(t) is not None)
-        meta = {
-            "settings": self.settings(),
-            "stage1_best": self._winners.get(1),
-            **self._stages[2].summary(),
-            "stage2_winner": stage2_winner,
-            "finished": self.finished,
-            "earlier_session_trials": list(self._replayed),
-            **({} if self.search_settings.fidelity is None else {"rungs": rung_summary(self.search_settings, self._trials)}),
-        }
+            ranked = {i for stage in self._stages.values() for i in stage.ranked(self)}
+            candidates = tuple(sorted(i for i in ranked if self._trials[i].at_top and self.loss_of(i) is not None))
+        elif not all(t.at_top for t in self._trials):
+            candidates = tuple(t.trial_id for t in self._trials if t.at_top and self.loss_of(t) is not None)
+        meta: dict[str, Any] = {"settings": self.settings(), "stage1_best": self._winners.get(1)}
+        for stage in self._stages.values():
+            meta.update(stage.summary(self))
+        meta.update({"stage2_winner": self._winners.get(2), "finished": self.finished,
+                     "earlier_session_trials": list(self._replayed)})
         return SearchResult(trials=self.trials, objective=self.bound_objective, candidate_ids=candidates,
                             k=self.top_k, family=self.family, meta=meta)
 
     def released_checkpoints(self) -> set[int]:
         """Multi-fidelity searches: trials whose rung checkpoint is no longer needed (delete its file)."""
-        return {i for n, stage in self._stages.items() if hasattr(stage, "released")
-                for i in stage.released(self, n < self._stage)}  # type: ignore[attr-defined]
+        return {i for n, stage in self._stages.items() for i in stage.released(self, n < self._stage)}
 
     # ------------------------------------------------------------------ internals
     def _emit(self, event: Mapping[str, Any]) -> None:

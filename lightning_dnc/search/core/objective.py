@@ -31,7 +31,7 @@ from typing import Any
 
 from lightning_dnc.search.core.records import Evaluation
 from lightning_dnc.validation import check_choice, check_number, is_finite_number
-from lightning_dnc.vocabulary import PENALTIES, T_TR_MODES
+from lightning_dnc.vocabulary import COSTS, PENALTIES, T_TR_MODES
 
 LOSS_FLOOR = 1e-6
 """``f_p + wc * f_c`` is floored here before the log, so a perfect score (accuracy 1 with
@@ -47,7 +47,7 @@ FAILED_LOSS_DEFAULT = 1.0
 LEGACY_OBJECTIVE_DEFAULTS = {"t_tr_mode": "epoch"}
 """Objective settings absent from journals and results of lightning-dnc 0.1.0, as those runs had them."""
 
-REFERENCE_FIELDS = {name: f"{name}_ref" for name in PENALTIES}
+REFERENCE_FIELDS = {name: cost.reference for name, cost in COSTS.items()}
 """The reference setting of each penalised measure."""
 
 

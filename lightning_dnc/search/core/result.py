@@ -291,8 +291,8 @@ class SearchResult:
         objective = replace(objective.with_references(ordered), **sizes)  # only t_tr_ref comes from a trial
         meta = {**self.meta, "rescored_from": self.objective.to_dict()}
         full = None  # multi-fidelity searches: only candidates that trained the whole budget compete
-        if "rungs" in self.meta:
-            full = [t.trial_id for t in self.trials if t.rung is None or t.rung.epochs == t.config.get("epochs")]
+        if not all(t.at_top for t in self.trials):
+            full = [t.trial_id for t in self.trials if t.at_top]
         return SearchResult(self.trials, objective, full, self.k if k is None else k, self.family, meta)
 
     # ------------------------------------------------------------------ export

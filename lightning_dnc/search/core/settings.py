@@ -25,33 +25,30 @@ DEFAULT_SEARCH_EPOCHS = 100
 """Epochs each candidate trains during the search (SPEC §2: the paper's 100)."""
 
 LEGACY_HEADER_KEYS = {"epochs": "search_epochs"}
+"""Setting names of journals written by lightning-dnc 0.1.0 -> today's names."""
 DEFAULT_STRATEGY = "joint"
-"""The strategy of a new search when none is asked for (and no ``fidelity``)."""
-
-
-def default_strategy(fidelity: str | None) -> str:
-    """The strategy of a new search without one: :data:`DEFAULT_STRATEGY`, or ``"paper"`` with a fidelity."""
-    return DEFAULT_STRATEGY if fidelity is None else "paper"
+"""The strategy of a new search when none is asked for (with or without ``fidelity``)."""
 DEFAULT_MODEL = "composite"
-"""The model of a new search's BO stages when none is asked for (``"paper"``: always ``"scalar"``).
-Chosen on LCBench's held-out half (17 tasks x 5 seeds, budget 30; ``bench/results/hpo_composite_test.json``):
-median regret <= multivariate TPE's on 12/17 tasks at wc 0.1 and 13/17 at wc 1 (scalar: 10/17 and
-10/17), the same search as the scalar model at wc 0; the scalar model ended lower at wc 10 (0.039 vs
-0.049, not significant)."""
+"""The model of a new search's BO stages when none is asked for (``"paper"`` and a fidelity: always
+``"scalar"``). Chosen on LCBench's held-out half (17 tasks x 5 seeds, budget 30;
+``bench/results/hpo_composite_test.json``): median regret <= multivariate TPE's on 12/17 tasks at
+wc 0.1 and 13/17 at wc 1 (scalar: 10/17 and 10/17), the same search as the scalar model at wc 0;
+the scalar model ended lower at wc 10 (0.039 vs 0.049, not significant)."""
 LEGACY_MODEL = "scalar"
 """The model of a journal header without one: every search before the composite model existed."""
 
 
-def default_model(strategy: str | None) -> str:
-    """The model of a search without one: ``"scalar"`` for the paper's strategy, else :data:`DEFAULT_MODEL`."""
-    return "scalar" if strategy == "paper" else DEFAULT_MODEL
+def default_model(strategy: str | None, fidelity: str | None = None) -> str:
+    """The model of a search without one: ``"scalar"`` for the paper's strategy or with a fidelity
+    (the rung stages feed their GP a view of rung results), else :data:`DEFAULT_MODEL`."""
+    return "scalar" if strategy == "paper" or fidelity is not None else DEFAULT_MODEL
 
 
 LEGACY_STRATEGY = "paper"
-"""The strategy of a journal header without one (written before strategies existed)."""
+"""The strategy of a journal header without one (written before strategies existed, or with
+``fidelity`` when a fidelity ran only the paper's stages): such journals resume as they ran."""
 NOT_IN_HEADER = ("objective", "space", "training_space", "data_shape")
 """Fields the journal header stores in sections of their own."""
-"""Setting names of journals written by lightning-dnc 0.1.0 -> today's names."""
 
 
 @dataclass(frozen=True)
@@ -88,8 +85,8 @@ class SearchSettings:
         or ``val_loss`` (regression); ``None`` trains every epoch (SPEC §2).
     strategy : {"paper", "joint", "revisit", "train-first"}, optional
         Which stages run (:mod:`lightning_dnc.search.stages.strategies`); ``"paper"`` is SPEC §5 exactly.
-        ``None``: the journal's on resume, else :data:`DEFAULT_STRATEGY` (``"paper"`` with
-        ``fidelity="asha"``, which runs the paper's stages only), filled in when the search starts.
+        ``None``: the journal's on resume, else :data:`DEFAULT_STRATEGY`, filled in when the
+        search starts. Every strategy runs with every ``fidelity``.
     fidelity : {None, "asha"}, default None
         ``None`` trains every candidate ``search_epochs`` epochs (the paper). ``"asha"``: candidates
         start at the lowest rung and are promoted by asynchronous successive halving
@@ -100,9 +97,10 @@ class SearchSettings:
     reduction_factor : int, default 3
         ``eta`` of successive halving (>= 2): rungs at ``min_epochs * eta**k``, the top one at
         ``search_epochs``; the best ``1/eta`` of a rung are promoted.
-    rung_model : {"highest", "top", "bohb"}, default "highest"
-        What the GP of stages 1 and 3 learns from the rung results (see
-        :mod:`lightning_dnc.search.fidelity.rungs`).
+    rung_model : {"highest", "shifted", "top"}, optional
+        The point each stage (its GP) sees per candidate from its rung results (see
+        :mod:`lightning_dnc.search.fidelity.rungs`); default
+        :data:`~lightning_dnc.search.fidelity.rungs.DEFAULT_RUNG_MODEL`.
     model : {"composite", "scalar"}, optional
         What the GP of the BO stages learns: ``"scalar"``, one GP on the whole loss (the paper's);
         ``"composite"``, a GP on the error and a cost model, with the expected improvement of the
@@ -139,7 +137,7 @@ class SearchSettings:
     fidelity: str | None = None
     min_epochs: int | None = None
     reduction_factor: int = 3
-    rung_model: str = "highest"
+    rung_model: str | None = None
     model: str | None = None
     data_shape: Any = None
 
@@ -177,13 +175,10 @@ class SearchSettings:
             check_choice("model", self.model, MODELS)
         if self.model == "composite" and (self.strategy == "paper" or self.fidelity is not None):
             raise SettingError(
-                "model", f"`model='composite'` needs a strategy other than 'paper' (the paper's procedure is the scalar "
-                f"model, and so is fidelity={self.fidelity!r}); got strategy {self.strategy!r}: set `model` to 'scalar' "
-                "or choose another `strategy`.", others=("strategy",))
-        if self.fidelity is not None and self.strategy not in (None, "paper"):
-            raise SettingError(
-                "strategy", f"`fidelity={self.fidelity!r}` runs the paper's stages: set `strategy` to 'paper' or leave it "
-                f"unset, got {self.strategy!r} (or set `fidelity` to None to use {self.strategy!r}).", others=("fidelity",))
+                "model", f"`model='composite'` needs a strategy other than 'paper' and fidelity=None (the paper's "
+                f"procedure and the rung stages run the scalar model); got strategy {self.strategy!r}, fidelity "
+                f"{self.fidelity!r}: set `model` to 'scalar' (or leave it unset), or change `strategy` / `fidelity`.",
+                others=("strategy", "fidelity"))
         for name, fallback in (("training_prior_points", self.prior_points), ("training_steps", self.steps)):
             value = getattr(self, name)
             object.__setattr__(self, name, fallback if value is None else check_int(name, value, 0))
@@ -238,4 +233,5 @@ def normalise_header_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-__all__ = ["DEFAULT_MODEL", "DEFAULT_SEARCH_EPOCHS", "DEFAULT_STRATEGY", "default_model", "default_strategy", "SearchSettings", "normalise_header_settings"]
+__all__ = ["DEFAULT_MODEL", "DEFAULT_SEARCH_EPOCHS", "DEFAULT_STRATEGY", "SearchSettings", "default_model",
+           "normalise_header_settings"]

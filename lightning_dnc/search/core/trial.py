@@ -16,7 +16,8 @@ STATE_PENDING = "pending"
 STATE_OK = "ok"
 STATE_FAILED = "failed"
 RUN_KEY = "rung_run"
-"""Key under which :attr:`Proposal.run_config` hands a :class:`RungRun` (as a dict) to the evaluator."""
+"""Legacy: the key under which a rung run travelled inside the config (before it became the explicit
+``run`` argument of ``evaluate``); still read, and still used for an evaluator without ``run``."""
 
 
 def config_key(config: Mapping[str, Any]) -> str:
@@ -70,6 +71,24 @@ class RungRun:
                    None if resume is None else int(resume), int(data["candidate"]), bool(data["save"]))
 
 
+def at_top(rung: RungRun | Mapping[str, Any] | None, config: Mapping[str, Any]) -> bool:
+    """The one rule for "this run trained the full budget": every fixed-epoch run (``rung`` None),
+    and a rung run whose epochs are the config's ``epochs`` (the top rung). Only such runs win a
+    stage, are ranked or are shown as the best so far.
+
+    Parameters
+    ----------
+    rung : RungRun, dict or None
+        The run's rung (a dict: :meth:`RungRun.to_dict`, e.g. an evaluation's ``extra["rung"]``).
+    config : dict
+        The run's configuration (its ``epochs`` is the search budget).
+    """
+    if rung is None:
+        return True
+    epochs = rung.epochs if isinstance(rung, RungRun) else rung.get("epochs")
+    return bool(epochs == config.get("epochs"))
+
+
 def checkpoint_name(trial_id: int) -> str:
     """File name of the checkpoint a rung trial writes (inside the search's checkpoint folder)."""
     return f"trial_{int(trial_id):05d}.ckpt"
@@ -100,14 +119,13 @@ class Proposal:
     rung: RungRun | None = None
 
     @property
-    def run_config(self) -> dict[str, Any]:
-        """What to hand the evaluator: ``config``, plus the :class:`RungRun` under :data:`RUN_KEY`
-        (with the checkpoint file names) in a multi-fidelity search."""
+    def run(self) -> dict[str, Any] | None:
+        """The ``run`` argument of the evaluator: the :class:`RungRun` as plain data with the
+        checkpoint file names (``load``, ``save_as``); ``None`` for a fixed-epoch trial."""
         if self.rung is None:
-            return dict(self.config)
-        run = {**self.rung.to_dict(), "load": self.rung.load_checkpoint,
-               "save_as": checkpoint_name(self.trial_id) if self.rung.save else None}
-        return {**self.config, RUN_KEY: run}
+            return None
+        return {**self.rung.to_dict(), "load": self.rung.load_checkpoint,
+                "save_as": checkpoint_name(self.trial_id) if self.rung.save else None}
 
 
 @dataclass(frozen=True)
@@ -148,6 +166,16 @@ class Trial:
     def finished(self) -> bool:
         """True once an evaluation was told."""
         return self.evaluation is not None
+
+    @property
+    def at_top(self) -> bool:
+        """True when this run trained the full budget (:func:`at_top`)."""
+        return at_top(self.rung, self.config)
+
+    @property
+    def is_candidate(self) -> bool:
+        """True for a candidate's first run (every fixed-epoch trial); False for its promotions."""
+        return self.rung is None or self.rung.rung == 0
 
     @property
     def trained_config(self) -> dict[str, Any]:

@@ -28,34 +28,45 @@ The objective of a rung result is SPEC §1 with ``f_p`` from the best validation
 rung's epoch and ``t_tr`` from epochs 2..e (epoch 1 when e = 1): the evaluator reports a continued
 candidate's whole curve and epoch times, so the engine scores a rung trial like any other.
 
-What the GP learns (``rung_model``)
------------------------------------
+What the inner stage sees (``rung_model``)
+------------------------------------------
+The stage inside :class:`~lightning_dnc.search.fidelity.rung_stage.Rungs` sees one point per
+candidate (:func:`candidate_points`):
+
 ``"highest"``
-    One GP; each candidate is one point with its result at the highest rung it finished.
+    Its result at the highest rung it finished (as soon as its first rung is told).
+``"shifted"``
+    As ``"highest"``, plus the median gap between the top rung and that rung over the candidates
+    that finished both (:func:`rung_gaps`; no shift before such pairs exist): a learning-curve
+    correction that puts results of every rung on the top rung's scale.
 ``"top"``
-    One GP of the candidates that finished the top rung only.
-``"bohb"``
-    One GP per rung; a pick uses the highest rung with at least :data:`BOHB_MIN_POINTS` results
-    (the lowest rung before that), as BOHB does.
+    Its top-rung result once its successive halving is settled; a candidate stopped below the top
+    counts as failed (the GP's pessimistic stand-in), one that may still rise is pending.
+
+A stage that decides on final results (:attr:`~lightning_dnc.search.stages.stage.Stage.waits_for_final`,
+the grid) always sees ``"top"``, and every stage's winner and ranking are judged on it.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from lightning_dnc.search.core.trial import Trial
+import statistics
+
+from lightning_dnc.search.core.records import Evaluation
+from lightning_dnc.search.core.trial import RungRun, Trial
 from lightning_dnc.validation import SettingError, check_choice, check_int
 
 FIDELITIES = ("asha",)
 """Values of ``fidelity`` besides ``None`` (every candidate at ``search_epochs``, the paper)."""
-RUNG_MODELS = ("highest", "top", "bohb")
+RUNG_MODELS = ("highest", "shifted", "top")
 """Values of ``rung_model``."""
+DEFAULT_RUNG_MODEL = "shifted"
+"""``rung_model`` when none is given (chosen on the benchmark's tuning half, docs/multi-fidelity.md)."""
 FIDELITY_KEYS = ("fidelity", "min_epochs", "reduction_factor", "rung_model")
 """Settings of multi-fidelity searches (left out of the journal header when ``fidelity`` is None)."""
-BOHB_MIN_POINTS = 3
-"""``rung_model="bohb"``: results a rung needs before its GP is used."""
 
 LossOf = Callable[[Trial], "float | None"]
 
@@ -90,12 +101,15 @@ def check_fidelity(fidelity: Any, min_epochs: Any, reduction_factor: Any, rung_m
     if fidelity is not None:
         check_choice("fidelity", fidelity, FIDELITIES)
     eta = check_int("reduction_factor", reduction_factor, 2)
-    rung_model = check_choice("rung_model", rung_model, RUNG_MODELS)
+    if rung_model is not None:
+        check_choice("rung_model", rung_model, RUNG_MODELS)
     if fidelity is None:
-        if min_epochs is not None:
-            raise SettingError("min_epochs", f"`min_epochs` ({min_epochs!r}) applies only with fidelity='asha'; "
-                                             "set `fidelity` to 'asha' or leave `min_epochs` unset.")
-        return {"fidelity": None, "min_epochs": None, "reduction_factor": eta, "rung_model": rung_model}
+        for name, value in (("min_epochs", min_epochs), ("rung_model", rung_model)):
+            if value is not None:
+                raise SettingError(name, f"`{name}` ({value!r}) applies only with fidelity='asha'; "
+                                         f"set `fidelity` to 'asha' or leave `{name}` unset.")
+        return {"fidelity": None, "min_epochs": None, "reduction_factor": eta, "rung_model": None}
+    rung_model = DEFAULT_RUNG_MODEL if rung_model is None else rung_model
     if patience is not None:
         raise SettingError("patience", f"`patience` ({patience!r}) cannot be combined with fidelity='asha': the "
                                        "rungs decide when a candidate stops. Leave one of them unset.",
@@ -155,6 +169,132 @@ def forced_promotion(trials: list[Trial], top: int, loss_of: LossOf) -> Trial | 
     return None
 
 
+def first_run(trial_id: int, ladder: Sequence[int]) -> RungRun:
+    """The run of a new candidate: from scratch to the lowest rung."""
+    return RungRun(0, ladder[0], 0, None, trial_id, save=len(ladder) > 1)
+
+
+def promotion(trial: Trial, ladder: Sequence[int]) -> RungRun:
+    """The run that continues ``trial``'s candidate from its checkpoint to the next rung."""
+    run = trial.rung
+    if run is None:
+        raise ValueError(f"Trial {trial.trial_id} is not a rung run: it cannot be promoted.")
+    rung = run.rung + 1
+    return RungRun(rung, ladder[rung], run.epochs, trial.trial_id, run.candidate, save=rung < len(ladder) - 1)
+
+
+def synchronous_promotion(trials: list[Trial], top: int, eta: int, loss_of: LossOf,
+                          new_candidates_left: int) -> Trial | None:
+    """Successive halving in waves, for a bracket whose candidates are all known up front (a grid
+    group): once every candidate was proposed and every run of rung ``k`` told, the best
+    ``max(1, floor(n_k / eta))`` of rung ``k`` (by loss, then trial id; failed runs count in ``n_k``)
+    go on, in that order; the next wave waits for all of them."""
+    if new_candidates_left:
+        return None
+    ladder = by_candidate(trials)
+    for rung in range(top):
+        at_rung = [t for t in trials if t.rung.rung == rung]  # type: ignore[union-attr]
+        if not at_rung or any(t.evaluation is None for t in at_rung):
+            return None
+        ranked = sorted((loss, t.trial_id, t.rung.candidate) for t in at_rung  # type: ignore[union-attr]
+                        if (loss := loss_of(t)) is not None)
+        wave = [candidate for _, _, candidate in ranked[: max(1, len(at_rung) // eta)]]
+        waiting = [c for c in wave if ladder[c][-1].rung.rung == rung]  # type: ignore[union-attr]
+        if waiting:
+            return ladder[waiting[0]][-1]
+    return None
+
+
+def promotion_due(trials: list[Trial], top: int, eta: int, loss_of: LossOf, new_candidates_left: int,
+                  synchronous: bool) -> Trial | None:
+    """The promotion a bracket makes now: :func:`synchronous_promotion`, or :func:`next_promotion`
+    (ASHA) and, once nothing else can happen, :func:`forced_promotion`."""
+    if synchronous:
+        return synchronous_promotion(trials, top, eta, loss_of, new_candidates_left)
+    promote = next_promotion(trials, top, eta, loss_of)
+    if promote is None and new_candidates_left == 0 and all(t.evaluation is not None for t in trials):
+        promote = forced_promotion(trials, top, loss_of)
+    return promote
+
+
+def bracket_idle(trials: list[Trial], top: int, eta: int, loss_of: LossOf, new_candidates_left: int,
+                 synchronous: bool = False) -> bool:
+    """True when a bracket's successive halving is over: no candidate to come, nothing running,
+    nothing to promote (forced promotions included)."""
+    return (new_candidates_left == 0 and all(t.evaluation is not None for t in trials)
+            and promotion_due(trials, top, eta, loss_of, 0, synchronous) is None)
+
+
+def settled(trials: list[Trial], top: int, eta: int, loss_of: LossOf, new_candidates_left: int,
+            synchronous: bool = False) -> set[int]:
+    """Candidates of a bracket whose result is final: at the top rung, failed, or no longer able to
+    rise (all of them once the bracket is idle)."""
+    ladder = by_candidate(trials)
+    idle = bracket_idle(trials, top, eta, loss_of, new_candidates_left, synchronous)
+    out = set()
+    for candidate, runs in ladder.items():
+        last = runs[-1]
+        if last.evaluation is None:
+            continue
+        if idle or last.rung.rung == top or loss_of(last) is None or not _may_rise(  # type: ignore[union-attr]
+                last, trials, ladder, eta, loss_of, new_candidates_left):
+            out.add(candidate)
+    return out
+
+
+def rung_gaps(trials: Iterable[Trial], top: int, loss_of: LossOf) -> dict[int, float]:
+    """``rung -> median(loss at the top rung - loss at rung)`` over candidates that finished both."""
+    losses: dict[int, dict[int, float]] = {}
+    for candidate, runs in by_candidate(trials).items():
+        for run in runs:
+            if run.evaluation is not None and (loss := loss_of(run)) is not None:
+                losses.setdefault(candidate, {})[run.rung.rung] = loss  # type: ignore[union-attr]
+    gaps = {}
+    for rung in range(top):
+        pairs = [by_rung[top] - by_rung[rung] for by_rung in losses.values() if top in by_rung and rung in by_rung]
+        if pairs:
+            gaps[rung] = statistics.median(pairs)
+    return gaps
+
+
+def candidate_points(trials: Sequence[Trial], top: int, model: str, loss_of: LossOf,
+                     final: set[int]) -> dict[int, tuple[Evaluation | None, float | None]]:
+    """One point per candidate under ``model`` (see the module notes): ``candidate -> (evaluation,
+    loss)``; ``(None, None)`` while pending. ``final``: the candidates settled (``"top"``)."""
+    gaps = rung_gaps(trials, top, loss_of) if model == "shifted" else {}
+    out: dict[int, tuple[Evaluation | None, float | None]] = {}
+    for candidate, runs in by_candidate(trials).items():
+        if model == "top":
+            last = runs[-1]
+            if candidate not in final or last.evaluation is None:
+                out[candidate] = (None, None)
+            else:
+                out[candidate] = (last.evaluation, loss_of(last) if last.rung.rung == top else None)  # type: ignore[union-attr]
+            continue
+        told = [t for t in runs if t.evaluation is not None]
+        if not told:
+            out[candidate] = (None, None)
+            continue
+        loss = loss_of(told[-1])
+        if loss is not None:
+            loss += gaps.get(told[-1].rung.rung, 0.0)  # type: ignore[union-attr]
+        out[candidate] = (told[-1].evaluation, loss)
+    return out
+
+
+def rung_summary(ladder: Sequence[int], eta: int, rung_model: str, trials: Sequence[Trial]) -> dict[str, Any]:
+    """Plain facts for the result's ``meta["rungs"]``: the rungs, how many candidates reached each,
+    and the epochs trained against a fixed-epoch search of the same candidates."""
+    told = [t for t in trials if t.rung is not None and t.evaluation is not None]
+    reached = [sum(1 for t in told if t.rung.rung == k) for k in range(len(ladder))]  # type: ignore[union-attr]
+    candidates = len({t.rung.candidate for t in told})  # type: ignore[union-attr]
+    trained = sum(t.rung.epochs - t.rung.from_epoch for t in told)  # type: ignore[union-attr]
+    return {"epochs": list(ladder), "reduction_factor": eta, "rung_model": rung_model,
+            "candidates_per_rung": reached, "candidates": candidates, "epochs_trained": trained,
+            "fixed_epoch_equivalent": candidates * ladder[-1],
+            "promotions": sum(1 for t in trials if t.rung is not None and t.rung.rung > 0)}
+
+
 def released_checkpoints(trials: list[Trial], top: int, eta: int, loss_of: LossOf, new_candidates_left: int,
                          stage_done: bool) -> set[int]:
     """Trials whose checkpoint is no longer needed: its candidate went on (and that run finished),
@@ -193,6 +333,7 @@ def _may_rise(trial: Trial, trials: list[Trial], ladder: Mapping[int, list[Trial
     return rank == 0 or rank < (len(results) + coming) // eta
 
 
-__all__ = ["BOHB_MIN_POINTS", "FIDELITIES", "FIDELITY_KEYS", "RUNG_MODELS", "by_candidate", "check_fidelity",
-           "default_min_epochs", "forced_promotion", "next_promotion", "released_checkpoints", "rung_epochs",
-           "rung_results"]
+__all__ = ["DEFAULT_RUNG_MODEL", "FIDELITIES", "FIDELITY_KEYS", "RUNG_MODELS", "bracket_idle", "by_candidate",
+           "candidate_points", "check_fidelity", "default_min_epochs", "first_run", "forced_promotion",
+           "next_promotion", "promotion", "promotion_due", "released_checkpoints", "rung_epochs", "rung_gaps", "rung_results",
+           "rung_summary", "settled", "synchronous_promotion"]

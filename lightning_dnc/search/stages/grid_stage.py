@@ -8,7 +8,7 @@ loss is strictly lower; a group with nothing new to try is skipped.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from lightning_dnc.search.stages import grid
@@ -23,14 +23,15 @@ class GridStage(Stage):
     ----------
     order : sequence of str
         Group names (``ac``, ``ds``, ``bn``, ``do``, ``sc``); empty skips the stage.
-    fallback_base : callable
-        Gives the configuration to estimate the stage's size from before it starts (the first
-        stage-1 prior point), or ``None``.
+    fallback_base : dict, optional
+        The configuration to estimate the stage's size from before it starts (the first stage-1
+        prior point), or ``None``.
     """
 
     number = 2
+    waits_for_final = True
 
-    def __init__(self, order: Sequence[str], fallback_base: Callable[[], dict[str, Any] | None]) -> None:
+    def __init__(self, order: Sequence[str], fallback_base: dict[str, Any] | None) -> None:
         self.order = tuple(order)
         self._fallback_base = fallback_base
         self._incumbent: int | None = None
@@ -97,13 +98,21 @@ class GridStage(Stage):
         if self._options is not None:
             done += len(self._options) - len(self._group_ids)
             start += 1
-        base = state.trials[self._incumbent].config if self._incumbent is not None else self._fallback_base()
+        base = state.trials[self._incumbent].config if self._incumbent is not None else self._fallback_base
         if base is None:
             return done
         return done + sum(len(grid.group_options(g, base)) for g in self.order[start:])
 
-    def summary(self) -> dict[str, Any]:
+    def proposals_left(self, state: SearchState) -> int:
+        """Options of the running group not proposed yet (the next group waits for its decision)."""
+        return 0 if self._options is None else len(self._options) - len(self._group_ids)
+
+    def summary(self, state: SearchState) -> dict[str, Any]:
         return {"stage2_decisions": list(self.decisions)}
+
+    def ranked(self, state: SearchState) -> list[int]:
+        """The stage's winner (the incumbent after the last group) enters the final ranking."""
+        return [] if self._incumbent is None else [self._incumbent]
 
     def _next_group(self) -> None:
         self._position += 1

@@ -13,6 +13,18 @@ Life of a stage
    proposal, or ``None`` while the stage waits for pending trials); the engine registers each
    proposal and calls :meth:`Stage.registered`.
 3. :meth:`Stage.winner`: the trial the next stage starts from (``None`` ends the search).
+
+What else the engine reads, each with a default: :attr:`Stage.current_group` (progress),
+:meth:`Stage.released` (checkpoints no longer needed), :meth:`Stage.summary` (the result's
+``meta``) and :meth:`Stage.ranked` (the trials the stage puts into the final ranking). A stage
+gets what it depends on as values when it is built (:func:`~lightning_dnc.search.stages.strategies.build_stages`),
+never by reaching into another stage.
+
+Candidates and runs
+-------------------
+A stage counts *candidates*. In a fixed-epoch search every trial is one; under rungs
+(:class:`~lightning_dnc.search.fidelity.rung_stage.Rungs`) a candidate's promotions are further
+runs of the same candidate, which :meth:`Stage.own_trials` leaves out (:attr:`Trial.is_candidate`).
 """
 
 from __future__ import annotations
@@ -56,6 +68,16 @@ class Stage(ABC):
     number: int
     needs_winner: bool = True
     """False when the stage can start without a trial handed on (the previous stage had no success)."""
+    final: bool = False
+    """True when the stage's successful trials enter the final ranking (:meth:`ranked`)."""
+    waits_for_final: bool = False
+    """True when the stage decides on final results only (the grid's greedy adoption): under rungs it
+    sees a candidate once its successive halving is settled, with its top-rung result."""
+
+    @property
+    def current_group(self) -> str | None:
+        """The running group of a grid stage (for progress displays); ``None`` by default."""
+        return None
 
     def start(self, state: SearchState, handed_on: int | None) -> None:  # noqa: B027 - optional hook
         """Begin, from the trial id the previous stage chose (``None`` for the first stage)."""
@@ -83,14 +105,26 @@ class Stage(ABC):
     def planned(self, state: SearchState, started: bool, finished: bool) -> int:
         """Trials this stage will have run (an estimate while it has not finished)."""
 
-    def summary(self) -> dict[str, Any]:
+    def proposals_left(self, state: SearchState) -> int:
+        """Candidates the stage will still propose before it waits for its trials or ends."""
+        return max(0, self.planned(state, True, False) - len(self.own_trials(state)))
+
+    def summary(self, state: SearchState) -> dict[str, Any]:
         """Plain facts for the result's ``meta`` (e.g. the grid decisions)."""
         return {}
 
+    def released(self, state: SearchState, done: bool) -> set[int]:
+        """Trials whose checkpoints are no longer needed (``done``: the stage has ended); none by default."""
+        return set()
+
+    def ranked(self, state: SearchState) -> list[int]:
+        """Trials this stage puts into the final ranking: its own when :attr:`final`, else none."""
+        return [t.trial_id for t in self.own_trials(state)] if self.final else []
+
     # ------------------------------------------------------------------ shared helpers
     def own_trials(self, state: SearchState) -> list[Trial]:
-        """The trials of this stage, by trial id."""
-        return [t for t in state.trials if t.stage == self.number]
+        """The candidates of this stage (a candidate's promotions left out), by trial id."""
+        return [t for t in state.trials if t.stage == self.number and t.is_candidate]
 
 
 def best_of(state: SearchState, trial_ids: Iterable[int]) -> int | None:

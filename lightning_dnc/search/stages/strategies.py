@@ -39,6 +39,8 @@ from lightning_dnc.search.stages import bo
 from lightning_dnc.search.stages.bo_stage import BayesianStage, CompleterFactory, architecture_completer, training_completer
 from lightning_dnc.search.stages.grid_stage import GridStage
 from lightning_dnc.search.core.settings import SearchSettings
+from lightning_dnc.search.fidelity import rungs
+from lightning_dnc.search.fidelity.rung_stage import with_rungs
 from lightning_dnc.search.stages.stage import SearchState, Stage
 from lightning_dnc.space.config import complete_config
 from lightning_dnc.space.joint import JointSpace
@@ -49,7 +51,18 @@ FINAL_STAGES = (3, 4)
 
 
 def build_stages(settings: SearchSettings, space: Any, training_space: Any) -> dict[int, Stage]:
-    """The stages of ``settings.strategy``, keyed by stage number in the order they run."""
+    """The stages of ``settings.strategy`` x ``settings.fidelity``, keyed by stage number in the
+    order they run: the strategy's stages (:func:`strategy_stages`), each wrapped in
+    :class:`~lightning_dnc.search.fidelity.rung_stage.Rungs` when ``fidelity="asha"``."""
+    stages = strategy_stages(settings, space, training_space)
+    if settings.fidelity is None:
+        return stages
+    ladder = rungs.rung_epochs(settings.search_epochs, settings.min_epochs, settings.reduction_factor)  # type: ignore[arg-type]
+    return with_rungs(stages, ladder, settings.reduction_factor, settings.rung_model)
+
+
+def strategy_stages(settings: SearchSettings, space: Any, training_space: Any) -> dict[int, Stage]:
+    """The stages of ``settings.strategy`` at fixed epochs, keyed by stage number in the order they run."""
     strategy = settings.strategy
     if strategy not in STRATEGIES:
         raise ValueError(f"`strategy` must be one of {list(STRATEGIES)}, got {strategy!r}.")
@@ -71,17 +84,14 @@ def build_stages(settings: SearchSettings, space: Any, training_space: Any) -> d
         revisit = math.ceil(steps / 2)
         steps -= revisit
     if strategy == "joint":
-        architecture = BayesianStage(1, JointSpace(space, training_space), s.prior_points, steps, s.explore, s.seed,
-                                     joint_completer(settings))
+        architecture_space, factory = JointSpace(space, training_space), joint_completer(settings)
     elif first:
-        architecture = BayesianStage(1, space, s.prior_points, steps, s.explore, s.seed,
-                                     tuned_architecture_completer(settings))
-        architecture.needs_winner = False  # without a stage-0 success: the default training
+        architecture_space, factory = space, tuned_architecture_completer(settings)
     else:
-        architecture = BayesianStage(1, space, s.prior_points, steps, s.explore, s.seed, architecture_completer(settings))
+        architecture_space, factory = space, architecture_completer(settings)
+    architecture = BayesianStage(1, architecture_space, s.prior_points, steps, s.explore, s.seed, factory)
+    architecture.needs_winner = not first  # train-first without a stage-0 success: the default training
     stages[1] = architecture
-    stages[2] = GridStage(s.stage2_order or (),
-                          lambda: architecture.priors[0] if architecture.started and architecture.priors else None)
     if strategy == "joint":
         stages[3] = WarmTrainingStage(training_space, JointSpace(space, training_space), train_steps,
                                       s.explore, s.seed, training_completer(settings))
@@ -96,7 +106,20 @@ def build_stages(settings: SearchSettings, space: Any, training_space: Any) -> d
                 stage.prior_seed = bo.prior_seed(s.seed, number)
                 if s.model == "composite":
                     stage.use_composite(s.family, s.data_shape)
-    return stages
+    stages[2] = GridStage(s.stage2_order or (), _first_prior(architecture, factory))
+    for number in FINAL_STAGES:
+        if number in stages:
+            stages[number].final = True
+    return dict(sorted(stages.items()))
+
+
+def _first_prior(stage: BayesianStage, factory: CompleterFactory) -> dict[str, Any] | None:
+    """The stage's first Sobol prior configuration completed without a trial handed on (what the
+    grid estimates its size from before it starts), or ``None`` without prior points."""
+    if stage.prior_points < 1:
+        return None
+    configs = bo.prior_configs(stage.space, 1, factory(None, None), stage.prior_seed)  # type: ignore[arg-type]
+    return configs[0] if configs else None
 
 
 def _remove(priors: int, steps: int, count: int) -> tuple[int, int]:
@@ -187,7 +210,7 @@ class RevisitStage(BayesianStage):
 
     def _gp_data(self, state: SearchState) -> tuple[list[tuple[int, dict[str, Any], float]], list[dict[str, Any]]]:
         observed, pending = super()._gp_data(state)
-        first = [(t.trial_id, t.config, loss) for t in state.trials if t.stage == 1
+        first = [(t.trial_id, t.config, loss) for t in state.trials if t.stage == 1 and t.is_candidate
                  and (loss := state.loss_of(t)) is not None]
         incumbent = state.loss_of(self._handed_on) if self._handed_on is not None else None
         if not first or incumbent is None:
@@ -221,9 +244,9 @@ class WarmTrainingStage(BayesianStage):
 
     def _gp_data(self, state: SearchState) -> tuple[list[tuple[int, dict[str, Any], float]], list[dict[str, Any]]]:
         observed, pending = super()._gp_data(state)
-        first = [(t.trial_id, t.config, loss) for t in state.trials if t.stage == 1
+        first = [(t.trial_id, t.config, loss) for t in state.trials if t.stage == 1 and t.is_candidate
                  and (loss := state.loss_of(t)) is not None]
         return first + observed, pending
 
 
-__all__ = ["FINAL_STAGES", "RevisitStage", "WarmTrainingStage", "build_stages", "carry_choices"]
+__all__ = ["FINAL_STAGES", "RevisitStage", "WarmTrainingStage", "build_stages", "carry_choices", "strategy_stages"]
