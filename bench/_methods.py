@@ -106,7 +106,8 @@ class MethodRun:
 
 def run_staged(evaluate: EvaluateFn, datamodule: Any, family: str, space: Any, training_space: Any,
                objective: Objective, *, seed: int, prior_points: int, steps: int, explore: int, epochs: int,
-               stage2_order: Sequence[str] | None, accelerator: str, strategy: str | None = None) -> MethodRun:
+               stage2_order: Sequence[str] | None, accelerator: str, strategy: str | None = None,
+               model: str | None = None) -> MethodRun:
     """lightning-dnc's staged search, driven by the product's search loop, with its phases timed.
 
     The loop (``run_search``) builds the engine, the journal (a temporary file: writes are part
@@ -137,7 +138,7 @@ def run_staged(evaluate: EvaluateFn, datamodule: Any, family: str, space: Any, t
             n_params_ref=objective.n_params_ref, search_epochs=epochs, prior_points=prior_points, steps=steps,
             explore=explore, seed=seed, space=space, training_space=training_space, family=family,
             stage2_order=stage2_order, executor=InProcessExecutor(timed_evaluate),
-            journal=Path(tmp) / "trials.jsonl", progress=False, strategy=strategy,
+            journal=Path(tmp) / "trials.jsonl", progress=False, strategy=strategy, model=model,
         )
         hardware = {"accelerator": accelerator, "devices": 1, "precision": None}
         started = time.perf_counter()

@@ -120,3 +120,15 @@ def test_pool_shortcuts_equal_the_costs_of_the_complete_configurations(strategy,
             flops = float(exact_costs("cnn", [complete_config(p.config)], data, "flops")[0])
             search.tell(p.trial_id, Evaluation(config=p.config, best_val_acc=float(rng.uniform(0.8, 0.99)), flops=flops))
     assert used  # the shortcut ran (and matched) on this strategy's picks
+
+
+def test_a_new_search_and_its_resume_agree_on_the_exact_model():
+    from lightning_dnc.data import DigitsDataModule
+    from lightning_dnc.lightning.search_loop import exact_data_shape
+
+    dm = DigitsDataModule(flatten=True)
+    dm.prepare_data()
+    dm.setup("fit")
+    new = settings(model=None)  # a new search: the engine fills in the default model later
+    assert exact_data_shape(new, dm, {"accelerator": "cpu"}) is not None
+    assert exact_data_shape(settings(model=None, strategy="paper"), dm, {"accelerator": "cpu"}) is None

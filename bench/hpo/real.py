@@ -50,7 +50,8 @@ from hpo.metrics import hypervolume, reference_stats, summarise_run
 from hpo.trace import Event
 
 TASKS = ("digits-cnn", "digits-mlp", "synth-mlp")
-METHODS = ("dnc-paper", "dnc", "dnc-revisit", "dnc-train-first", "random", "tpe", "tpe-mv", "one-epoch-topk")
+METHODS = ("dnc-paper", "dnc", "dnc-revisit", "dnc-train-first", "dnc-composite", "dnc-scalar", "random", "tpe", "tpe-mv",
+           "one-epoch-topk")
 SYNTH = {"n_samples": 6000, "n_features": 40, "n_informative": 20, "n_redundant": 10, "n_classes": 10,
          "n_clusters_per_class": 2, "flip_y": 0.05, "class_sep": 1.0, "random_state": 0}
 #: Share of one-epoch-topk's epochs spent on one-epoch trainings.

@@ -40,7 +40,7 @@ from lightning_dnc.lightning.setup_checks import warn_small_data
 from lightning_dnc.lightning.resume import JournalToResume, dataset_fingerprint
 from lightning_dnc.search import Journal, SearchResult, SearchSettings, StagedSearch
 from lightning_dnc.search.journal.lock import RunLock
-from lightning_dnc.search.core.settings import DEFAULT_STRATEGY, normalise_header_settings
+from lightning_dnc.search.core.settings import DEFAULT_STRATEGY, default_model, normalise_header_settings
 from lightning_dnc.space import CNNSpace, MLPSpace, TrainingSpace, complete_config
 
 
@@ -207,7 +207,8 @@ def exact_data_shape(settings: SearchSettings, datamodule: Any, hardware: Mappin
     from lightning_dnc.space.exact_costs import DataShape
 
     penalize = settings.objective.penalize
-    if settings.model != "composite" or penalize not in EXACT_PENALTIES or model_class is not None:
+    model = settings.model or default_model(settings.strategy, settings.fidelity)  # what the engine will run
+    if model != "composite" or penalize not in EXACT_PENALTIES or model_class is not None:
         return None
     if str(hardware.get("precision", "32")) not in ("32", "32-true", "None"):
         return None
