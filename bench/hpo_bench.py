@@ -263,7 +263,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result["plot"] = str(plot(result["summary"], out_plot, title))
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=1, default=str))
+        command = "python bench/hpo_bench.py " + " ".join(sys.argv[1:] if argv is None else argv)
+        args.json.write_text(json.dumps({"command": command, **result}, indent=1, default=str))
     if args.summary is not None:
         args.summary.parent.mkdir(parents=True, exist_ok=True)
         args.summary.write_text(json.dumps(summary_document(result, argv), indent=1, default=str) + "\n")

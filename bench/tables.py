@@ -39,8 +39,9 @@ def load(path: Path) -> dict[str, Any]:
 def describe(doc: Mapping[str, Any]) -> str:
     s = doc["settings"]
     split = s.get("split") or "tasks " + " ".join(s["tasks"])
+    runs = doc["runs"] if isinstance(doc["runs"], int) else len(doc["runs"])  # a summary's count, or --json's rows
     return (f"{s['suite']}, {split} ({len(s['tasks'])} tasks) x {s['seeds']} seeds, budget {s['budget']:g}; "
-            f"{doc['runs']} searches in {doc['elapsed_s'] / 60:.1f} min wall on {doc['machine']['cpus']} cores\n"
+            f"{runs} searches in {doc['elapsed_s'] / 60:.1f} min wall on {doc['machine']['cpus']} cores\n"
             f"`{doc['command']}`")
 
 
@@ -62,6 +63,31 @@ def side_by_side(test: Mapping[str, Any], tune: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def best_by_task(doc: dict) -> str:
+    """Median best objective over seeds per task and method (lower is better), from the per-run rows
+    of a full ``--json`` file (the real suite's, whose regrets rest on each invocation's own best)."""
+    import statistics
+
+    runs = doc.get("runs")
+    if not isinstance(runs, list) or not runs:
+        return ""
+    methods = list(dict.fromkeys(r["method"] for r in runs))
+    lines = []
+    for wc in sorted({r["wc"] for r in runs}):
+        tasks = list(dict.fromkeys(r["task"] for r in runs if r["wc"] == wc))
+        lines += [f"median best objective over seeds, wc = {wc:g} (lower is better)", "",
+                  "| task | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
+        for task in tasks:
+            cells = []
+            for method in methods:
+                values = [r["best_objective"] for r in runs if r["wc"] == wc and r["task"] == task
+                          and r["method"] == method and r["best_objective"] is not None]
+                cells.append(f"{statistics.median(values):.3f}" if values else "-")
+            lines.append(f"| {task} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def render(paths: list[Path]) -> str:
     docs = [(p, load(p)) for p in paths]
     out: list[str] = []
@@ -71,7 +97,8 @@ def render(paths: list[Path]) -> str:
                 "test: " + describe(halves["test"]), "", "tune: " + describe(halves["tune"]), "",
                 side_by_side(halves["test"], halves["tune"]), ""]
     for path, doc in docs:
-        out += [f"## {path.name}", "", describe(doc), format_tables(doc["summary"], doc.get("skipped", {})), ""]
+        out += [f"## {path.name}", "", describe(doc), format_tables(doc["summary"], doc.get("skipped", {})), "",
+                best_by_task(doc)]
     return "\n".join(out)
 
 
