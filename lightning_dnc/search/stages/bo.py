@@ -238,7 +238,10 @@ class StageGP:
         ei = np.where(np.isfinite(ei), ei, -np.inf)
         return candidates[int(np.argmax(ei))]
 
-    def _model(self, observed: Sequence[tuple[int, dict[str, Any], float]], pending: Sequence[dict[str, Any]]) -> Any:
+    def _retargeted(self, observed: Sequence[tuple[int, dict[str, Any], float]], targets: Sequence[float]) -> np.ndarray:
+        """Give the stage's GP every observed trial as a row (each added once, in the order first
+        seen) and ``targets`` (one per observed trial, in ``observed`` order); returns the targets
+        by GP row."""
         from lightning_dnc.gp import GaussianProcess  # numba loads on first BO pick only
 
         if self._gp is None:
@@ -248,10 +251,14 @@ class StageGP:
             self._gp.observe(self._project([config for _, config in new]), np.zeros(len(new)))
             for trial_id, _ in new:
                 self._rows[trial_id] = len(self._rows)
-        losses = np.empty(len(self._rows))
-        for trial_id, _, loss in observed:
-            losses[self._rows[trial_id]] = loss
-        self._gp.retarget(losses)
+        y = np.empty(len(self._rows))
+        for (trial_id, _, _), value in zip(observed, targets):
+            y[self._rows[trial_id]] = value
+        self._gp.retarget(y)
+        return y
+
+    def _model(self, observed: Sequence[tuple[int, dict[str, Any], float]], pending: Sequence[dict[str, Any]]) -> Any:
+        losses = self._retargeted(observed, [loss for _, _, loss in observed])
         if not pending:
             return self._gp
         lie = float(losses.min()) if len(losses) else 0.0

@@ -259,19 +259,7 @@ class CompositeGP(StageGP):
 
     def _accuracy_gp(self, observed: Sequence[tuple[int, dict[str, Any], float]], accuracy: np.ndarray) -> Any:
         """The stage's GP with every told trial as a row (added once) and the accuracy targets."""
-        from lightning_dnc.gp import GaussianProcess
-
-        if self._gp is None:
-            self._gp = GaussianProcess(self.space)
-        new = [(trial_id, config) for trial_id, config, _ in observed if trial_id not in self._rows]
-        if new:
-            self._gp.observe(self._project([config for _, config in new]), np.zeros(len(new)))
-            for trial_id, _ in new:
-                self._rows[trial_id] = len(self._rows)
-        y = np.empty(len(self._rows))
-        for (trial_id, _, _), value in zip(observed, accuracy):
-            y[self._rows[trial_id]] = value
-        self._gp.retarget(y)
+        self._retargeted(observed, accuracy)
         order = np.empty(len(observed), dtype=np.int64)
         for row, (trial_id, _, _) in enumerate(observed):
             order[self._rows[trial_id]] = row
