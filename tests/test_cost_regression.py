@@ -94,3 +94,39 @@ def test_with_batch_sizes_is_the_table_of_the_configs_at_those_batch_sizes() -> 
         assert np.array_equal(costs_from_table(table, data, measure), expected)
     with pytest.raises(ValueError, match="batch_sizes"):
         with_batch_sizes(table, np.array([0.5]))
+
+
+def test_leave_one_out_equals_refitting_without_the_row() -> None:
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(15, 2))
+    y = X @ np.array([0.5, -0.3]) + rng.normal(scale=0.1, size=15)
+    for model in (BayesianLinearCost().fit(X, y), BayesianLinearCost(robust_dof=4.0).fit(X, y)):
+        Z = (X - model._center) / model._scale  # the fitted scaling, weights and precisions held fixed
+        expected, variances = [], []
+        for i in range(15):
+            keep = np.arange(15) != i
+            A = np.column_stack([np.ones(14), Z[keep]])
+            W = model._weights[keep]
+            precision = model.beta * (A.T * W) @ A
+            precision[1:, 1:] += model.alpha * np.eye(2)  # flat prior on the intercept
+            coef = np.linalg.solve(precision, model.beta * (A.T * W) @ y[keep])
+            a = np.concatenate([[1.0], Z[i]])
+            expected.append(a @ coef)
+            variances.append(a @ np.linalg.solve(precision, a))
+        mean, var = model.leave_one_out()
+        np.testing.assert_allclose(mean, expected, atol=1e-10)
+        np.testing.assert_allclose(var, variances, rtol=1e-8)
+
+
+def test_student_t_noise_keeps_an_outlier_from_pulling_the_line() -> None:
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(12, 2))
+    y = 1.0 + X @ np.array([0.8, 0.2]) + rng.normal(scale=0.02, size=12)
+    busy = y.copy()
+    busy[3] += np.log10(2.0)  # measured while the machine was busy: twice as slow
+    clean = BayesianLinearCost().fit(X, y).predict(X)[0]
+    normal = BayesianLinearCost().fit(X, busy).predict(X)[0]
+    robust = BayesianLinearCost(robust_dof=4.0).fit(X, busy).predict(X)[0]
+    assert np.max(np.abs(robust - clean)) < 0.2 * np.max(np.abs(normal - clean))
+    with pytest.raises(ValueError, match="robust_dof"):
+        BayesianLinearCost(robust_dof=0.0)

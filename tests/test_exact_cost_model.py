@@ -77,7 +77,7 @@ def test_data_shape_is_checked_and_not_stored_in_the_header():
     assert "data_shape" not in settings(data_shape=DATA).header_settings()
 
 
-def test_run_search_fills_the_data_shape_only_where_counts_are_exact():
+def test_run_search_fills_the_data_shape_only_where_costs_are_computed_or_featured():
     from lightning_dnc.data import DigitsDataModule
     from lightning_dnc.lightning.search_loop import exact_data_shape
 
@@ -86,8 +86,8 @@ def test_run_search_fills_the_data_shape_only_where_counts_are_exact():
     dm.setup("fit")
     shape = exact_data_shape(settings(), dm, {"accelerator": "cpu"})
     assert isinstance(shape, DataShape) and shape.input_shape == tuple(dm.input_shape)
-    t_tr = settings(objective=Objective(wc=1.0, penalize="t_tr"))
-    assert exact_data_shape(t_tr, dm, {"accelerator": "cpu"}) is None
+    t_tr = settings(objective=Objective(wc=1.0, penalize="t_tr"))  # the features of a measured time
+    assert exact_data_shape(t_tr, dm, {"accelerator": "cpu", "precision": "16-mixed"}) == shape
     assert exact_data_shape(settings(model="scalar"), dm, {"accelerator": "cpu"}) is None
     assert exact_data_shape(settings(), dm, {"accelerator": "cpu"}, model_class=object) is None
     assert exact_data_shape(settings(), dm, {"accelerator": "cpu", "precision": "16-mixed"}) is None

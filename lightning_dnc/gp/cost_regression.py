@@ -16,6 +16,8 @@ evidence (MacKay's fixed-point updates). Prediction of a new measurement:
 
 with ``S_N = (alpha I + beta X^T X)^-1`` and ``m_N = beta S_N X^T (y - y_bar)``. ``1 / beta`` is
 floored at ``noise_floor`` so a handful of points never claims more precision than the clock has.
+With ``robust_dof`` the noise is Student-t instead (each row's precision scaled by an EM weight),
+which keeps an outlier -- a time measured while the machine was busy -- from pulling the line.
 Pure numpy.
 """
 
@@ -27,6 +29,8 @@ import numpy as np
 
 EVIDENCE_ITERATIONS = 200
 EVIDENCE_TOL = 1e-8
+ROBUST_ITERATIONS = 50
+ROBUST_TOL = 1e-6
 
 
 class BayesianLinearCost:
@@ -39,6 +43,11 @@ class BayesianLinearCost:
         standard deviation).
     prior_var : float, default 1.0
         Predictive variance with a single observation (the model then predicts its value).
+    robust_dof : float, optional
+        Student-t noise with these degrees of freedom instead of normal noise (fitted by EM: each
+        row's precision is scaled by ``(nu + 1) / (nu + beta e^2)`` of its residual ``e``), so one
+        measurement taken while the machine was busy (twice as slow) barely moves the line.
+        ``None`` (default): normal noise.
 
     Examples
     --------
@@ -48,12 +57,15 @@ class BayesianLinearCost:
     3.1
     """
 
-    def __init__(self, noise_floor: float = 1e-4, prior_var: float = 1.0) -> None:
-        for name, value in (("noise_floor", noise_floor), ("prior_var", prior_var)):
+    def __init__(self, noise_floor: float = 1e-4, prior_var: float = 1.0, robust_dof: float | None = None) -> None:
+        for name, value in (("noise_floor", noise_floor), ("prior_var", prior_var), ("robust_dof", robust_dof)):
+            if name == "robust_dof" and value is None:
+                continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
                 raise ValueError(f"`{name}` must be a finite number > 0, got {value!r}.")
         self.noise_floor = float(noise_floor)
         self.prior_var = float(prior_var)
+        self.robust_dof = None if robust_dof is None else float(robust_dof)
         self.n = 0
         self.alpha = 1.0
         self.beta = 1.0
@@ -62,6 +74,8 @@ class BayesianLinearCost:
         self._y_bar = 0.0
         self._m = np.zeros(0)
         self._S = np.zeros((0, 0))
+        self._Z, self._r = np.zeros((0, 0)), np.zeros(0)
+        self._weights = np.ones(0)
 
     def fit(self, features: np.ndarray, log_cost: np.ndarray) -> BayesianLinearCost:
         """Fit on ``n`` observed rows.
@@ -89,26 +103,47 @@ class BayesianLinearCost:
             raise ValueError(f"`features` must be (n, k) and `log_cost` (n,) with n >= 1, got {X.shape} and {y.shape}.")
         if not (np.all(np.isfinite(X)) and np.all(np.isfinite(y))):
             raise ValueError("`features` and `log_cost` must be finite (drop rows of unbuildable or unmeasured configs).")
-        n, k = X.shape
-        self.n = n
-        self._y_bar = float(y.mean())
-        self._center = X.mean(axis=0)
         spread = X.std(axis=0)
         self._scale = np.where(spread > 1e-12, spread, 1.0)
+        self._fit_weighted(X, y, None)
+        if self.robust_dof is None or self.n < 3:
+            return self
+        nu = self.robust_dof
+        for _ in range(ROBUST_ITERATIONS):  # EM for Student-t noise: a row's weight falls with its residual
+            weights = (nu + 1.0) / (nu + self.beta * (self._r - self._Z @ self._m) ** 2)
+            previous = self._weights
+            self._fit_weighted(X, y, weights)
+            if np.max(np.abs(weights - previous)) <= ROBUST_TOL:
+                break
+        return self
+
+    def _fit_weighted(self, X: np.ndarray, y: np.ndarray, weights: np.ndarray | None) -> None:
+        """The evidence fit with per-row noise precisions ``beta * weights`` (None: all 1)."""
+        n, k = X.shape
+        self.n = n
+        if weights is None:
+            weights = np.ones(n)
+            self._y_bar, self._center = float(y.mean()), X.mean(axis=0)
+        else:
+            total = float(weights.sum())
+            self._y_bar, self._center = float(weights @ y) / total, (weights @ X) / total
+        self._weights = weights
         Z = (X - self._center) / self._scale
         r = y - self._y_bar
+        self._Z, self._r = Z, r
         if n == 1:
             self._m, self._S = np.zeros(k), np.zeros((k, k))
-            return self
-        eig = np.linalg.eigvalsh(Z.T @ Z)
-        eig = np.clip(eig, 0.0, None)
-        alpha, beta = 1.0, 1.0 / max(float(r.var()), self.noise_floor)
+            return
+        root = np.sqrt(weights)
+        Zw, rw = Z * root[:, None], r * root
+        eig = np.clip(np.linalg.eigvalsh(Zw.T @ Zw), 0.0, None)
+        alpha, beta = 1.0, 1.0 / max(float(np.mean(rw ** 2)), self.noise_floor)
         for _ in range(EVIDENCE_ITERATIONS):
-            m, S = self._posterior(Z, r, alpha, beta)
+            m, S = self._posterior(Zw, rw, alpha, beta)
             lam = beta * eig
             gamma = float(np.sum(lam / (lam + alpha)))
             new_alpha = gamma / max(float(m @ m), 1e-12)
-            resid = float(np.sum((r - Z @ m) ** 2))
+            resid = float(np.sum((rw - Zw @ m) ** 2))
             dof = max(n - 1 - gamma, 1e-3)
             new_beta = min(dof / max(resid, 1e-300), 1.0 / self.noise_floor)
             done = abs(new_alpha - alpha) <= EVIDENCE_TOL * alpha and abs(new_beta - beta) <= EVIDENCE_TOL * beta
@@ -116,8 +151,36 @@ class BayesianLinearCost:
             if done:
                 break
         self.alpha, self.beta = alpha, beta
-        self._m, self._S = self._posterior(Z, r, alpha, beta)
-        return self
+        self._m, self._S = self._posterior(Zw, rw, alpha, beta)
+
+    @property
+    def row_weights(self) -> np.ndarray:
+        """Each fitted row's noise-precision weight (1 without ``robust_dof``; small for an outlier)."""
+        return self._weights.copy()
+
+    def leave_one_out(self) -> tuple[np.ndarray, np.ndarray]:
+        """The regression's mean at each fitted row from the *other* rows (what the model said before
+        that measurement), with its variance.
+
+        Closed form for the fitted ``alpha``, ``beta``, row weights ``u`` and feature scaling: the
+        model is a linear smoother with hat matrix ``H = 1 u^T / sum(u) + beta Z S_N Z^T U``, so the
+        held-out residual is ``e_i / (1 - H_ii)``; the variance of the line at row ``i`` given all rows
+        is ``H_ii / (beta u_i)``, and removing row ``i``'s precision ``beta u_i`` from it gives
+        ``H_ii / (beta u_i (1 - H_ii))``.
+
+        Returns
+        -------
+        mean, var : ndarray
+            (n,) each, in the target's units (the line's uncertainty, without a new measurement's
+            noise); NaN with a single row.
+        """
+        if self.n < 2:
+            return np.full(self.n, np.nan), np.full(self.n, np.nan)
+        Z, r, u = self._Z, self._r, self._weights
+        hat = u * (1.0 / float(u.sum()) + self.beta * np.einsum("ij,jk,ik->i", Z, self._S, Z))
+        left = np.maximum(1.0 - hat, 1e-9)
+        residual = r - Z @ self._m
+        return self._y_bar + r - residual / left, hat / (self.beta * u * left)
 
     @staticmethod
     def _posterior(Z: np.ndarray, r: np.ndarray, alpha: float, beta: float) -> tuple[np.ndarray, np.ndarray]:
@@ -147,7 +210,7 @@ class BayesianLinearCost:
             return np.full(X.shape[0], self._y_bar), np.full(X.shape[0], self.prior_var)
         Z = (X - self._center) / self._scale
         mean = self._y_bar + Z @ self._m
-        var = 1.0 / self.beta + np.einsum("ij,jk,ik->i", Z, self._S, Z) + 1.0 / (self.n * self.beta)
+        var = 1.0 / self.beta + np.einsum("ij,jk,ik->i", Z, self._S, Z) + 1.0 / (float(self._weights.sum()) * self.beta)
         bad = ~np.all(np.isfinite(X), axis=1)
         return np.where(bad, np.nan, mean), np.where(bad, np.nan, var)
 

@@ -43,7 +43,7 @@ def stage2_decisions(result: SearchResult) -> list[dict[str, Any]]:
         a = by_id.get(incumbent).evaluation if incumbent in by_id else None
         b = by_id.get(best).evaluation if best in by_id else None
         if a is not None and b is not None and a.ok and b.ok:
-            loss_a, loss_b = result.objective.loss(a), result.objective.loss(b)
+            loss_a, loss_b = result.loss_of(by_id[incumbent]), result.loss_of(by_id[best])
             t_a, t_b = result.objective.measure(a, "t_tr"), result.objective.measure(b, "t_tr")
             s_a, s_b = _spread(result, a), _spread(result, b)
             if loss_a is not None and loss_b is not None:

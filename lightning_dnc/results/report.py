@@ -46,7 +46,8 @@ def trial_rows(result: SearchResult, pareto_costs: Sequence[str] = ("t_tr", "n_p
             "stage": trial.stage,
             "group": trial.group,
             "state": trial.state,
-            "loss": None if ev is None else objective.loss(ev),
+            "loss": None if ev is None else result.loss_of(trial),
+            "loss_measured": None if ev is None else objective.loss(ev),
             "f_p": objective.performance(ev) if ok else None,
             "val_acc": None if ev is None else ev.best_val_acc,
             "val_loss": None if ev is None else ev.best_val_loss,
@@ -127,6 +128,44 @@ def _decision_table(result: SearchResult) -> list[str]:
     ) + [""]
 
 
+COST_ROWS = 5
+"""Ranked trials the report's measured-vs-modelled cost table shows (at least ``top_k``)."""
+
+
+def _cost_model_lines(result: SearchResult) -> list[str]:
+    """For the best ranked trials: the penalised time as measured, as the cost model predicted it from
+    the other trials, and the denoised estimate the decisions used (none without estimates)."""
+    ce = result.cost_estimates
+    if ce is None:
+        return []
+    unit = "s" if ce.penalize == "t_tr" else "ms"
+    scale = 1.0 if ce.penalize == "t_tr" else 1e3
+    shown = result.ranking[:max(COST_ROWS, result.k)]
+    rows = []
+    for r in shown:
+        est = result.cost_estimate(r.trial_id) or {}
+        measured, held_out = est.get("measured"), est.get("held_out")
+        error = None if measured is None or held_out is None else held_out / measured - 1.0
+        rows.append([r.rank, r.trial_id, _fmt(_scaled(measured, scale), ".4g"), _fmt(_scaled(held_out, scale), ".4g"),
+                     "-" if error is None else f"{error:+.0%}", _fmt(_scaled(est.get("estimate"), scale), ".4g"),
+                     _fmt(result.objective.loss(r.trial.evaluation)), _fmt(r.loss)])
+    spread = 10 ** ce.noise_sd - 1.0
+    deviation = 10 ** ce.deviation_sd - 1.0
+    return [f"## Measured and modelled {ce.penalize} (top {len(shown)})", "",
+            f"Decisions and this ranking read each trial's estimated `{ce.penalize}`: its measurement shrunk toward a "
+            f"regression of log `{ce.penalize}` on counts the configuration fixes (fitted on {len(ce.measured)} trials). "
+            f"Timing noise about {spread:.0%}, configurations off the line by about {deviation:.0%} beyond it, so an "
+            f"estimate keeps {ce.weight:.0%} of its measurement's distance from the line. 'Predicted' is the "
+            "regression fitted on the other trials: what the cost model said before the trial trained.", ""
+            ] + _markdown_table(
+        ["rank", "trial", f"measured ({unit})", f"predicted ({unit})", "predicted vs measured",
+         f"estimate used ({unit})", "loss (measured)", "loss (ranked)"], rows) + [""]
+
+
+def _scaled(value: float | None, scale: float) -> float | None:
+    return None if value is None else value * scale
+
+
 def write_report(run_dir: Path, result: SearchResult | None, final: Mapping[str, Any] | None, *,
                  search_seconds: float | None, wc: float, penalize: str, console: Console | None = None,
                  suffix: str = "", pareto_costs: Sequence[str] | None = None, n_params_ref: float | None = None,
@@ -176,7 +215,7 @@ def write_report(run_dir: Path, result: SearchResult | None, final: Mapping[str,
             if stage_rows:
                 lines += [f"## Stage {stage}: {STAGE_NAMES[stage]} ({len(stage_rows)} trials)", ""]
                 lines += _trial_table(stage_rows) + [""]
-        lines += _decision_table(ranked) + rung_lines(ranked)
+        lines += _decision_table(ranked) + _cost_model_lines(ranked) + rung_lines(ranked)
         curves = plot_rung_curves(ranked, folder.file(f"rungs{suffix}.png"))
         if curves is not None:
             lines += [f"![validation curves and stopping points]({curves.name})", ""]

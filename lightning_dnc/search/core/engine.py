@@ -30,6 +30,7 @@ from typing import Any
 
 from lightning_dnc.search.journal.event_log import JOURNAL_VERSION, Journal
 from lightning_dnc.search.core.objective import Objective
+from lightning_dnc.search.core.cost_estimates import CostEstimates, decision_loss, estimate_costs
 from lightning_dnc.search.core.records import STATUS_FAILED, Evaluation
 from lightning_dnc.search.journal.replay import EventReplayer
 from lightning_dnc.search.core.result import SearchResult
@@ -158,6 +159,7 @@ class StagedSearch(EventReplayer):
         self._keys: set[str] = set()
         self._observers: list[Observer] = []
         self._bound: Objective | None = None
+        self._estimates: CostEstimates | None | bool = False  # False: not computed since the last tell
         self._winners: dict[int, int | None] = {}
         self._replayed: tuple[int, ...] = ()  # trials told in earlier sessions (resume)
         self._stages: dict[int, Stage] = build_stages(settings, space, training_space)
@@ -237,12 +239,22 @@ class StagedSearch(EventReplayer):
             self._bound = self.objective.with_references(t.evaluation for t in self._trials if t.evaluation is not None)
         return self._bound
 
+    @property
+    def cost_estimates(self) -> CostEstimates | None:
+        """The denoised costs decisions read (composite model, measured times, known data shape), else None."""
+        if self._estimates is False:
+            s = self.search_settings
+            self._estimates = (estimate_costs(self._trials, self.objective, s.family, s.data_shape)
+                               if s.model == "composite" else None)
+        return self._estimates  # type: ignore[return-value]
+
     def loss_of(self, trial: Trial | int) -> float | None:
-        """The loss of a trial (``None`` while pending, failed or unscorable)."""
+        """The loss a decision reads of a trial (``None`` while pending, failed or unscorable): the
+        objective's, with the trial's denoised cost where :attr:`cost_estimates` has one."""
         trial = self._trials[trial] if isinstance(trial, int) else trial
         if trial.evaluation is None:
             return None
-        return self.bound_objective.loss(trial.evaluation)
+        return decision_loss(self.bound_objective, trial.evaluation, trial.trial_id, self.cost_estimates)
 
     def is_known(self, config: dict[str, Any]) -> bool:
         """True when ``config`` was proposed before (in any stage)."""
@@ -365,7 +377,7 @@ class StagedSearch(EventReplayer):
         meta.update({"stage2_winner": self._winners.get(2), "finished": self.finished,
                      "earlier_session_trials": list(self._replayed)})
         return SearchResult(trials=self.trials, objective=self.bound_objective, candidate_ids=candidates,
-                            k=self.top_k, family=self.family, meta=meta)
+                            k=self.top_k, family=self.family, meta=meta, cost_estimates=self.cost_estimates)
 
     def released_checkpoints(self) -> set[int]:
         """Multi-fidelity searches: trials whose rung checkpoint is no longer needed (delete its file)."""
@@ -386,7 +398,7 @@ class StagedSearch(EventReplayer):
         if evaluation.status == STATUS_FAILED and evaluation.failure_reason == "interrupted":
             return  # stays pending: re-run once on resume
         self._trials[trial.trial_id] = trial.with_evaluation(evaluation)
-        self._bound = None
+        self._bound, self._estimates = None, False
         self._advance()
 
     def _next_proposal(self) -> Proposal | None:

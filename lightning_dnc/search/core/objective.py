@@ -207,6 +207,16 @@ class Objective:
             value += self.wc * f_c
         return math.log10(max(value, LOSS_FLOOR))
 
+    def loss_at(self, evaluation: Evaluation, f_c: float) -> float | None:
+        """:meth:`loss` with the cost term ``f_c`` given (e.g. an estimate instead of the measurement).
+
+        ``None`` when the performance cannot be scored or ``f_c`` is not a finite number >= 0.
+        """
+        f_p = self.performance(evaluation)
+        if f_p is None or not is_finite_number(f_c) or f_c < 0:
+            return None
+        return math.log10(max(f_p + self.wc * float(f_c), LOSS_FLOOR))
+
     # ------------------------------------------------------------------ serialisation
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of the settings (references as set, ``None`` when measured)."""

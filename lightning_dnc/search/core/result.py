@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from lightning_dnc.search.core.cost_estimates import CostEstimates, decision_loss
 from lightning_dnc.search.core.objective import REFERENCE_FIELDS, Objective
 from lightning_dnc.search.core.trial import Trial
 from lightning_dnc.space.config import auto_weight_decay
@@ -35,12 +36,18 @@ class RankedTrial:
         1 for the best (as every table and report prints it).
     trial : Trial
     loss : float
-        Its loss under the ranking's objective.
+        Its loss under the ranking's objective (with its denoised cost where the result has one).
+    cost_estimate : dict, optional
+        ``{"measure", "measured", "line", "estimate", "held_out"}``: the penalised measure as measured,
+        the cost model's line at the configuration, the denoised estimate the ranking used and the
+        model's prediction from the other trials (seconds;
+        :mod:`~lightning_dnc.search.core.cost_estimates`).
     """
 
     rank: int
     trial: Trial
     loss: float
+    cost_estimate: dict[str, Any] | None = None
 
     @property
     def trial_id(self) -> int:
@@ -77,6 +84,7 @@ class RankedTrial:
                for name in ("t_tr", "t_tr_epoch", "t_tr_step", "n_params", "flops", "flops_train", "latency",
                             "memory")},
             **({"regression": dict(ev.extra["regression"])} if ev is not None and ev.extra.get("regression") else {}),
+            **({"cost_estimate": dict(self.cost_estimate)} if self.cost_estimate else {}),
             "config": self.config,
         }
 
@@ -112,6 +120,9 @@ class SearchResult:
     family : {"cnn", "mlp"}, optional
     meta : dict, optional
         Plain data about the run (settings, stage-2 decisions, ...), kept by ``to_json``.
+    cost_estimates : CostEstimates, optional
+        The denoised costs the search decided on (composite model, measured times): the ranking
+        reads them instead of the raw measurements, which stay in the trials.
 
     Raises
     ------
@@ -127,6 +138,7 @@ class SearchResult:
         k: int = 1,
         family: str | None = None,
         meta: Mapping[str, Any] | None = None,
+        cost_estimates: CostEstimates | None = None,
     ) -> None:
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"`k` must be an integer >= 1, got {k!r}.")
@@ -136,22 +148,30 @@ class SearchResult:
         self.k = k
         self.family = family
         self.meta: dict[str, Any] = dict(meta or {})
+        self.cost_estimates = cost_estimates
         by_id = {t.trial_id: t for t in self.trials}
         ids = sorted(by_id) if self.candidate_ids is None else self.candidate_ids
         unknown = [i for i in ids if i not in by_id]
         if unknown:
             raise ValueError(f"`candidate_ids` {unknown} are not trial ids of `trials`.")
-        scored = []
-        for i in ids:
-            ev = by_id[i].evaluation
-            loss = None if ev is None else objective.loss(ev)
-            if loss is not None:
-                scored.append((loss, i))
+        scored = [(loss, i) for i in ids if (loss := self.loss_of(by_id[i])) is not None]
         if not scored:
             raise ValueError("No successful trial among the candidates: there is nothing to rank.")
         self.ranking: list[RankedTrial] = [
-            RankedTrial(rank, by_id[i], loss) for rank, (loss, i) in enumerate(sorted(scored), start=1)
+            RankedTrial(rank, by_id[i], loss, self.cost_estimate(i)) for rank, (loss, i) in enumerate(sorted(scored), 1)
         ]
+
+    def loss_of(self, trial: Trial) -> float | None:
+        """The loss the ranking reads of ``trial`` (its denoised cost where :attr:`cost_estimates` has one)."""
+        return decision_loss(self.objective, trial.evaluation, trial.trial_id, self.cost_estimates)
+
+    def cost_estimate(self, trial_id: int) -> dict[str, Any] | None:
+        """``{"measure", "measured", "line", "estimate", "held_out"}`` of a trial, or None without an estimate."""
+        ce = self.cost_estimates
+        if ce is None or trial_id not in ce.estimate:
+            return None
+        return {"measure": ce.penalize, "measured": ce.measured[trial_id], "line": ce.line[trial_id],
+                "estimate": ce.estimate[trial_id], "held_out": ce.held_out.get(trial_id)}
 
     # ------------------------------------------------------------------ ranking
     @property
@@ -290,10 +310,13 @@ class SearchResult:
         sizes = {field: getattr(objective, field) for name, field in REFERENCE_FIELDS.items() if name != "t_tr"}
         objective = replace(objective.with_references(ordered), **sizes)  # only t_tr_ref comes from a trial
         meta = {**self.meta, "rescored_from": self.objective.to_dict()}
+        same_measure = (objective.penalize == self.objective.penalize and objective.t_tr_mode == self.objective.t_tr_mode
+                        and references.get(REFERENCE_FIELDS[objective.penalize]) is None)
+        estimates = self.cost_estimates if same_measure else None  # the estimates are of the same measurements
         full = None  # multi-fidelity searches: only candidates that trained the whole budget compete
         if not all(t.at_top for t in self.trials):
             full = [t.trial_id for t in self.trials if t.at_top]
-        return SearchResult(self.trials, objective, full, self.k if k is None else k, self.family, meta)
+        return SearchResult(self.trials, objective, full, self.k if k is None else k, self.family, meta, estimates)
 
     # ------------------------------------------------------------------ export
     def summary(self) -> dict[str, Any]:
@@ -337,6 +360,7 @@ class SearchResult:
             "candidate_ids": None if self.candidate_ids is None else list(self.candidate_ids),
             "k": self.k,
             "meta": self.meta,
+            "cost_estimates": None if self.cost_estimates is None else self.cost_estimates.to_dict(),
             "trials": [t.to_dict() for t in self.trials],
         }
 
@@ -354,6 +378,7 @@ class SearchResult:
             k=int(data.get("k", 1)),
             family=data.get("family"),
             meta=data.get("meta"),
+            cost_estimates=None if data.get("cost_estimates") is None else CostEstimates.from_dict(data["cost_estimates"]),
         )
 
     def to_json(self, indent: int | None = 2) -> str:

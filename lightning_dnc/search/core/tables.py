@@ -121,7 +121,9 @@ def result_records(result: Any) -> list[dict[str, Any]]:
     """One plain record per trial of ``result`` (a :class:`~lightning_dnc.search.SearchResult`), by trial id.
 
     Keys: ``trial_id``, ``stage``, ``group``, ``state``, ``rank`` (1 for the best, None when not
-    ranked), ``loss``, ``f_p``, ``val_acc``, ``val_loss``, ``val_rmse``, ``val_mae``, ``val_r2``
+    ranked), ``loss`` (the ranking's: with the denoised cost where the result has one),
+    ``loss_measured`` (with the measured cost), ``cost_estimate`` (the denoised penalised measure or
+    None), ``f_p``, ``val_acc``, ``val_loss``, ``val_rmse``, ``val_mae``, ``val_r2``
     (regression, user's units), every cost: ``t_tr`` (the search's measure), ``n_params`` and the
     :data:`~lightning_dnc.search.core.records.MEASURES` (``t_tr_epoch``, ``t_tr_step``, ``flops``,
     ``flops_train``, ``latency``, ``memory``), then ``epochs_run``, ``wall_time``,
@@ -135,7 +137,9 @@ def result_records(result: Any) -> list[dict[str, Any]]:
         ok = ev is not None and ev.ok
         records.append({
             "trial_id": trial.trial_id, "stage": trial.stage, "group": trial.group, "state": trial.state,
-            "rank": ranks.get(trial.trial_id), "loss": result.objective.loss(ev) if ev is not None else None,
+            "rank": ranks.get(trial.trial_id), "loss": result.loss_of(trial),
+            "loss_measured": result.objective.loss(ev) if ev is not None else None,
+            "cost_estimate": (result.cost_estimate(trial.trial_id) or {}).get("estimate"),
             "f_p": result.objective.performance(ev) if ok else None,
             "val_acc": None if ev is None else ev.best_val_acc, "val_loss": None if ev is None else ev.best_val_loss,
             "val_rmse": reg.get("rmse"), "val_mae": reg.get("mae"), "val_r2": reg.get("r2"),

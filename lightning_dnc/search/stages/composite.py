@@ -37,6 +37,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from lightning_dnc.search.core.cost_estimates import decision_loss
 from lightning_dnc.search.stages.bo import Completer, StageGP
 
 ACCURACY_FLOOR = 1e-3
@@ -174,6 +175,7 @@ class CompositeGP(StageGP):
         self._family, self._data_shape = family, data_shape
         self._rules: tuple[np.ndarray, ...] | None = None
         self._objective: Any = None
+        self._estimates: Any = None  # the search's denoised costs (search.core.cost_estimates), if any
         self._terms: dict[int, tuple[float, float | None, float]] = {}
         self._complete: Completer | None = None
         self._trials: Sequence[Any] = ()
@@ -182,21 +184,26 @@ class CompositeGP(StageGP):
     def prepare(self, state: Any, complete: Completer | None) -> None:
         """Keep what :meth:`pick` reads of the search: the told trials and the bound objective."""
         objective = state.bound_objective
-        if objective != self._objective:  # a reference was just measured: every term changes
+        estimates = getattr(state, "cost_estimates", None)
+        if objective != self._objective or estimates is not self._estimates:  # new reference or estimates
             self._terms = {}
-            if self._chosen_cost_model:
+            if self._chosen_cost_model and objective != self._objective:
                 self.cost_model = cost_model_for(objective, self._family, self._data_shape)
         self._objective, self._complete, self._trials = objective, complete, state.trials
+        self._estimates = estimates
 
     def _terms_of(self, trial_id: int) -> tuple[float, float | None, float] | None:
         """(log10 f_p, log10 f_c or None, loss) of a told trial; None when it has no loss."""
         if trial_id not in self._terms:
             evaluation = self._trials[trial_id].evaluation
-            loss = None if evaluation is None else self._objective.loss(evaluation)
+            loss = decision_loss(self._objective, evaluation, trial_id, self._estimates)
             if loss is None:
                 return None
             f_p = self._objective.performance(evaluation)
-            f_c = self._objective.cost(evaluation) if self._objective.wc > 0 else None
+            f_c = None
+            if self._objective.wc > 0:
+                f_c = None if self._estimates is None else self._estimates.cost(trial_id, self._objective)
+                f_c = self._objective.cost(evaluation) if f_c is None else f_c
             log_fc = math.log10(max(f_c, COST_FLOOR)) if f_c is not None else None
             self._terms[trial_id] = (math.log10(max(f_p, ACCURACY_FLOOR)), log_fc, loss)
         return self._terms[trial_id]
