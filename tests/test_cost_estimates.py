@@ -172,3 +172,17 @@ def test_scalar_model_and_unknown_data_decide_on_the_measurement():
         assert search.cost_estimates is None and search.result().cost_estimates is None
         trial = next(t for t in search.trials if t.evaluation is not None)
         assert search.loss_of(trial) == search.bound_objective.loss(trial.evaluation)
+
+
+def test_report_shows_measured_predicted_and_used_cost_of_the_top_trials(tmp_path):
+    from lightning_dnc.results.report import write_report
+
+    result = run(StagedSearch.from_settings(settings(), MLPSpace(), TrainingSpace())).result()
+    text = write_report(tmp_path, result, None, search_seconds=1.0, wc=1.0, penalize="t_tr").read_text()
+    section = text.split("## Measured and modelled t_tr")[1].split("\n## ")[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| rank")]
+    assert len(rows) == min(5, len(result.ranking))
+    best = result.cost_estimate(result.best.trial_id)
+    assert rows[0].split(" | ")[1] == str(result.best.trial_id)
+    assert f"{best['measured']:.4g}" in rows[0] and f"{best['held_out']:.4g}" in rows[0]
+    assert f"{best['estimate']:.4g}" in rows[0] and f"{result.best.loss:.4f}" in rows[0]
