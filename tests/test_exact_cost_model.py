@@ -56,7 +56,7 @@ def test_cost_model_choice_follows_the_penalty_and_what_is_known():
     n_params = Objective(wc=1.0, penalize="n_params", n_params_ref=REF)
     assert isinstance(cost_model_for(n_params, "mlp", DATA), ExactCostModel)
     assert isinstance(cost_model_for(n_params), GPCostModel)  # no data shape: learned
-    assert isinstance(cost_model_for(Objective(wc=1.0, penalize="t_tr", t_tr_ref=0.1), "mlp", DATA), GPCostModel)
+    assert isinstance(cost_model_for(Objective(wc=1.0, penalize="t_tr", t_tr_ref=0.1)), GPCostModel)  # no data shape
     assert isinstance(cost_model_for(Objective(wc=1.0, penalize="flops"), "mlp", DATA), GPCostModel)  # no reference yet
 
 
@@ -87,7 +87,7 @@ def test_run_search_fills_the_data_shape_only_where_counts_are_exact():
     shape = exact_data_shape(settings(), dm, {"accelerator": "cpu"})
     assert isinstance(shape, DataShape) and shape.input_shape == tuple(dm.input_shape)
     t_tr = settings(objective=Objective(wc=1.0, penalize="t_tr"))
-    assert exact_data_shape(t_tr, dm, {"accelerator": "cpu"}) is None
+    assert exact_data_shape(t_tr, dm, {"accelerator": "cpu"}) == shape  # the regression cost model's features
     assert exact_data_shape(settings(model="scalar"), dm, {"accelerator": "cpu"}) is None
     assert exact_data_shape(settings(), dm, {"accelerator": "cpu"}, model_class=object) is None
     assert exact_data_shape(settings(), dm, {"accelerator": "cpu", "precision": "16-mixed"}) is None

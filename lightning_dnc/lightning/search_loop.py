@@ -193,22 +193,25 @@ def _complete_settings(settings: SearchSettings, resuming: JournalToResume | Non
 
 def exact_data_shape(settings: SearchSettings, datamodule: Any, hardware: Mapping[str, Any],
                      model_class: Any = None) -> Any:
-    """The data's shape when the search can compute its penalty exactly (the composite model's
-    exact cost model), else None.
+    """The data's shape when the search can compute its penalty, or the features its measured
+    times are regressed on, exactly (the composite model's exact and regression cost models), else None.
 
     Exact counts assume the default network (no ``model_class``) in 32-bit precision, on data a
     built-in in-memory datamodule serves; CPU ``memory`` also a CPU run (on CUDA it is a measured
-    peak). Measured times (``t_tr``, ``latency``) are always modelled.
+    peak, modelled by the accuracy GP's second target). Measured times (``t_tr``, ``latency``) are
+    regressed on exact features under the same conditions.
     """
     import torch
 
     from lightning_dnc.data.base import InMemoryDataModule
     from lightning_dnc.search.stages.exact_cost_model import EXACT_PENALTIES
+    from lightning_dnc.search.stages.regression_cost_model import REGRESSION_FEATURES
     from lightning_dnc.space.exact_costs import DataShape
 
     penalize = settings.objective.penalize
     model = settings.model or default_model(settings.strategy, settings.fidelity)  # what the engine will run
-    if model != "composite" or penalize not in EXACT_PENALTIES or model_class is not None:
+    known = penalize in EXACT_PENALTIES or penalize in REGRESSION_FEATURES
+    if model != "composite" or not known or model_class is not None:
         return None
     if str(hardware.get("precision", "32")) not in ("32", "32-true", "None"):
         return None

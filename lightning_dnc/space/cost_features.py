@@ -58,14 +58,44 @@ def cost_features(family: str, configs: Sequence[Mapping[str, Any]], data: DataS
         hold NaN.
     """
     check_choice("target", target, tuple(FEATURE_NAMES))
-    table = config_table(family, configs)
-    layers = (table.depth + (table.hidden > 0).sum(axis=1) + 1).astype(np.float64)
-    n_params = np.log10(costs_from_table(table, data, "n_params"))
-    if target == "latency":
-        return np.column_stack([np.log10(costs_from_table(table, data, "flops")), n_params, layers])
-    steps = np.ceil(data.train_samples / table.batch_size.astype(np.float64))
-    return np.column_stack([np.log10(costs_from_table(table, data, "flops_train")), np.log10(steps), n_params,
-                            np.log10(costs_from_table(table, data, "memory")), layers])
+    return table_features(config_table(family, configs), data, target)
+
+
+def table_features(table: ConfigTable, data: DataShape, target: str = "t_tr",
+                   columns: Sequence[str] | None = None) -> np.ndarray:
+    """The feature columns of ``target`` for every row of ``table`` (:func:`cost_features` on a table).
+
+    Parameters
+    ----------
+    table : ConfigTable
+        E.g. :func:`pool_table` of a BO pool, or ``config_table`` of configurations.
+    data : DataShape
+    target : {"t_tr", "latency"}, default "t_tr"
+    columns : sequence of str, optional
+        A subset of ``FEATURE_NAMES[target]``, in the order wanted (only these are computed);
+        default all of them.
+
+    Returns
+    -------
+    ndarray
+        (rows, len(columns)) float64; NaN in rows of networks that cannot be built.
+    """
+    check_choice("target", target, tuple(FEATURE_NAMES))
+    names = FEATURE_NAMES[target] if columns is None else tuple(columns)
+    for name in names:
+        check_choice("columns", name, FEATURE_NAMES[target])
+    compute = {
+        "log10_flops_train": lambda: np.log10(costs_from_table(table, data, "flops_train")),
+        "log10_steps": lambda: np.log10(np.ceil(data.train_samples / table.batch_size.astype(np.float64))),
+        "log10_n_params": lambda: np.log10(costs_from_table(table, data, "n_params")),
+        "log10_memory": lambda: np.log10(costs_from_table(table, data, "memory")),
+        "log10_flops": lambda: np.log10(costs_from_table(table, data, "flops")),
+        "layers": lambda: (table.depth + (table.hidden > 0).sum(axis=1) + 1).astype(np.float64),
+    }
+    out = np.empty((table.batch_size.shape[0], len(names)))
+    for j, name in enumerate(names):
+        out[:, j] = compute[name]()
+    return out
 
 
 def pool_table(space: Any, keys: np.ndarray, batch_size: int | np.ndarray = DEFAULT_BATCH_SIZE,
@@ -133,4 +163,4 @@ def with_batch_sizes(table: ConfigTable, batch_sizes: np.ndarray) -> ConfigTable
     return ConfigTable(family=table.family, batch_size=batch.astype(np.int64), **fields)
 
 
-__all__ = ["FEATURE_NAMES", "cost_features", "pool_table", "with_batch_sizes"]
+__all__ = ["FEATURE_NAMES", "cost_features", "pool_table", "table_features", "with_batch_sizes"]
