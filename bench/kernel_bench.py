@@ -52,7 +52,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 import naive  # noqa: E402  (tests/naive.py: the reference twins)
-from _ask_bench import bench_default_picks, bench_picks  # noqa: E402
+from _ask_bench import bench_cost_model_picks, bench_default_picks, bench_picks  # noqa: E402
 from lightning_dnc.gp import GaussianProcess, _compiled  # noqa: E402
 from lightning_dnc.gp.cholesky import PIVOT_REL_TOL  # noqa: E402
 from lightning_dnc.space import CNNSpace, MLPSpace, TrainingSpace  # noqa: E402
@@ -229,6 +229,7 @@ def run(quick: bool) -> dict:
     result["ask_per_pick"] = bench_picks(explore=1000, steps=4 if quick else 12)
     result["ask_per_pick_default"] = bench_default_picks(explore=1000, steps=4 if quick else 12, model="scalar")
     result["ask_per_pick_composite"] = bench_default_picks(explore=1000, steps=4 if quick else 12, model="composite")
+    result["ask_per_pick_cost_models"] = bench_cost_model_picks(explore=1000, steps=4 if quick else 12)
     result["targets"] = check_targets(result)
     return result
 
@@ -249,7 +250,8 @@ def check_targets(result: dict) -> dict:
     if result["import_first_step"]:
         warm = result["import_first_step"]["warm"]["total_s"]
         out["warm_import_first_step_s"] = {"value": warm, "target": "< 2", "ok": warm < 2}
-    for row in result["ask_per_pick"] + result["ask_per_pick_default"] + result.get("ask_per_pick_composite", []):
+    for row in (result["ask_per_pick"] + result["ask_per_pick_default"] + result.get("ask_per_pick_composite", [])
+                + result.get("ask_per_pick_cost_models", [])):
         name = "ask_ms_per_pick_" + "_".join(row["stage"].replace("(", "").replace(")", "").split())
         out[name] = {"value": row["ask_ms"], "target": "<= 10", "ok": row["ask_ms"] <= 10}
     return out
@@ -287,6 +289,10 @@ def print_table(result: dict) -> None:
     print("  default strategy (joint) with the scalar and the composite (default) model, no 0.1.0 counterpart:")
     for r in result["ask_per_pick_default"] + result.get("ask_per_pick_composite", []):
         print(f"  {r['stage']:<43} explore {r['explore']}: ask {r['ask_ms']:6.1f} ms ({r['picks']} picks)")
+    print("  composite model with a data shape (the cost model named), per strategy, penalty and stage:")
+    for r in result.get("ask_per_pick_cost_models", []):
+        print(f"  {r['stage']:<43} explore {r['explore']}: ask {r['ask_ms']:6.1f} ms, max {r['max_ms']:6.1f} ms "
+              f"({r['picks']} picks, {r['cost_model']})")
     print("\ntargets:")
     for name, t in result["targets"].items():
         print(f"  {name:<40} {t['value']:>10.3f}  target {t['target']:<6} {'ok' if t['ok'] else 'MISSED'}")

@@ -100,30 +100,27 @@ class BayesianLinearCost:
         if n == 1:
             self._m, self._S = np.zeros(k), np.zeros((k, k))
             return self
-        eig = np.linalg.eigvalsh(Z.T @ Z)
+        eig, V = np.linalg.eigh(Z.T @ Z)
         eig = np.clip(eig, 0.0, None)
+        projected = V.T @ (Z.T @ r)  # Z^T r in the eigenbasis of Z^T Z: each update is O(k), no inverse
         alpha, beta = 1.0, 1.0 / max(float(r.var()), self.noise_floor)
         for _ in range(EVIDENCE_ITERATIONS):
-            m, S = self._posterior(Z, r, alpha, beta)
+            m = V @ (beta * projected / (alpha + beta * eig))
             lam = beta * eig
             gamma = float(np.sum(lam / (lam + alpha)))
             new_alpha = gamma / max(float(m @ m), 1e-12)
             resid = float(np.sum((r - Z @ m) ** 2))
             dof = max(n - 1 - gamma, 1e-3)
             new_beta = min(dof / max(resid, 1e-300), 1.0 / self.noise_floor)
+            new_alpha = min(max(new_alpha, 1e-10), 1e12)  # clamped before the test, so a clamped alpha converges
             done = abs(new_alpha - alpha) <= EVIDENCE_TOL * alpha and abs(new_beta - beta) <= EVIDENCE_TOL * beta
-            alpha, beta = min(max(new_alpha, 1e-10), 1e12), new_beta
+            alpha, beta = new_alpha, new_beta
             if done:
                 break
         self.alpha, self.beta = alpha, beta
-        self._m, self._S = self._posterior(Z, r, alpha, beta)
+        self._S = (V / (alpha + beta * eig)) @ V.T  # (alpha I + beta Z^T Z)^-1
+        self._m = beta * (self._S @ (Z.T @ r))
         return self
-
-    @staticmethod
-    def _posterior(Z: np.ndarray, r: np.ndarray, alpha: float, beta: float) -> tuple[np.ndarray, np.ndarray]:
-        precision = alpha * np.eye(Z.shape[1]) + beta * (Z.T @ Z)
-        S = np.linalg.inv(precision)
-        return beta * (S @ (Z.T @ r)), S
 
     def predict(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Predictive mean and variance of a new measurement's log cost.
