@@ -94,3 +94,12 @@ def test_with_batch_sizes_is_the_table_of_the_configs_at_those_batch_sizes() -> 
         assert np.array_equal(costs_from_table(table, data, measure), expected)
     with pytest.raises(ValueError, match="batch_sizes"):
         with_batch_sizes(table, np.array([0.5]))
+
+
+def test_a_constant_target_shrinks_every_weight_and_stops_early():
+    X = np.column_stack([np.full(8, 13.0), np.linspace(2.0, 2.9, 8)])
+    model = BayesianLinearCost().fit(X, np.full(8, -0.4864))
+    assert model.alpha == 1e12 and model.beta == 1e4  # the bounds: no weight, noise at its floor
+    mean, var = model.predict(np.array([[13.0, 2.5], [14.0, 1.0]]))
+    np.testing.assert_allclose(mean, -0.4864, atol=1e-9)
+    assert np.all(var < 2e-4)
