@@ -176,3 +176,18 @@ def test_resume_of_a_search_with_the_regression_model_replays_the_same_picks(tmp
         resumed.tell(p.trial_id, timing(p.config))
     run(resumed)
     assert [t.config for t in resumed.trials] == [t.config for t in reference.trials]
+
+
+def test_resume_with_a_pending_batch_under_the_regression_model(tmp_path):
+    s = settings(family="mlp", penalize="latency", strategy="joint")
+    path = tmp_path / "journal.jsonl"
+    search = StagedSearch.from_settings(s, s.space, TrainingSpace(), journal=path)
+    for p in search.ask(4):  # past the prior points: BO picks with pending fantasies (believed costs) follow
+        search.tell(p.trial_id, timing(p.config))
+    batch = search.ask(3)
+    assert len(batch) == 3 and len({str(p.config) for p in batch}) == 3
+    search.tell(batch[1].trial_id, timing(batch[1].config))
+    resumed = StagedSearch.resume(Journal(path).read(), s, s.space, TrainingSpace(), journal=path)
+    assert [p.trial_id for p in resumed.pending] == [batch[0].trial_id, batch[2].trial_id]
+    assert resumed.ask(2) == search.ask(2)
+    assert isinstance(search._stages[1]._gp.cost_model, RegressionCostModel)

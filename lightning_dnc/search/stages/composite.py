@@ -76,7 +76,7 @@ class CostQuery:
     shared : SharedFactor
         A GP with the accuracy GP's kernel and factor at the candidates: the nearly free second target.
     space : SearchSpace, optional
-        The stage's GP space (lets an exact model read a pool's key rows instead of dicts).
+        The stage's GP space (lets a cost model read a pool's key rows instead of dicts).
     """
 
     candidates: Sequence[Mapping[str, Any]]
