@@ -191,3 +191,34 @@ def test_resume_with_a_pending_batch_under_the_regression_model(tmp_path):
     assert [p.trial_id for p in resumed.pending] == [batch[0].trial_id, batch[2].trial_id]
     assert resumed.ask(2) == search.ask(2)
     assert isinstance(search._stages[1]._gp.cost_model, RegressionCostModel)
+
+
+@pytest.mark.parametrize("layers", [(2, 1, 1), (1, 0, 0), (1, 1, 0)])
+def test_a_revisit_pool_with_carried_layer_choices_takes_the_shortcut(layers):
+    from lightning_dnc.search.stages.bo import PoolCandidates
+    from lightning_dnc.search.stages.exact_cost_model import checked_pool_values, complete_configs
+    from lightning_dnc.search.stages.strategies import carry_choices
+    from lightning_dnc.space.cost_features import table_features
+    from lightning_dnc.space.exact_costs import costs_from_table
+
+    stride, bn, dropout = layers
+    space, data = CNNSpace(num_conv_layers=(3, 6)), DataShape((3, 32, 32), 10, 5000)
+    winner = complete_config({"family": "cnn", "out_channels": [16, 32, 32], "strides": [stride] * 3,
+                              "apply_bns": [bn] * 3, "apply_dropouts": [dropout] * 3, "act": "tanh", "lr": 0.01,
+                              "weight_decay": 0.0, "batch_size": 77, "epochs": 2})
+    pool = space.pool_arrays(200, 3)
+    query = CostQuery(candidates=PoolCandidates(pool, list(range(200))), observed=[], log_costs=np.zeros(0),
+                      complete=lambda sample: complete_config(carry_choices(winner, sample), family="cnn"),
+                      shared=None, space=space)
+    every = complete_configs(query, range(200))
+    for penalize in ("t_tr", "latency"):
+        model = RegressionCostModel("cnn", data, penalize)
+        fast = checked_pool_values(query, "cnn", lambda t: table_features(t, data, penalize, model.columns),
+                                   model.features)
+        assert fast is not None
+        np.testing.assert_array_equal(fast, model.features(every))
+    for measure in ("n_params", "flops"):
+        fast = checked_pool_values(query, "cnn", lambda t: costs_from_table(t, data, measure),
+                                   lambda configs: exact_costs("cnn", configs, data, measure))
+        assert fast is not None
+        np.testing.assert_array_equal(fast, exact_costs("cnn", every, data, measure))

@@ -99,7 +99,8 @@ def table_features(table: ConfigTable, data: DataShape, target: str = "t_tr",
 
 
 def pool_table(space: Any, keys: np.ndarray, batch_size: int | np.ndarray = DEFAULT_BATCH_SIZE,
-               head: Sequence[int] = (), hidden_dropout: bool = True) -> ConfigTable:
+               head: Sequence[int] = (), hidden_dropout: bool = True, stride2: bool = False, bn: bool = True,
+               conv_dropout: bool = True) -> ConfigTable:
     """The :class:`ConfigTable` of a stage-1 pool's samples, from its key rows.
 
     Parameters
@@ -115,12 +116,16 @@ def pool_table(space: Any, keys: np.ndarray, batch_size: int | np.ndarray = DEFA
         CNN only: the hidden widths of the dense head every sample shares.
     hidden_dropout : bool, default True
         Whether hidden Linear layers (the MLP's, or the CNN head's) have dropout with p > 0 (SPEC: 0.2).
+    stride2, bn, conv_dropout : bool, default False, True, True
+        CNN only: the same choice on every conv layer (stride 2 asked for, batch norm, dropout with
+        p > 0); the defaults are the stage-1 layers of ``complete_config``, other values a
+        revisit stage's carried uniform choices.
 
     Returns
     -------
     ConfigTable
-        CNN rows carry the stage-1 layers of ``complete_config``: stride 1, batch norm and dropout
-        on every layer, the shortcuts of the depth's default spacing.
+        CNN rows have these layer choices on every layer and the shortcuts of the depth's default
+        spacing.
     """
     keys = np.asarray(keys, dtype=np.int64)
     m = keys.shape[0]
@@ -139,8 +144,8 @@ def pool_table(space: Any, keys: np.ndarray, batch_size: int | np.ndarray = DEFA
     spacing = np.where(depth <= 8, 0, np.where(depth <= 14, 4, 2))[:, None]
     shortcuts = (spacing > 0) & (index % np.maximum(spacing, 1) == 0) & (index < (depth - 2)[:, None])
     hidden = np.tile(np.asarray(list(head), dtype=np.int64), (m, 1))
-    return ConfigTable("cnn", batch, depth, keys[:, 1:1 + n_max].copy(), np.zeros((m, n_max), dtype=bool),
-                       keys[:, 1 + n_max:1 + 2 * n_max] == 1, inside, inside, shortcuts, hidden,
+    return ConfigTable("cnn", batch, depth, keys[:, 1:1 + n_max].copy(), inside & stride2,
+                       keys[:, 1 + n_max:1 + 2 * n_max] == 1, inside & bn, inside & conv_dropout, shortcuts, hidden,
                        np.full(hidden.shape, hidden_dropout, dtype=bool))
 
 

@@ -96,7 +96,7 @@ def candidate_table(query: Any, family: str) -> ConfigTable | None:
     Three layouts (the spaces' ``pool_arrays``):
 
     * a stage-1 pool (CNN or MLP space): the architecture keys, at the batch size of the first
-      candidate's complete configuration (its dense head and dropout too);
+      candidate's complete configuration (its dense head, dropout and uniform per-layer choices too);
     * a joint pool (architecture + training, ``JointSpace``): the architecture keys, then
       ``[lr, weight_decay, batch_size]`` as float64 bits, so each row has its own batch size;
     * a training-only pool (a ``TrainingSpace`` stage, or the training part of a joint stage-3 pool,
@@ -120,8 +120,10 @@ def candidate_table(query: Any, family: str) -> ConfigTable | None:
             batch = _batch_sizes(keys[:, width:])
         head = first.get("hidden_mlp", []) if family == "cnn" else ()
         dropout = bool(any(p > 0 for p in first.get("dropout_probs_mlp", [])))
+        layers = {"stride2": _uniform(first, "strides", 1) == 2, "bn": bool(_uniform(first, "apply_bns", 1)),
+                  "conv_dropout": bool(_uniform(first, "apply_dropouts", 1))} if family == "cnn" else {}
         return pool_table(parts[0], np.ascontiguousarray(keys[:, :width]), batch_size=batch, head=head,
-                          hidden_dropout=dropout)
+                          hidden_dropout=dropout, **layers)
     if (getattr(space, "family", None) == "training" or samples is not candidates) and keys.shape[1] == 3:
         return with_batch_sizes(config_table(family, [first]), _batch_sizes(keys))
     return None
@@ -153,6 +155,13 @@ def checked_pool_values(query: Any, family: str, of_table: Callable[[ConfigTable
     values = of_table(table)
     reference = of_configs(complete_configs(query, checked))
     return values if np.array_equal(values[checked], reference, equal_nan=True) else None
+
+
+def _uniform(config: Mapping[str, Any], key: str, default: Any) -> Any:
+    """The value of every layer of ``config[key]`` when they are all equal (a revisit stage carries
+    such choices to every candidate), else ``default`` (the shortcut's check then decides)."""
+    values = config.get(key) or [default]
+    return values[0] if all(v == values[0] for v in values) else default
 
 
 def _batch_sizes(training_keys: np.ndarray) -> np.ndarray:
