@@ -4,8 +4,13 @@ For ``penalize`` in ``n_params``, ``flops`` and CPU ``memory`` the cost of a can
 of its configuration and the data's shape (:mod:`lightning_dnc.space.exact_costs`, equal to what
 the evaluator records; tested against built networks). The composite model then learns the accuracy
 only and computes ``f_c`` exactly for every candidate of a pick, instead of learning it from the
-trials measured so far (:class:`~lightning_dnc.search.stages.composite.GPCostModel`, still the model
-of the measured times ``t_tr`` and ``latency``).
+trials measured so far (:class:`~lightning_dnc.search.stages.composite.GPCostModel`). The measured
+times ``t_tr`` and ``latency`` are regressed on exact features instead
+(:mod:`~lightning_dnc.search.stages.regression_cost_model`).
+
+Both models read a pool's candidates without a dict per candidate where they can: the
+:func:`candidate_table` of a pool from its key rows, checked against a few complete configurations
+(:func:`checked_pool_values`).
 """
 
 from __future__ import annotations
