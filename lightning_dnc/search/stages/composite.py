@@ -10,10 +10,12 @@ paper's), a composite stage keeps
   closed form for fixed kernels: ``(y - mu)^T (K + s2 I)^{-1} (y - mu) / n``), since the error
   of a task may vary over a tenth of a decade or over several (on LCBench's tune half this took
   the median regret at wc 0.1 from 0.215 to 0.147);
-* a **cost model** of ``c = log10 f_c`` (:class:`CostModel`): by default :class:`GPCostModel`, a
-  second target on the accuracy GP's own Cholesky factor (the factor depends on the
-  configurations only, so it costs one triangular solve and one matrix-vector product), with its
-  maximum-likelihood signal variance as the predictive scale;
+* a **cost model** of ``c = log10 f_c`` (:class:`CostModel`, chosen by :func:`cost_model_for`):
+  where the search knows the data's shape, exact costs or a regression of the measured times on
+  exact features; otherwise :class:`GPCostModel`, a second target on the accuracy GP's own
+  Cholesky factor (the factor depends on the configurations only, so it costs one triangular
+  solve and one matrix-vector product), with its maximum-likelihood signal variance as the
+  predictive scale;
 
 and picks by the expected improvement of ``log10(10^a + wc * 10^c)`` under both posteriors
 (:func:`lightning_dnc.gp.composite.composite_expected_improvement`, a fixed deterministic
