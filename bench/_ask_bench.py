@@ -118,3 +118,56 @@ def bench_default_picks(explore: int = 1000, steps: int = 12, seed: int = 0, mod
                          "ask_ms": statistics.median(times[stage]) * 1e3, "strategy": search.search_settings.strategy,
                          "model": search.search_settings.model})
     return rows
+
+
+COST_MODEL_DATA = {"cnn": ((3, 32, 32), 10, 50_000), "mlp": ((64,), 10, 1_437)}
+"""Data shapes of the cost-model rows: CIFAR-10-like images for the CNN, digits for the MLP."""
+
+
+def _timed_evaluation(config: dict[str, Any]) -> Any:
+    """:func:`synthetic_evaluation` with a latency too (both times grow with the network's size)."""
+    import dataclasses
+
+    evaluation = synthetic_evaluation(config, False)
+    return dataclasses.replace(evaluation, latency=1e-4 * evaluation.t_tr)
+
+
+def bench_cost_model_picks(explore: int = 1000, steps: int = 12, seed: int = 0,
+                           strategies: tuple[str, ...] = ("joint", "revisit", "train-first"),
+                           penalties: tuple[str, ...] = ("t_tr", "latency"), shape: bool = True) -> list[dict[str, Any]]:
+    """Median ms per BO pick of ``ask`` with the composite model and a data shape, per strategy,
+    penalty, family and stage: the cost model is then the regression on exact features for the
+    measured times (``RegressionCostModel``), the exact model for ``n_params`` / ``flops``;
+    ``shape=False``: the same searches without a data shape (``GPCostModel``)."""
+    from lightning_dnc.search.core.settings import SearchSettings
+    from lightning_dnc.space.exact_costs import DataShape
+
+    rows = []
+    for strategy in strategies:
+        for penalize in penalties:
+            for family, space in (("cnn", CNNSpace()), ("mlp", MLPSpace())):
+                dims, outputs, samples = COST_MODEL_DATA[family]
+                settings = SearchSettings(family=family, objective=Objective(wc=0.1, penalize=penalize), prior_points=5,
+                                          steps=steps, explore=explore, search_epochs=3, seed=seed, stage2_order=(),
+                                          training_prior_points=5, training_steps=steps, strategy=strategy,
+                                          model="composite",
+                                          data_shape=DataShape(dims, outputs, samples) if shape else None)
+                search = StagedSearch.from_settings(settings, space, TrainingSpace())
+                times: dict[int, list[float]] = {}
+                while not search.finished:
+                    started = time.perf_counter()
+                    proposals = search.ask(1)
+                    elapsed = time.perf_counter() - started
+                    for p in proposals:
+                        stage = search._stages[p.stage]  # noqa: SLF001 - only to tell BO picks from prior points
+                        if hasattr(stage, "priors") and len(stage.own_trials(search)) - 1 >= len(stage.priors):
+                            times.setdefault(p.stage, []).append(elapsed)
+                        search.tell(p.trial_id, _timed_evaluation(p.config))
+                models = {number: type(getattr(getattr(stage, "_gp", None), "cost_model", None)).__name__
+                          for number, stage in search._stages.items()}  # noqa: SLF001 - which model each stage ran
+                for number, picks in sorted(times.items()):
+                    rows.append({"stage": f"{strategy} {penalize} {family} stage {number}", "explore": explore,
+                                 "picks": len(picks), "ask_ms": statistics.median(picks) * 1e3,
+                                 "max_ms": max(picks) * 1e3, "strategy": strategy, "penalize": penalize,
+                                 "cost_model": models[number]})
+    return rows

@@ -26,6 +26,7 @@ Usage::
     python bench/kernel_bench.py            # full table (a few minutes on 2 cores)
     python bench/kernel_bench.py --quick    # smoke run (seconds), fewer sizes, no import timing
     python bench/kernel_bench.py --json     # machine-readable output on stdout
+    python bench/kernel_bench.py --ask-only # only ask per pick (incl. the cost models with a data shape)
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 import naive  # noqa: E402  (tests/naive.py: the reference twins)
-from _ask_bench import bench_default_picks, bench_picks  # noqa: E402
+from _ask_bench import bench_cost_model_picks, bench_default_picks, bench_picks  # noqa: E402
 from lightning_dnc.gp import GaussianProcess, _compiled  # noqa: E402
 from lightning_dnc.gp.cholesky import PIVOT_REL_TOL  # noqa: E402
 from lightning_dnc.space import CNNSpace, MLPSpace, TrainingSpace  # noqa: E402
@@ -205,13 +206,15 @@ def first_call_ms() -> dict:
     return out
 
 
-def run(quick: bool) -> dict:
+def run(quick: bool, ask_only: bool = False) -> dict:
     import numba
 
     cfg = QUICK if quick else FULL
     result: dict[str, Any] = {
         "meta": {
             "quick": quick,
+            "ask_only": ask_only,
+            "load_before": os.getloadavg(),
             "python": platform.python_version(),
             "numpy": np.__version__,
             "numba": numba.__version__,
@@ -222,13 +225,16 @@ def run(quick: bool) -> dict:
         },
         "first_call_ms": first_call_ms(),
     }
-    rows = [bench_acquisition(f, n, m, cfg) for f in ("cnn", "mlp", "training") for n in cfg["n"] for m in cfg["m"]]
+    rows = [] if ask_only else [bench_acquisition(f, n, m, cfg) for f in ("cnn", "mlp", "training") for n in cfg["n"]
+                                for m in cfg["m"]]
     result["acquisition"] = rows
-    result["cholesky"] = bench_cholesky(1000, cfg["min_time"])
-    result["import_first_step"] = None if quick else bench_first_step()
+    result["cholesky"] = None if ask_only else bench_cholesky(1000, cfg["min_time"])
+    result["import_first_step"] = None if quick or ask_only else bench_first_step()
     result["ask_per_pick"] = bench_picks(explore=1000, steps=4 if quick else 12)
     result["ask_per_pick_default"] = bench_default_picks(explore=1000, steps=4 if quick else 12, model="scalar")
     result["ask_per_pick_composite"] = bench_default_picks(explore=1000, steps=4 if quick else 12, model="composite")
+    result["ask_per_pick_cost_models"] = bench_cost_model_picks(explore=1000, steps=4 if quick else 12)
+    result["meta"]["load_after"] = os.getloadavg()
     result["targets"] = check_targets(result)
     return result
 
@@ -244,12 +250,14 @@ def check_targets(result: dict) -> dict:
         out["cnn_vs_python_n30_m1000"] = {"value": small["vs_python"], "target": ">= 300", "ok": small["vs_python"] >= 300}
     if large:
         out["cnn_vs_numpy_n100_m10000"] = {"value": large["vs_numpy"], "target": ">= 5", "ok": large["vs_numpy"] >= 5}
-    ratio = result["cholesky"]["ratio"]
-    out["cholesky_extension_vs_refactor_n1000"] = {"value": ratio, "target": ">= 10", "ok": ratio >= 10}
+    if result["cholesky"]:
+        ratio = result["cholesky"]["ratio"]
+        out["cholesky_extension_vs_refactor_n1000"] = {"value": ratio, "target": ">= 10", "ok": ratio >= 10}
     if result["import_first_step"]:
         warm = result["import_first_step"]["warm"]["total_s"]
         out["warm_import_first_step_s"] = {"value": warm, "target": "< 2", "ok": warm < 2}
-    for row in result["ask_per_pick"] + result["ask_per_pick_default"] + result.get("ask_per_pick_composite", []):
+    for row in (result["ask_per_pick"] + result["ask_per_pick_default"] + result.get("ask_per_pick_composite", [])
+                + result.get("ask_per_pick_cost_models", [])):
         name = "ask_ms_per_pick_" + "_".join(row["stage"].replace("(", "").replace(")", "").split())
         out[name] = {"value": row["ask_ms"], "target": "<= 10", "ok": row["ask_ms"] <= 10}
     return out
@@ -259,6 +267,8 @@ def print_table(result: dict) -> None:
     meta = result["meta"]
     print(f"GP acquisition step (cross-cov + posterior + EI); {meta['cpu_count']} CPUs, {meta['numba_threads']} numba threads")
     print("first call (compile or cache load), ms: " + ", ".join(f"{k} {v:.0f}" for k, v in result["first_call_ms"].items()))
+    print("load average (1, 5, 15 min) before: " + ", ".join(f"{x:.2f}" for x in meta["load_before"])
+          + "; after: " + ", ".join(f"{x:.2f}" for x in meta["load_after"]))
     header = f"{'space':<9}{'n':>5}{'m':>7}{'numba ms':>11}{'numpy ms':>11}{'python ms':>12}{'vs numpy':>10}{'vs python':>11}"
     print(header)
     print("-" * len(header))
@@ -270,10 +280,11 @@ def print_table(result: dict) -> None:
         )
     print("* python time measured on a slice of the candidates and scaled linearly in m")
     c = result["cholesky"]
-    print(
-        f"\nCholesky, n={c['n']}: one-row extension {c['extension_ms']:.3f} ms, scipy refactorisation "
-        f"{c['scipy_refactor_ms']:.2f} ms -> {c['ratio']:.0f}x"
-    )
+    if c:
+        print(
+            f"\nCholesky, n={c['n']}: one-row extension {c['extension_ms']:.3f} ms, scipy refactorisation "
+            f"{c['scipy_refactor_ms']:.2f} ms -> {c['ratio']:.0f}x"
+        )
     if result["import_first_step"]:
         for label, t in result["import_first_step"].items():
             print(
@@ -287,6 +298,10 @@ def print_table(result: dict) -> None:
     print("  default strategy (joint) with the scalar and the composite (default) model, no 0.1.0 counterpart:")
     for r in result["ask_per_pick_default"] + result.get("ask_per_pick_composite", []):
         print(f"  {r['stage']:<43} explore {r['explore']}: ask {r['ask_ms']:6.1f} ms ({r['picks']} picks)")
+    print("  composite model with a data shape (the cost model named), per strategy, penalty and stage:")
+    for r in result.get("ask_per_pick_cost_models", []):
+        print(f"  {r['stage']:<43} explore {r['explore']}: ask {r['ask_ms']:6.1f} ms, max {r['max_ms']:6.1f} ms "
+              f"({r['picks']} picks, {r['cost_model']})")
     print("\ntargets:")
     for name, t in result["targets"].items():
         print(f"  {name:<40} {t['value']:>10.3f}  target {t['target']:<6} {'ok' if t['ok'] else 'MISSED'}")
@@ -296,8 +311,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
     parser.add_argument("--quick", action="store_true", help="small sizes, short timings, no import timing")
+    parser.add_argument("--ask-only", action="store_true", help="only StagedSearch.ask per pick (the last sections)")
     args = parser.parse_args(argv)
-    result = run(args.quick)
+    result = run(args.quick, args.ask_only)
     if args.json:
         print(json.dumps(result, indent=2))
     else:

@@ -11,7 +11,8 @@ import pytest
 
 from lightning_dnc.gp.cost_regression import BayesianLinearCost
 from lightning_dnc.search import Evaluation, Objective, SearchResult, StagedSearch
-from lightning_dnc.search.core.cost_estimates import ROBUST_DOF, CostEstimates, estimate_costs
+from lightning_dnc.gp.cost_regression import ROBUST_DOF
+from lightning_dnc.search.core.cost_estimates import CostEstimates, estimate_costs
 from lightning_dnc.search.core.settings import SearchSettings
 from lightning_dnc.search.core.trial import Trial, config_key
 from lightning_dnc.space import MLPSpace, TrainingSpace, complete_config

@@ -130,3 +130,12 @@ def test_student_t_noise_keeps_an_outlier_from_pulling_the_line() -> None:
     assert np.max(np.abs(robust - clean)) < 0.2 * np.max(np.abs(normal - clean))
     with pytest.raises(ValueError, match="robust_dof"):
         BayesianLinearCost(robust_dof=0.0)
+
+
+def test_a_constant_target_shrinks_every_weight_and_stops_early():
+    X = np.column_stack([np.full(8, 13.0), np.linspace(2.0, 2.9, 8)])
+    model = BayesianLinearCost().fit(X, np.full(8, -0.4864))
+    assert model.alpha == 1e12 and model.beta == 1e4  # the bounds: no weight, noise at its floor
+    mean, var = model.predict(np.array([[13.0, 2.5], [14.0, 1.0]]))
+    np.testing.assert_allclose(mean, -0.4864, atol=1e-9)
+    assert np.all(var < 2e-4)

@@ -193,23 +193,26 @@ def _complete_settings(settings: SearchSettings, resuming: JournalToResume | Non
 
 def exact_data_shape(settings: SearchSettings, datamodule: Any, hardware: Mapping[str, Any],
                      model_class: Any = None) -> Any:
-    """The data's shape when the search can compute its penalty (the composite model's exact cost
-    model) or the features of its measured time (:mod:`~lightning_dnc.search.core.cost_estimates`), else None.
+    """The data's shape when the search can compute its penalty exactly (the composite model's exact
+    cost model) or regress its measured time on exact features (the regression cost model and the
+    denoised costs of :mod:`~lightning_dnc.search.core.cost_estimates`), else None.
 
     Both assume the default network (no ``model_class``) on data a built-in in-memory datamodule
     serves; exact counts also 32-bit precision, and CPU ``memory`` a CPU run (on CUDA it is a
-    measured peak, modelled from the trials).
+    measured peak, modelled by the accuracy GP's second target). A regression learns a measured
+    time's scale from the trials, so any precision will do.
     """
     import torch
 
     from lightning_dnc.data.base import InMemoryDataModule
-    from lightning_dnc.search.core.cost_estimates import MODELLED_COSTS
     from lightning_dnc.search.stages.exact_cost_model import EXACT_PENALTIES
+    from lightning_dnc.search.stages.regression_cost_model import REGRESSION_FEATURES
     from lightning_dnc.space.exact_costs import DataShape
 
     penalize = settings.objective.penalize
     model = settings.model or default_model(settings.strategy, settings.fidelity)  # what the engine will run
-    if model != "composite" or penalize not in EXACT_PENALTIES + MODELLED_COSTS or model_class is not None:
+    known = penalize in EXACT_PENALTIES or penalize in REGRESSION_FEATURES
+    if model != "composite" or not known or model_class is not None:
         return None
     if penalize in EXACT_PENALTIES and str(hardware.get("precision", "32")) not in ("32", "32-true", "None"):
         return None

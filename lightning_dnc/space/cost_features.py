@@ -39,6 +39,15 @@ FEATURE_NAMES: dict[str, tuple[str, ...]] = {
 }
 """The feature columns, in order, of each modelled cost."""
 
+REGRESSION_FEATURES: dict[str, tuple[str, ...]] = {
+    "t_tr": ("log10_flops_train", "log10_steps"),
+    "latency": FEATURE_NAMES["latency"],
+}
+"""The columns the search regresses each measured time on (its cost model and its denoised costs),
+chosen on ``bench/cost_model_bench.py``'s held-out error: for ``t_tr`` the first two are as good as
+all five (mean RMSE 0.168 vs 0.172) and better calibrated after 10 trainings; for ``latency`` all
+three (0.194, vs 0.210 with the FLOPs alone)."""
+
 
 def cost_features(family: str, configs: Sequence[Mapping[str, Any]], data: DataShape, target: str = "t_tr") -> np.ndarray:
     """The :data:`FEATURE_NAMES` columns of ``target`` for every configuration.
@@ -58,18 +67,49 @@ def cost_features(family: str, configs: Sequence[Mapping[str, Any]], data: DataS
         hold NaN.
     """
     check_choice("target", target, tuple(FEATURE_NAMES))
-    table = config_table(family, configs)
-    layers = (table.depth + (table.hidden > 0).sum(axis=1) + 1).astype(np.float64)
-    n_params = np.log10(costs_from_table(table, data, "n_params"))
-    if target == "latency":
-        return np.column_stack([np.log10(costs_from_table(table, data, "flops")), n_params, layers])
-    steps = np.ceil(data.train_samples / table.batch_size.astype(np.float64))
-    return np.column_stack([np.log10(costs_from_table(table, data, "flops_train")), np.log10(steps), n_params,
-                            np.log10(costs_from_table(table, data, "memory")), layers])
+    return table_features(config_table(family, configs), data, target)
+
+
+def table_features(table: ConfigTable, data: DataShape, target: str = "t_tr",
+                   columns: Sequence[str] | None = None) -> np.ndarray:
+    """The feature columns of ``target`` for every row of ``table`` (:func:`cost_features` on a table).
+
+    Parameters
+    ----------
+    table : ConfigTable
+        E.g. :func:`pool_table` of a BO pool, or ``config_table`` of configurations.
+    data : DataShape
+    target : {"t_tr", "latency"}, default "t_tr"
+    columns : sequence of str, optional
+        A subset of ``FEATURE_NAMES[target]``, in the order wanted (only these are computed);
+        default all of them.
+
+    Returns
+    -------
+    ndarray
+        (rows, len(columns)) float64; NaN in rows of networks that cannot be built.
+    """
+    check_choice("target", target, tuple(FEATURE_NAMES))
+    names = FEATURE_NAMES[target] if columns is None else tuple(columns)
+    for name in names:
+        check_choice("columns", name, FEATURE_NAMES[target])
+    compute = {
+        "log10_flops_train": lambda: np.log10(costs_from_table(table, data, "flops_train")),
+        "log10_steps": lambda: np.log10(np.ceil(data.train_samples / table.batch_size.astype(np.float64))),
+        "log10_n_params": lambda: np.log10(costs_from_table(table, data, "n_params")),
+        "log10_memory": lambda: np.log10(costs_from_table(table, data, "memory")),
+        "log10_flops": lambda: np.log10(costs_from_table(table, data, "flops")),
+        "layers": lambda: (table.depth + (table.hidden > 0).sum(axis=1) + 1).astype(np.float64),
+    }
+    out = np.empty((table.batch_size.shape[0], len(names)))
+    for j, name in enumerate(names):
+        out[:, j] = compute[name]()
+    return out
 
 
 def pool_table(space: Any, keys: np.ndarray, batch_size: int | np.ndarray = DEFAULT_BATCH_SIZE,
-               head: Sequence[int] = (), hidden_dropout: bool = True) -> ConfigTable:
+               head: Sequence[int] = (), hidden_dropout: bool = True, stride2: bool = False, bn: bool = True,
+               conv_dropout: bool = True) -> ConfigTable:
     """The :class:`ConfigTable` of a stage-1 pool's samples, from its key rows.
 
     Parameters
@@ -85,12 +125,16 @@ def pool_table(space: Any, keys: np.ndarray, batch_size: int | np.ndarray = DEFA
         CNN only: the hidden widths of the dense head every sample shares.
     hidden_dropout : bool, default True
         Whether hidden Linear layers (the MLP's, or the CNN head's) have dropout with p > 0 (SPEC: 0.2).
+    stride2, bn, conv_dropout : bool, default False, True, True
+        CNN only: the same choice on every conv layer (stride 2 asked for, batch norm, dropout with
+        p > 0); the defaults are the stage-1 layers of ``complete_config``, other values a
+        revisit stage's carried uniform choices.
 
     Returns
     -------
     ConfigTable
-        CNN rows carry the stage-1 layers of ``complete_config``: stride 1, batch norm and dropout
-        on every layer, the shortcuts of the depth's default spacing.
+        CNN rows have these layer choices on every layer and the shortcuts of the depth's default
+        spacing.
     """
     keys = np.asarray(keys, dtype=np.int64)
     m = keys.shape[0]
@@ -109,8 +153,8 @@ def pool_table(space: Any, keys: np.ndarray, batch_size: int | np.ndarray = DEFA
     spacing = np.where(depth <= 8, 0, np.where(depth <= 14, 4, 2))[:, None]
     shortcuts = (spacing > 0) & (index % np.maximum(spacing, 1) == 0) & (index < (depth - 2)[:, None])
     hidden = np.tile(np.asarray(list(head), dtype=np.int64), (m, 1))
-    return ConfigTable("cnn", batch, depth, keys[:, 1:1 + n_max].copy(), np.zeros((m, n_max), dtype=bool),
-                       keys[:, 1 + n_max:1 + 2 * n_max] == 1, inside, inside, shortcuts, hidden,
+    return ConfigTable("cnn", batch, depth, keys[:, 1:1 + n_max].copy(), inside & stride2,
+                       keys[:, 1 + n_max:1 + 2 * n_max] == 1, inside & bn, inside & conv_dropout, shortcuts, hidden,
                        np.full(hidden.shape, hidden_dropout, dtype=bool))
 
 
@@ -133,4 +177,4 @@ def with_batch_sizes(table: ConfigTable, batch_sizes: np.ndarray) -> ConfigTable
     return ConfigTable(family=table.family, batch_size=batch.astype(np.int64), **fields)
 
 
-__all__ = ["FEATURE_NAMES", "cost_features", "pool_table", "with_batch_sizes"]
+__all__ = ["FEATURE_NAMES", "REGRESSION_FEATURES", "cost_features", "pool_table", "table_features", "with_batch_sizes"]

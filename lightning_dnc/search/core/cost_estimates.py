@@ -45,25 +45,19 @@ from typing import Any
 
 import numpy as np
 
+from lightning_dnc.gp.cost_regression import ROBUST_DOF, BayesianLinearCost
 from lightning_dnc.search.core.objective import Objective
+from lightning_dnc.space.cost_features import REGRESSION_FEATURES, table_features
+from lightning_dnc.space.exact_costs import config_table
 
-MODELLED_COSTS: tuple[str, ...] = ("t_tr", "latency")
-"""Penalties whose measurements are denoised (the others are exact counts or unmodelled)."""
-
-FEATURE_COLUMNS: dict[str, int] = {"t_tr": 2, "latency": 3}
-"""How many leading columns of :data:`~lightning_dnc.space.cost_features.FEATURE_NAMES` the
-regression reads: ``t_tr`` training FLOPs and steps per epoch (on digits as good as all five
-and better calibrated early, ``bench/results/cost_model.json``); ``latency`` all three."""
+MODELLED_COSTS: tuple[str, ...] = tuple(REGRESSION_FEATURES)
+"""Penalties whose measurements are denoised (the others are exact counts or unmodelled); the
+regression reads the columns :data:`~lightning_dnc.space.cost_features.REGRESSION_FEATURES` names,
+as the search's regression cost model does."""
 
 
 TABLES = ("measured", "line", "estimate", "held_out")
 """The per-trial tables of :class:`CostEstimates`."""
-
-
-ROBUST_DOF = 4.0
-"""Degrees of freedom of the regression's Student-t noise: a time measured while the machine was
-busy (on this 2-core machine, now and then twice the usual) gets little weight instead of pulling
-the line that every estimate reads."""
 
 
 @dataclass(frozen=True)
@@ -144,9 +138,6 @@ def estimate_costs(trials: Iterable[Any], objective: Objective, family: str | No
     """
     if objective.wc <= 0 or objective.penalize not in MODELLED_COSTS or family is None or data_shape is None:
         return None
-    from lightning_dnc.gp.cost_regression import BayesianLinearCost
-    from lightning_dnc.space.cost_features import cost_features
-
     ids, configs, values, noise = [], [], [], []
     spread_key = _spread_key(objective)
     for trial in trials:
@@ -164,7 +155,8 @@ def estimate_costs(trials: Iterable[Any], objective: Objective, family: str | No
             noise.append((spread / value / math.log(10)) ** 2)
     if len(ids) < 2:
         return None
-    features = cost_features(family, configs, data_shape, objective.penalize)[:, :FEATURE_COLUMNS[objective.penalize]]
+    features = table_features(config_table(family, configs), data_shape, objective.penalize,
+                              REGRESSION_FEATURES[objective.penalize])
     usable = np.all(np.isfinite(features), axis=1)
     if usable.sum() < 2:
         return None
@@ -213,4 +205,4 @@ def _reference_trial(ids: list[int], objective: Objective) -> int | None:
     return min(ids) if objective.reference is None else None
 
 
-__all__ = ["FEATURE_COLUMNS", "MODELLED_COSTS", "CostEstimates", "decision_loss", "estimate_costs"]
+__all__ = ["MODELLED_COSTS", "CostEstimates", "decision_loss", "estimate_costs"]

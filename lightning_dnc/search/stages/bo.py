@@ -168,6 +168,16 @@ class WithFixedPart(Sequence[dict[str, Any]]):
         return {**self._fixed, **self._candidates[index]}
 
     @property
+    def fixed(self) -> dict[str, Any]:
+        """The first part every candidate shares."""
+        return self._fixed
+
+    @property
+    def samples(self) -> Sequence[dict[str, Any]]:
+        """The second part's candidates (e.g. :class:`PoolCandidates` with their key rows)."""
+        return self._candidates
+
+    @property
     def encoded(self) -> Any:
         """The joint encoding, or None when the candidates are plain dicts."""
         second = getattr(self._candidates, "encoded", None)

@@ -65,8 +65,9 @@ class BayesianStage(Stage):
 
     def use_composite(self, family: str | None = None, data_shape: Any = None) -> None:
         """Model the stage with the composite model (:mod:`~lightning_dnc.search.stages.composite`):
-        an accuracy GP over the same space and a cost model, instead of one GP on the loss (an exact
-        one for ``n_params``, ``flops`` and CPU ``memory`` when ``family`` and ``data_shape`` are given)."""
+        an accuracy GP over the same space and a cost model, instead of one GP on the loss (when
+        ``family`` and ``data_shape`` are given: an exact one for ``n_params``, ``flops`` and CPU
+        ``memory``, a regression on exact features for ``t_tr`` and ``latency``)."""
         from lightning_dnc.search.stages.composite import CompositeGP
 
         self._gp = CompositeGP(self._gp.space, family=family, data_shape=data_shape)

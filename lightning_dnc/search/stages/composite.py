@@ -10,10 +10,12 @@ paper's), a composite stage keeps
   closed form for fixed kernels: ``(y - mu)^T (K + s2 I)^{-1} (y - mu) / n``), since the error
   of a task may vary over a tenth of a decade or over several (on LCBench's tune half this took
   the median regret at wc 0.1 from 0.215 to 0.147);
-* a **cost model** of ``c = log10 f_c`` (:class:`CostModel`): by default :class:`GPCostModel`, a
-  second target on the accuracy GP's own Cholesky factor (the factor depends on the
-  configurations only, so it costs one triangular solve and one matrix-vector product), with its
-  maximum-likelihood signal variance as the predictive scale;
+* a **cost model** of ``c = log10 f_c`` (:class:`CostModel`, chosen by :func:`cost_model_for`):
+  where the search knows the data's shape, exact costs or a regression of the measured times on
+  exact features; otherwise :class:`GPCostModel`, a second target on the accuracy GP's own
+  Cholesky factor (the factor depends on the configurations only, so it costs one triangular
+  solve and one matrix-vector product), with its maximum-likelihood signal variance as the
+  predictive scale;
 
 and picks by the expected improvement of ``log10(10^a + wc * 10^c)`` under both posteriors
 (:func:`lightning_dnc.gp.composite.composite_expected_improvement`, a fixed deterministic
@@ -24,8 +26,9 @@ so a replayed search makes the same picks.
 Pending trials (``ask(n)``, Ray): fantasies at the best accuracy observed in the stage (the
 constant liar of the scalar model) with the cost model's predicted cost (kriging believer).
 
-Plugging in another cost model (e.g. exact parameter counts, variance 0): give the stage a
-:class:`CostModel` through :func:`cost_model_for`; the acquisition code does not change.
+Other cost models plug in through :func:`cost_model_for` (the acquisition code does not change):
+exact parameter counts, FLOPs and CPU memory (variance 0), and a Bayesian linear regression of the
+measured times on exact features, when the search knows the data's shape.
 """
 
 from __future__ import annotations
@@ -76,7 +79,7 @@ class CostQuery:
     shared : SharedFactor
         A GP with the accuracy GP's kernel and factor at the candidates: the nearly free second target.
     space : SearchSpace, optional
-        The stage's GP space (lets an exact model read a pool's key rows instead of dicts).
+        The stage's GP space (lets a cost model read a pool's key rows instead of dicts).
     """
 
     candidates: Sequence[Mapping[str, Any]]
@@ -139,15 +142,24 @@ class GPCostModel:
 def cost_model_for(objective: Any, family: str | None = None, data: Any = None) -> CostModel:
     """The cost model of a composite search penalising ``objective.penalize``.
 
-    :class:`~lightning_dnc.search.stages.exact_cost_model.ExactCostModel` (variance 0, computed
-    from ``CostQuery.complete(candidate)``) for ``n_params``, ``flops`` and CPU ``memory`` when the
-    search knows the family and the data's shape (``SearchSettings.data_shape``); otherwise, and for
-    the measured times, :class:`GPCostModel`.
+    When the search knows the family and the data's shape (``SearchSettings.data_shape``, which
+    ``run_search`` fills for the built-in network and in-memory datamodules in 32-bit precision):
+
+    * ``n_params``, ``flops`` and CPU ``memory``:
+      :class:`~lightning_dnc.search.stages.exact_cost_model.ExactCostModel`, computed from the
+      candidate's complete configuration (variance 0; it needs the objective's reference);
+    * the measured times ``t_tr`` and ``latency``:
+      :class:`~lightning_dnc.search.stages.regression_cost_model.RegressionCostModel`, a Bayesian
+      linear regression of the measured ``log10 f_c`` on exact features of the configurations.
+
+    Otherwise (no data shape, e.g. an ask/tell search or a tabular benchmark; CUDA ``memory``, a
+    measured peak), :class:`GPCostModel`.
     """
     from lightning_dnc.search.stages.exact_cost_model import exact_cost_model
+    from lightning_dnc.search.stages.regression_cost_model import regression_cost_model
 
-    exact = exact_cost_model(objective, family, data)
-    return GPCostModel() if exact is None else exact
+    model = exact_cost_model(objective, family, data) or regression_cost_model(objective, family, data)
+    return GPCostModel() if model is None else model
 
 
 class CompositeGP(StageGP):
@@ -164,7 +176,7 @@ class CompositeGP(StageGP):
     xi : float, default 1e-4
     family : {"cnn", "mlp"}, optional
     data_shape : DataShape, optional
-        With ``family``, what an exact cost model needs (:func:`cost_model_for`).
+        With ``family``, what the exact and the regression cost models need (:func:`cost_model_for`).
     """
 
     def __init__(self, space: Any, cost_model: CostModel | None = None, xi: float = 1e-4,

@@ -4,19 +4,25 @@ For ``penalize`` in ``n_params``, ``flops`` and CPU ``memory`` the cost of a can
 of its configuration and the data's shape (:mod:`lightning_dnc.space.exact_costs`, equal to what
 the evaluator records; tested against built networks). The composite model then learns the accuracy
 only and computes ``f_c`` exactly for every candidate of a pick, instead of learning it from the
-trials measured so far (:class:`~lightning_dnc.search.stages.composite.GPCostModel`, still the model
-of the measured times ``t_tr`` and ``latency``).
+trials measured so far (:class:`~lightning_dnc.search.stages.composite.GPCostModel`). The measured
+times ``t_tr`` and ``latency`` are regressed on exact features instead
+(:mod:`~lightning_dnc.search.stages.regression_cost_model`).
+
+Both models read a pool's candidates without a dict per candidate where they can: the
+:func:`candidate_table` of a pool from its key rows, checked against a few complete configurations
+(:func:`checked_pool_values`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
-from lightning_dnc.space.exact_costs import DataShape, exact_costs
+from lightning_dnc.space.config import DEFAULT_BATCH_SIZE
+from lightning_dnc.space.exact_costs import ConfigTable, DataShape, costs_from_table, exact_costs
 
 EXACT_PENALTIES: tuple[str, ...] = ("n_params", "flops", "memory")
 """Penalties whose cost the search computes instead of modelling."""
@@ -56,10 +62,10 @@ class ExactCostModel:
     def predict(self, query: Any) -> tuple[np.ndarray, np.ndarray]:
         """Exact ``log10 f_c`` of the candidates of ``query`` (a :class:`CostQuery`), variance 0.
 
-        Two shortcuts keep a pick fast (a CNN pool's dicts cost ~40 ms per 1000): a stage-1 pool's
-        costs from its key rows (:func:`~lightning_dnc.space.cost_features.pool_table`), and one
-        architecture's ``n_params`` / ``flops`` for every candidate of a training-only stage. Each is
-        checked against the complete configurations of a few candidates and dropped if they differ.
+        A shortcut keeps a pick fast (a CNN pool's dicts cost ~40 ms per 1000): the costs of the
+        pool's :func:`candidate_table`, built from its key rows (a stage-1 or joint pool's
+        architectures, or one architecture for every candidate of a training-only stage), checked
+        against the complete configurations of a few candidates and dropped if they differ.
         """
         values = self._shortcut(query)
         if values is None:
@@ -72,35 +78,100 @@ class ExactCostModel:
     # ------------------------------------------------------------------ internals
     @staticmethod
     def _configs(query: Any, indices: Any) -> list[dict[str, Any]]:
-        candidates, complete = query.candidates, query.complete
-        return [dict(candidates[i]) if complete is None else complete(candidates[i]) for i in indices]
+        return complete_configs(query, indices)
 
     def _shortcut(self, query: Any) -> np.ndarray | None:
         """The costs without a dict per candidate, or None where no shortcut applies or checks out."""
-        m = len(query.candidates)
-        if self.penalize == "memory" or m < 2 * len(CHECKED):  # memory depends on the batch size: no shortcut
+        if self.penalize == "memory":  # kept on the dict path (the shortcut is checked on n_params and FLOPs)
             return None
-        space = query.space
-        parts = getattr(space, "parts", None) or (space,)
-        checked = sorted({int(f * (m - 1)) for f in CHECKED})
-        reference = self.costs(self._configs(query, checked))
-        if getattr(parts[0], "family", None) == self.family and hasattr(query.candidates, "keys"):
-            from lightning_dnc.space.cost_features import pool_table
-            from lightning_dnc.space.exact_costs import costs_from_table
+        return checked_pool_values(query, self.family, lambda table: costs_from_table(table, self.data, self.penalize),
+                                   lambda configs: self.costs(configs))
 
-            first = self._configs(query, [0])[0]
-            head = first.get("hidden_mlp", []) if self.family == "cnn" else ()
-            dropout = bool(any(p > 0 for p in first.get("dropout_probs_mlp", [])))
-            width = _key_width(parts[0])
-            table = pool_table(parts[0], np.ascontiguousarray(query.candidates.keys[:, :width]), head=head,
-                               hidden_dropout=dropout)
-            values = costs_from_table(table, self.data, self.penalize)
-        elif getattr(space, "family", None) == "training" or hasattr(query.candidates, "_fixed"):
-            values = np.full(m, reference[0])  # one architecture: n_params and FLOPs do not depend on training
-        else:
-            return None
-        same = np.allclose(values[checked], reference, rtol=0, atol=0, equal_nan=True)
-        return values if same else None
+
+def complete_configs(query: Any, indices: Any) -> list[dict[str, Any]]:
+    """The complete configurations of the candidates of ``query`` (a ``CostQuery``) at ``indices``."""
+    candidates, complete = query.candidates, query.complete
+    return [dict(candidates[i]) if complete is None else complete(candidates[i]) for i in indices]
+
+
+def candidate_table(query: Any, family: str) -> ConfigTable | None:
+    """The :class:`ConfigTable` of the candidates of ``query`` from their key rows, without a dict per
+    candidate; None where the pool has no key rows to read. Unchecked: see :func:`checked_pool_values`.
+
+    Three layouts (the spaces' ``pool_arrays``):
+
+    * a stage-1 pool (CNN or MLP space): the architecture keys, at the batch size of the first
+      candidate's complete configuration (its dense head, dropout and uniform per-layer choices too);
+    * a joint pool (architecture + training, ``JointSpace``): the architecture keys, then
+      ``[lr, weight_decay, batch_size]`` as float64 bits, so each row has its own batch size;
+    * a training-only pool (a ``TrainingSpace`` stage, or the training part of a joint stage-3 pool,
+      :class:`~lightning_dnc.search.stages.bo.WithFixedPart`): one architecture (the first
+      candidate's) at each row's batch size.
+    """
+    from lightning_dnc.space.cost_features import pool_table, with_batch_sizes
+    from lightning_dnc.space.exact_costs import config_table
+
+    candidates, space = query.candidates, query.space
+    parts = getattr(space, "parts", None) or (space,)
+    samples = getattr(candidates, "samples", candidates)  # the training part of a WithFixedPart
+    keys = getattr(samples, "keys", None)
+    if not isinstance(keys, np.ndarray) or len(candidates) == 0:
+        return None
+    first = complete_configs(query, [0])[0]
+    if getattr(parts[0], "family", None) == family and samples is candidates:
+        width = _key_width(parts[0])
+        batch: Any = first.get("batch_size", DEFAULT_BATCH_SIZE)
+        if len(parts) > 1 and getattr(parts[1], "family", None) == "training" and keys.shape[1] == width + 3:
+            batch = _batch_sizes(keys[:, width:])
+        head = first.get("hidden_mlp", []) if family == "cnn" else ()
+        dropout = bool(any(p > 0 for p in first.get("dropout_probs_mlp", [])))
+        layers = {"stride2": _uniform(first, "strides", 1) == 2, "bn": bool(_uniform(first, "apply_bns", 1)),
+                  "conv_dropout": bool(_uniform(first, "apply_dropouts", 1))} if family == "cnn" else {}
+        return pool_table(parts[0], np.ascontiguousarray(keys[:, :width]), batch_size=batch, head=head,
+                          hidden_dropout=dropout, **layers)
+    if (getattr(space, "family", None) == "training" or samples is not candidates) and keys.shape[1] == 3:
+        return with_batch_sizes(config_table(family, [first]), _batch_sizes(keys))
+    return None
+
+
+def checked_pool_values(query: Any, family: str, of_table: Callable[[ConfigTable], np.ndarray],
+                        of_configs: Callable[[list[dict[str, Any]]], np.ndarray]) -> np.ndarray | None:
+    """``of_table`` of the :func:`candidate_table` of ``query``, or None where there is none or where
+    it differs from ``of_configs`` of the complete configurations of the :data:`CHECKED` candidates.
+
+    Parameters
+    ----------
+    query : CostQuery
+    family : {"cnn", "mlp"}
+    of_table, of_configs : callable
+        The same per-row values (e.g. costs, or a cost model's features) from a table and from
+        complete configurations; rows of ``of_table``'s result are candidates.
+    """
+    m = len(query.candidates)
+    if m < 2 * len(CHECKED):
+        return None
+    try:
+        table = candidate_table(query, family)
+    except (ValueError, IndexError):  # key rows of another layout than the three known ones
+        table = None
+    if table is None:
+        return None
+    checked = sorted({int(f * (m - 1)) for f in CHECKED})
+    values = of_table(table)
+    reference = of_configs(complete_configs(query, checked))
+    return values if np.array_equal(values[checked], reference, equal_nan=True) else None
+
+
+def _uniform(config: Mapping[str, Any], key: str, default: Any) -> Any:
+    """The value of every layer of ``config[key]`` when they are all equal (a revisit stage carries
+    such choices to every candidate), else ``default`` (the shortcut's check then decides)."""
+    values = config.get(key) or [default]
+    return values[0] if all(v == values[0] for v in values) else default
+
+
+def _batch_sizes(training_keys: np.ndarray) -> np.ndarray:
+    """The batch sizes of a training pool's key rows (``[lr, weight_decay, batch_size]`` as float64 bits)."""
+    return np.ascontiguousarray(training_keys[:, 2]).view(np.float64)
 
 
 def _key_width(space: Any) -> int:
@@ -120,4 +191,5 @@ def exact_cost_model(objective: Any, family: str | None, data: DataShape | None)
     return ExactCostModel(family, data, objective.penalize, reference)
 
 
-__all__ = ["EXACT_PENALTIES", "ExactCostModel", "exact_cost_model"]
+__all__ = ["CHECKED", "EXACT_PENALTIES", "UNBUILDABLE_LOG_COST", "ExactCostModel", "candidate_table", "checked_pool_values",
+           "complete_configs", "exact_cost_model"]
