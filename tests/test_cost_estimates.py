@@ -187,3 +187,26 @@ def test_report_shows_measured_predicted_and_used_cost_of_the_top_trials(tmp_pat
     assert rows[0].split(" | ")[1] == str(result.best.trial_id)
     assert f"{best['measured']:.4g}" in rows[0] and f"{best['held_out']:.4g}" in rows[0]
     assert f"{best['estimate']:.4g}" in rows[0] and f"{result.best.loss:.4f}" in rows[0]
+
+
+def test_a_journal_from_before_the_time_model_resumes_as_it_ran(tmp_path):
+    from lightning_dnc.search.core.settings import normalise_header_settings
+    from lightning_dnc.search.stages.composite import GPCostModel
+
+    path = tmp_path / "journal.jsonl"
+    old = settings(time_model="gp")  # what composite searches ran before the regression: GP times, raw costs
+    reference = run(StagedSearch.from_settings(old, MLPSpace(), TrainingSpace()))
+    assert reference.cost_estimates is None
+    assert all(isinstance(s._gp.cost_model, GPCostModel) for s in reference._stages.values()
+               if getattr(getattr(s, "_gp", None), "cost_model", None) is not None)
+    run(StagedSearch.from_settings(old, MLPSpace(), TrainingSpace(), journal=path), stop_after=7)
+    events = [json.loads(line) for line in path.read_text().splitlines()]
+    del events[0]["settings"]["time_model"]  # a header written before the setting existed
+    stored = SearchSettings.from_header(events[0]["settings"], events[0]["objective"])
+    assert normalise_header_settings(events[0]["settings"])["time_model"] == "gp" and stored.time_model == "gp"
+    resumed = StagedSearch.resume(events, stored.replace(data_shape=DATA), MLPSpace(), TrainingSpace())
+    for p in resumed.pending:
+        resumed.tell(p.trial_id, evaluation(p.config))
+    run(resumed)
+    assert [t.config for t in resumed.trials] == [t.config for t in reference.trials]
+    assert StagedSearch.from_settings(settings(time_model=None), MLPSpace(), TrainingSpace()).search_settings.time_model == "features"

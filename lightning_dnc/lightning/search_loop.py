@@ -184,11 +184,13 @@ def _complete_settings(settings: SearchSettings, resuming: JournalToResume | Non
     if strategy is None:  # the run's own on resume (journals from before strategies: "paper")
         strategy = (normalise_header_settings(resuming.header.get("settings") or {})["strategy"]
                     if resuming is not None else DEFAULT_STRATEGY)
-    model = settings.model
-    if model is None and resuming is not None:  # the run's own (journals from before models: "scalar")
-        model = normalise_header_settings(resuming.header.get("settings") or {})["model"]
+    model, time_model = settings.model, settings.time_model
+    if resuming is not None:  # the run's own (journals from before models: "scalar"; before time models: "gp")
+        stored = normalise_header_settings(resuming.header.get("settings") or {})
+        model = stored["model"] if model is None else model
+        time_model = stored["time_model"] if time_model is None else time_model
     return settings.replace(space=space, training_space=training_space, objective=objective, strategy=strategy,
-                            model=model)
+                            model=model, time_model=time_model)
 
 
 def exact_data_shape(settings: SearchSettings, datamodule: Any, hardware: Mapping[str, Any],

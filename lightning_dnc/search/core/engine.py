@@ -30,11 +30,11 @@ from typing import Any
 
 from lightning_dnc.search.journal.event_log import JOURNAL_VERSION, Journal
 from lightning_dnc.search.core.objective import Objective
-from lightning_dnc.search.core.cost_estimates import CostEstimates, decision_loss, estimate_costs
+from lightning_dnc.search.core.cost_estimates import MODELLED_COSTS, CostEstimates, decision_loss, estimate_costs
 from lightning_dnc.search.core.records import STATUS_FAILED, Evaluation
 from lightning_dnc.search.journal.replay import EventReplayer
 from lightning_dnc.search.core.result import SearchResult
-from lightning_dnc.search.core.settings import DEFAULT_STRATEGY, SearchSettings, default_model
+from lightning_dnc.search.core.settings import DEFAULT_STRATEGY, DEFAULT_TIME_MODEL, SearchSettings, default_model
 from lightning_dnc.search.stages.stage import Stage
 from lightning_dnc.search.stages.strategies import build_stages
 from lightning_dnc.search.core.trial import Progress, Proposal, Trial, config_key
@@ -149,6 +149,10 @@ class StagedSearch(EventReplayer):
             settings = settings.replace(strategy=DEFAULT_STRATEGY)
         if settings.model is None:
             settings = settings.replace(model=default_model(settings.strategy, settings.fidelity))
+        if settings.time_model is None:
+            settings = settings.replace(time_model=DEFAULT_TIME_MODEL)
+        if settings.time_model == "gp" and settings.objective.penalize in MODELLED_COSTS:
+            settings = settings.replace(data_shape=None)  # as composite searches ran before the regression
         self.search_settings = settings
         self.family: str = family  # type: ignore[assignment] # checked by the callers
         self.space = space

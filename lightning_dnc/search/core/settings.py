@@ -44,6 +44,15 @@ def default_model(strategy: str | None, fidelity: str | None = None) -> str:
     return "scalar" if strategy == "paper" or fidelity is not None else DEFAULT_MODEL
 
 
+TIME_MODELS = ("features", "gp")
+"""How the composite model treats a measured time (``t_tr``, ``latency``) when it knows the data's
+shape: ``"features"``, a regression on exact features for its picks and denoised times for its
+decisions; ``"gp"``, the accuracy GP's second target and the raw measurements."""
+DEFAULT_TIME_MODEL = "features"
+"""The time model of a new search."""
+LEGACY_TIME_MODEL = "gp"
+"""The time model of a journal header without one: composite searches before the regression ran it."""
+
 LEGACY_STRATEGY = "paper"
 """The strategy of a journal header without one (written before strategies existed, or with
 ``fidelity`` when a fidelity ran only the paper's stages): such journals resume as they ran."""
@@ -107,6 +116,10 @@ class SearchSettings:
         loss computed from both (:mod:`lightning_dnc.search.stages.composite`). ``"paper"`` (and
         ``fidelity="asha"``) runs ``"scalar"`` only. ``None``: the journal's on resume, else
         :func:`default_model` of the strategy, filled in once the strategy is known.
+    time_model : {"features", "gp"}, optional
+        With ``model="composite"``, a measured time's model when the data's shape is known
+        (:data:`TIME_MODELS`); ``None``: the journal's on resume (``"gp"`` for journals written
+        before the regression), else :data:`DEFAULT_TIME_MODEL`. Kept so a search resumes as it ran.
     data_shape : DataShape, optional
         The training data's shape (:class:`~lightning_dnc.space.exact_costs.DataShape`), filled in
         by ``run_search`` for the built-in datamodules and network: with it the composite model
@@ -139,6 +152,7 @@ class SearchSettings:
     reduction_factor: int = 3
     rung_model: str | None = None
     model: str | None = None
+    time_model: str | None = None
     data_shape: Any = None
 
     def __post_init__(self) -> None:
@@ -173,6 +187,8 @@ class SearchSettings:
             check_choice("strategy", self.strategy, STRATEGIES)
         if self.model is not None:
             check_choice("model", self.model, MODELS)
+        if self.time_model is not None:
+            check_choice("time_model", self.time_model, TIME_MODELS)
         if self.model == "composite" and (self.strategy == "paper" or self.fidelity is not None):
             raise SettingError(
                 "model", f"`model='composite'` needs a strategy other than 'paper' and fidelity=None (the paper's "
@@ -230,8 +246,9 @@ def normalise_header_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
     out = {LEGACY_HEADER_KEYS.get(key, key): value for key, value in settings.items()}
     out.setdefault("strategy", LEGACY_STRATEGY)  # journals from before strategies ran the paper's stages
     out.setdefault("model", LEGACY_MODEL)  # journals from before the composite model ran the scalar one
+    out.setdefault("time_model", LEGACY_TIME_MODEL)  # and before the regression, the GP's second target
     return out
 
 
-__all__ = ["DEFAULT_MODEL", "DEFAULT_SEARCH_EPOCHS", "DEFAULT_STRATEGY", "SearchSettings", "default_model",
+__all__ = ["DEFAULT_MODEL", "DEFAULT_SEARCH_EPOCHS", "DEFAULT_STRATEGY", "DEFAULT_TIME_MODEL", "TIME_MODELS", "SearchSettings", "default_model",
            "normalise_header_settings"]
