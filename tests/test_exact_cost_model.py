@@ -93,8 +93,9 @@ def test_run_search_fills_the_data_shape_only_where_costs_are_computed_or_featur
     assert exact_data_shape(settings(), dm, {"accelerator": "cpu", "precision": "16-mixed"}) is None
 
 
+@pytest.mark.parametrize("penalize", ["flops", "memory"])
 @pytest.mark.parametrize("strategy", ["joint", "revisit", "train-first"])
-def test_pool_shortcuts_equal_the_costs_of_the_complete_configurations(strategy, monkeypatch):
+def test_pool_shortcuts_equal_the_costs_of_the_complete_configurations(strategy, penalize, monkeypatch):
     from lightning_dnc.search.stages import exact_cost_model as ecm
     from lightning_dnc.space import CNNSpace
 
@@ -112,14 +113,15 @@ def test_pool_shortcuts_equal_the_costs_of_the_complete_configurations(strategy,
 
     monkeypatch.setattr(ecm.ExactCostModel, "_shortcut", compared)
     s = settings(family="cnn", space=CNNSpace(), strategy=strategy, data_shape=data, explore=150,
-                 objective=Objective(wc=1.0, penalize="flops", flops_ref=1e6))
+                 objective=Objective(wc=1.0, penalize=penalize, **{f"{penalize}_ref": 1e6}))
     search = StagedSearch.from_settings(s, CNNSpace(), TrainingSpace())
     rng = np.random.default_rng(0)
     while not search.finished:
         for p in search.ask(1):
-            flops = float(exact_costs("cnn", [complete_config(p.config)], data, "flops")[0])
-            search.tell(p.trial_id, Evaluation(config=p.config, best_val_acc=float(rng.uniform(0.8, 0.99)), flops=flops))
-    assert used  # the shortcut ran (and matched) on this strategy's picks
+            cost = float(exact_costs("cnn", [complete_config(p.config)], data, penalize)[0])
+            search.tell(p.trial_id, Evaluation(config=p.config, best_val_acc=float(rng.uniform(0.8, 0.99)),
+                                               **{penalize: cost}))
+    assert used  # the shortcut ran (and matched) on this strategy's picks (memory: batch sizes from the keys)
 
 
 def test_a_new_search_and_its_resume_agree_on_the_exact_model():

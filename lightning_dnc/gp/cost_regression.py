@@ -36,7 +36,7 @@ ROBUST_DOF = 4.0
 """The degrees of freedom the search gives the Student-t noise (``robust_dof``) of its regressions of
 measured times: a time measured while the machine was busy (on a shared 2-core CPU, now and then
 twice the usual) gets little weight instead of pulling the line every prediction reads."""
-ROBUST_TOL = 1e-6
+ROBUST_TOL = 1e-4
 
 
 class BayesianLinearCost:
@@ -118,13 +118,15 @@ class BayesianLinearCost:
         for _ in range(ROBUST_ITERATIONS):  # EM for Student-t noise: a row's weight falls with its residual
             weights = (nu + 1.0) / (nu + self.beta * (self._r - self._Z @ self._m) ** 2)
             previous = self._weights
-            self._fit_weighted(X, y, weights)
+            self._fit_weighted(X, y, weights, (self.alpha, self.beta))  # warm start: a few updates each
             if np.max(np.abs(weights - previous)) <= ROBUST_TOL:
                 break
         return self
 
-    def _fit_weighted(self, X: np.ndarray, y: np.ndarray, weights: np.ndarray | None) -> None:
-        """The evidence fit with per-row noise precisions ``beta * weights`` (None: all 1)."""
+    def _fit_weighted(self, X: np.ndarray, y: np.ndarray, weights: np.ndarray | None,
+                      start: tuple[float, float] | None = None) -> None:
+        """The evidence fit with per-row noise precisions ``beta * weights`` (None: all 1), its
+        fixed-point updates started at ``start`` = (alpha, beta) when given."""
         n, k = X.shape
         self.n = n
         if weights is None:
@@ -145,7 +147,7 @@ class BayesianLinearCost:
         eig, V = np.linalg.eigh(Zw.T @ Zw)
         eig = np.clip(eig, 0.0, None)
         projected = V.T @ (Zw.T @ rw)  # Z^T U r in the eigenbasis of Z^T U Z: each update is O(k), no inverse
-        alpha, beta = 1.0, 1.0 / max(float(np.mean(rw ** 2)), self.noise_floor)
+        alpha, beta = (1.0, 1.0 / max(float(np.mean(rw ** 2)), self.noise_floor)) if start is None else start
         varies = bool(np.any(eig > 1e-9 * n))  # some standardised column is not constant
         for _ in range(EVIDENCE_ITERATIONS):
             m = V @ (beta * projected / (alpha + beta * eig))

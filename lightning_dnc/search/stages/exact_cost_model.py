@@ -82,8 +82,6 @@ class ExactCostModel:
 
     def _shortcut(self, query: Any) -> np.ndarray | None:
         """The costs without a dict per candidate, or None where no shortcut applies or checks out."""
-        if self.penalize == "memory":  # kept on the dict path (the shortcut is checked on n_params and FLOPs)
-            return None
         return checked_pool_values(query, self.family, lambda table: costs_from_table(table, self.data, self.penalize),
                                    lambda configs: self.costs(configs))
 
