@@ -123,8 +123,10 @@ class SearchSettings:
     data_shape : DataShape, optional
         The training data's shape (:class:`~lightning_dnc.space.exact_costs.DataShape`), filled in
         by ``run_search`` for the built-in datamodules and network: with it the composite model
-        computes ``n_params``, ``flops`` and CPU ``memory`` exactly instead of learning them. Not
-        stored in the journal (it follows from the data, which the journal's fingerprint checks).
+        computes ``n_params``, ``flops`` and CPU ``memory`` exactly instead of learning them, and
+        (``time_model="features"``) regresses the measured times on exact features and decides on
+        denoised times. Not stored in the journal (it follows from the data, which the journal's
+        fingerprint checks).
 
     Raises
     ------
