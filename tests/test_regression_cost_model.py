@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from lightning_dnc.gp.cost_regression import ROBUST_DOF, BayesianLinearCost
+from lightning_dnc.gp.cost_regression import BayesianLinearCost
 from lightning_dnc.search import Evaluation, Objective, StagedSearch
 from lightning_dnc.search.core.settings import SearchSettings
 from lightning_dnc.search.journal.event_log import Journal
@@ -79,7 +79,7 @@ def test_predictions_equal_a_regression_fitted_by_hand(penalize):
     columns = [FEATURE_NAMES[penalize].index(name) for name in REGRESSION_FEATURES[penalize]]
     X = cost_features("mlp", observed, MLP_DATA, penalize)[:, columns]
     keep = np.isfinite(y)
-    hand = BayesianLinearCost(robust_dof=ROBUST_DOF).fit(X[keep], y[keep])
+    hand = BayesianLinearCost().fit(X[keep], y[keep])
     expected_mean, expected_var = hand.predict(cost_features("mlp", candidates, MLP_DATA, penalize)[:, columns])
     np.testing.assert_allclose(mean, expected_mean, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(var, expected_var, rtol=1e-12, atol=1e-12)

@@ -18,8 +18,10 @@ with ``S_N = (alpha I + beta X^T X)^-1`` and ``m_N = beta S_N X^T (y - y_bar)``.
 floored at ``noise_floor`` so a handful of points never claims more precision than the clock has.
 The updates run in the eigenbasis of ``X^T X`` (no inverse per iteration: a fit takes ~0.1 ms, so
 a search can refit at every pick); a constant target (no weight left) takes alpha to its bound.
-With ``robust_dof`` the noise is Student-t instead (each row's precision scaled by an EM weight),
-which keeps an outlier -- a time measured while the machine was busy -- from pulling the line.
+With ``robust_dof`` the fit is robust instead: iteratively reweighted with Student-t weights
+``(nu + 1) / (nu + e^2 / s^2)`` of each residual ``e`` on a robust scale ``s`` (1.4826 x the
+median absolute deviation), which keeps an outlier -- a time measured while the machine was busy --
+from pulling the line.
 Pure numpy.
 """
 
@@ -32,11 +34,12 @@ import numpy as np
 EVIDENCE_ITERATIONS = 200
 EVIDENCE_TOL = 1e-8
 ROBUST_ITERATIONS = 50
+"""At most this many reweightings of a robust fit (it stops when no weight moves by ROBUST_TOL)."""
 ROBUST_DOF = 4.0
 """The degrees of freedom the search gives the Student-t noise (``robust_dof``) of its regressions of
 measured times: a time measured while the machine was busy (on a shared 2-core CPU, now and then
 twice the usual) gets little weight instead of pulling the line every prediction reads."""
-ROBUST_TOL = 1e-4
+ROBUST_TOL = 1e-2
 
 
 class BayesianLinearCost:
@@ -50,9 +53,10 @@ class BayesianLinearCost:
     prior_var : float, default 1.0
         Predictive variance with a single observation (the model then predicts its value).
     robust_dof : float, optional
-        Student-t noise with these degrees of freedom instead of normal noise (fitted by EM: each
-        row's precision is scaled by ``(nu + 1) / (nu + beta e^2)`` of its residual ``e``), so one
-        measurement taken while the machine was busy (twice as slow) barely moves the line.
+        Robust fit with Student-t weights of these degrees of freedom: each row's precision is
+        scaled by ``(nu + 1) / (nu + e^2 / s^2)`` of its residual ``e`` on the residuals' robust
+        scale ``s`` (MAD), refitted until the weights settle, so one measurement taken while the
+        machine was busy (twice as slow) barely moves the line.
         ``None`` (default): normal noise.
 
     Examples
@@ -115,8 +119,10 @@ class BayesianLinearCost:
         if self.robust_dof is None or self.n < 3:
             return self
         nu = self.robust_dof
-        for _ in range(ROBUST_ITERATIONS):  # EM for Student-t noise: a row's weight falls with its residual
-            weights = (nu + 1.0) / (nu + self.beta * (self._r - self._Z @ self._m) ** 2)
+        for _ in range(ROBUST_ITERATIONS):  # a row's weight falls with its residual, on a robust scale (MAD)
+            residual = self._r - self._Z @ self._m
+            mad = 1.4826 * float(np.median(np.abs(residual - np.median(residual))))
+            weights = (nu + 1.0) / (nu + residual ** 2 / max(mad * mad, self.noise_floor))
             previous = self._weights
             self._fit_weighted(X, y, weights, (self.alpha, self.beta))  # warm start: a few updates each
             if np.max(np.abs(weights - previous)) <= ROBUST_TOL:

@@ -10,8 +10,9 @@ adoption, the incumbent of the expected improvement and the final ranking -- rea
 cost as its *estimate given all measurements* instead of its raw measurement:
 
 1. Fit :class:`~lightning_dnc.gp.cost_regression.BayesianLinearCost` of ``y = log10(measure)`` on
-   the features of every successful trial (evidence-fitted, Student-t noise so one measurement
-   taken under load does not pull the line; its residual variance ``1 / beta``).
+   the features of every successful trial (evidence-fitted, robustly reweighted with Student-t
+   weights so one measurement taken under load does not pull the line; its residual variance
+   ``1 / beta``).
 2. The measurement noise ``s2`` (log10 units squared) is the median over those trials of their
    own timing spread, ``(spread / value / ln 10)^2`` (``Evaluation.spread``: the timed repeats of
    the step, the epochs, the latency blocks).

@@ -5,9 +5,10 @@ what the configuration makes the machine do, and that is known exactly before tr
 (:mod:`lightning_dnc.space.cost_features`). :class:`RegressionCostModel` fits a Bayesian linear
 regression (:class:`~lightning_dnc.gp.cost_regression.BayesianLinearCost`) of the measured
 ``log10 f_c`` of a stage's rows on those features at every pick, and predicts every candidate's
-mean and variance from its features. Its noise is Student-t
-(:data:`~lightning_dnc.gp.cost_regression.ROBUST_DOF`), so a time measured while the machine was busy
-does not pull the line. On digits (``python bench/cost_model_bench.py``,
+mean and variance from its features. Its targets are the trials' *denoised* costs where the
+search has them (:mod:`~lightning_dnc.search.core.cost_estimates`, fitted robustly, so a time
+measured while the machine was busy does not pull the line), which keeps this per-pick fit a plain
+one. On digits (``python bench/cost_model_bench.py``,
 ``bench/results/cost_model.json``) this predicts held-out ``log10 t_tr`` with an RMSE of 0.17 where
 the accuracy GP's second target (:class:`~lightning_dnc.search.stages.composite.GPCostModel`) has
 0.24-0.28, and its two-sigma intervals hold about 95% of the held-out rows instead of 35-70%.
@@ -33,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from lightning_dnc.gp.cost_regression import ROBUST_DOF, BayesianLinearCost
+from lightning_dnc.gp.cost_regression import BayesianLinearCost
 from lightning_dnc.search.stages.exact_cost_model import UNBUILDABLE_LOG_COST, checked_pool_values, complete_configs
 from lightning_dnc.space.cost_features import FEATURE_NAMES, REGRESSION_FEATURES, table_features
 from lightning_dnc.space.exact_costs import DataShape, config_table
@@ -87,7 +88,7 @@ class RegressionCostModel:
         usable = np.isfinite(y) & np.all(np.isfinite(X), axis=1)
         if not usable.any():
             return np.zeros(m), np.ones(m)
-        model = BayesianLinearCost(robust_dof=ROBUST_DOF).fit(X[usable], y[usable])
+        model = BayesianLinearCost().fit(X[usable], y[usable])
         candidates = self._candidate_features(query)
         mean, var = model.predict(candidates)
         bad = ~np.all(np.isfinite(candidates), axis=1)
