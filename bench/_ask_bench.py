@@ -102,22 +102,29 @@ def bench_default_picks(explore: int = 1000, steps: int = 12, seed: int = 0, mod
         search = StagedSearch(family, space, TrainingSpace(), Objective(wc=0.1), prior_points=5, steps=steps,
                               explore=explore, epochs=3, seed=seed, stage2_order=[], training_prior_points=5,
                               training_steps=steps, model=model)
-        times: dict[int, list[float]] = {1: [], 3: []}
-        while not search.finished:
-            started = time.perf_counter()
-            proposals = search.ask(1)
-            elapsed = time.perf_counter() - started
-            for p in proposals:
-                stage = search._stages[p.stage]  # noqa: SLF001 - only to tell BO picks from prior points
-                if p.stage in times and len(stage.own_trials(search)) - 1 >= len(stage.priors):
-                    times[p.stage].append(elapsed)
-                search.tell(p.trial_id, synthetic_evaluation(p.config, False))
+        times = {1: [], 3: [], **timed_bo_picks(search, lambda config: synthetic_evaluation(config, False))}
         tag = f" {search.search_settings.model}"
         for stage, name in ((1, f"joint{tag} {family} skeleton+training"), (3, f"joint{tag} training (after {family})")):
             rows.append({"stage": name, "explore": explore, "picks": len(times[stage]),
                          "ask_ms": statistics.median(times[stage]) * 1e3, "strategy": search.search_settings.strategy,
                          "model": search.search_settings.model})
     return rows
+
+
+def timed_bo_picks(search: Any, evaluate: Any) -> dict[int, list[float]]:
+    """Run ``search`` to the end one ``ask(1)`` at a time, telling ``evaluate(config)``; the seconds
+    of each BO pick (prior points left out) by stage."""
+    times: dict[int, list[float]] = {}
+    while not search.finished:
+        started = time.perf_counter()
+        proposals = search.ask(1)
+        elapsed = time.perf_counter() - started
+        for p in proposals:
+            stage = search._stages[p.stage]  # noqa: SLF001 - only to tell BO picks from prior points
+            if hasattr(stage, "priors") and len(stage.own_trials(search)) - 1 >= len(stage.priors):
+                times.setdefault(p.stage, []).append(elapsed)
+            search.tell(p.trial_id, evaluate(p.config))
+    return times
 
 
 COST_MODEL_DATA = {"cnn": ((3, 32, 32), 10, 50_000), "mlp": ((64,), 10, 1_437)}
@@ -153,16 +160,7 @@ def bench_cost_model_picks(explore: int = 1000, steps: int = 12, seed: int = 0,
                                           model="composite",
                                           data_shape=DataShape(dims, outputs, samples) if shape else None)
                 search = StagedSearch.from_settings(settings, space, TrainingSpace())
-                times: dict[int, list[float]] = {}
-                while not search.finished:
-                    started = time.perf_counter()
-                    proposals = search.ask(1)
-                    elapsed = time.perf_counter() - started
-                    for p in proposals:
-                        stage = search._stages[p.stage]  # noqa: SLF001 - only to tell BO picks from prior points
-                        if hasattr(stage, "priors") and len(stage.own_trials(search)) - 1 >= len(stage.priors):
-                            times.setdefault(p.stage, []).append(elapsed)
-                        search.tell(p.trial_id, _timed_evaluation(p.config))
+                times = timed_bo_picks(search, _timed_evaluation)
                 models = {number: type(getattr(getattr(stage, "_gp", None), "cost_model", None)).__name__
                           for number, stage in search._stages.items()}  # noqa: SLF001 - which model each stage ran
                 for number, picks in sorted(times.items()):
