@@ -7,6 +7,7 @@ import dataclasses
 import json
 
 import pytest
+from search_driving import drive
 from test_golden_proposals import synthetic_evaluation
 
 from lightning_dnc.search import JournalMismatchError, SearchSettings, StagedSearch
@@ -28,21 +29,7 @@ def evaluate(proposal):
 
 
 def run(search, batch=1, stop_after=None, on_tell=None):
-    inflight = list(search.pending)
-    told = 0
-    while not search.finished or inflight:
-        if not search.finished and len(inflight) < batch:
-            inflight += search.ask(batch - len(inflight))
-        if not inflight:
-            break
-        proposal = inflight.pop(0)
-        search.tell(proposal.trial_id, evaluate(proposal))
-        told += 1
-        if on_tell is not None:
-            on_tell(search, proposal)
-        if stop_after is not None and told >= stop_after:
-            return search
-    return search
+    return drive(search, evaluate, batch, stop_after, on_tell)
 
 
 def new_search(journal=None, **changes):

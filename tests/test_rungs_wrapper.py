@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from search_driving import drive
 from test_golden_proposals import synthetic_evaluation
 
 from lightning_dnc.search import SearchSettings, StagedSearch
@@ -34,19 +35,7 @@ def evaluate(proposal):
 
 
 def run(search, batch=1, stop_after=None):
-    inflight = list(search.pending)
-    told = 0
-    while not search.finished or inflight:
-        if not search.finished and len(inflight) < batch:
-            inflight += search.ask(batch - len(inflight))
-        if not inflight:
-            break
-        proposal = inflight.pop(0)
-        search.tell(proposal.trial_id, evaluate(proposal))
-        told += 1
-        if stop_after is not None and told >= stop_after:
-            break
-    return search
+    return drive(search, evaluate, batch, stop_after)
 
 
 def new_search(journal=None, **changes):
